@@ -1,0 +1,1 @@
+"""One module per `contexten` subcommand, each exposing a Typer `app`."""

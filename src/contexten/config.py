@@ -1,0 +1,238 @@
+"""Settings from environment variables, with defaults that work on the embedded setup.
+
+Every variable is documented in the README's configuration reference. `validate()` lists
+human-readable problems instead of raising, so `contexten status` can show them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UpdateStrategy = Literal["conservative", "smart", "aggressive"]
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CONTEXTEN_HOME") or Path.home() / ".contexten")
+
+
+class AlertThresholds(BaseSettings):
+    """Alert thresholds; each one is also an environment variable (e.g. ALERT_CPU_PERCENT)."""
+
+    model_config = SettingsConfigDict(env_prefix="ALERT_", extra="ignore")
+
+    cpu_percent: float = 80.0
+    memory_percent: float = 85.0
+    error_rate_percent: float = 10.0
+    response_time_ms: float = 5000.0
+    health_score: float = 70.0
+
+
+class Settings(BaseSettings):
+    """All of contexten's configuration. Field name == environment variable (upper-cased)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    # --- hosted services: credentials (optional unless the service is used) ---
+    codegen_org_id: str | None = None
+    codegen_token: SecretStr | None = None
+    github_token: SecretStr | None = None
+    github_app_id: str | None = None
+    github_app_private_key: SecretStr | None = None
+    github_app_installation_id: int | None = None
+    github_webhook_secret: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    linear_api_key: SecretStr | None = None
+    linear_team_id: str | None = None
+
+    # --- base URLs (self-hosted GitHub Enterprise, or the local sandbox) ---
+    github_api_url: str = "https://api.github.com"
+    linear_api_url: str = "https://api.linear.app/graphql"
+    slack_api_url: str = "https://slack.com/api/"
+    codegen_api_url: str = "https://api.codegen.com"
+    pypi_index_url: str = "https://pypi.org/pypi"
+    osv_api_url: str = "https://api.osv.dev"
+
+    # --- what contexten watches ---
+    github_repository: str | None = None  # owner/name; GitHub Actions sets it
+    baseline_branch: str = "develop"
+
+    # --- Prefect ---
+    prefect_api_url: str | None = None
+    prefect_api_key: SecretStr | None = None
+    prefect_workspace: str | None = None
+    prefect_work_pool: str | None = None
+
+    # --- local state ---
+    contexten_home: Path = Field(default_factory=default_home)
+    database_url: str | None = None  # default: sqlite file under contexten_home
+
+    # --- switches ---
+    monitoring_enabled: bool = True
+    recovery_enabled: bool = True
+    auto_fix_enabled: bool = False
+    debug: bool = False
+    log_level: str = "INFO"
+
+    # --- monitoring ---
+    health_check_interval: int = 300
+    performance_history_size: int = 1000
+
+    # --- recovery ---
+    max_concurrent_recoveries: int = 3
+    escalation_threshold: int = 3
+    auto_restart_enabled: bool = False
+    max_rerun_attempts: int = 3
+
+    # --- workflows ---
+    workflow_default_timeout: int = 3600
+    max_concurrent_workflows: int = 5
+    workflow_retry_delay: int = 60
+
+    # --- webhook receiver ---
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8787
+    webhook_max_body_bytes: int = 25 * 1024 * 1024
+    webhook_insecure: bool = False
+
+    # --- outbound HTTP ---
+    http_timeout_seconds: float = 30.0
+    http_max_attempts: int = 5
+    http_max_total_seconds: float = 300.0
+
+    alert_thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    # ----- derived values -----
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.contexten_home).expanduser()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'contexten.db'}"
+
+    @property
+    def prefect_home(self) -> Path:
+        """Prefect home of the embedded server: never the user's own ~/.prefect."""
+        return self.data_dir / "prefect"
+
+    def enabled_integrations(self) -> dict[str, bool]:
+        return {
+            "github": self.github_token is not None or self.github_app_id is not None,
+            "linear": self.linear_api_key is not None and self.linear_team_id is not None,
+            "slack": self.slack_webhook_url is not None or self.slack_bot_token is not None,
+            "codegen": self.codegen_token is not None and self.codegen_org_id is not None,
+        }
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's plain value, for log redaction."""
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                plain = value.get_secret_value()
+                if plain:
+                    values.append(plain)
+        return values
+
+    def validate(self) -> list[str]:  # type: ignore[override]
+        """Human-readable configuration problems; empty when all is well. Never raises."""
+        return _problems(self)
+
+
+def _is_http_url(value: str) -> bool:
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    for name in (
+        "github_api_url",
+        "linear_api_url",
+        "slack_api_url",
+        "codegen_api_url",
+        "pypi_index_url",
+        "osv_api_url",
+    ):
+        value = getattr(s, name)
+        if not _is_http_url(value):
+            problems.append(f"{name.upper()}={value!r} is not an http(s) URL")
+    if s.prefect_api_url is not None and not _is_http_url(s.prefect_api_url):
+        problems.append(f"PREFECT_API_URL={s.prefect_api_url!r} is not an http(s) URL")
+    if s.slack_webhook_url is not None and not _is_http_url(s.slack_webhook_url.get_secret_value()):
+        problems.append("SLACK_WEBHOOK_URL is not an http(s) URL (value hidden)")
+    if s.codegen_token is not None and not s.codegen_org_id:
+        problems.append("CODEGEN_TOKEN is set but CODEGEN_ORG_ID is missing")
+    if s.codegen_org_id and s.codegen_token is None:
+        problems.append("CODEGEN_ORG_ID is set but CODEGEN_TOKEN is missing")
+    if s.codegen_org_id and not s.codegen_org_id.isdigit():
+        problems.append(f"CODEGEN_ORG_ID={s.codegen_org_id!r} must be a number")
+    if s.auto_fix_enabled and s.codegen_token is None:
+        problems.append("AUTO_FIX_ENABLED is true but CODEGEN_TOKEN is missing")
+    if s.linear_api_key is not None and not s.linear_team_id:
+        problems.append("LINEAR_API_KEY is set but LINEAR_TEAM_ID is missing")
+    if s.slack_bot_token is not None and not s.slack_channel:
+        problems.append("SLACK_BOT_TOKEN is set but SLACK_CHANNEL is missing")
+    if s.github_app_id and (s.github_app_private_key is None or not s.github_app_installation_id):
+        problems.append(
+            "GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY or GITHUB_APP_INSTALLATION_ID is missing"
+        )
+    if s.github_repository and s.github_repository.count("/") != 1:
+        problems.append(f"GITHUB_REPOSITORY={s.github_repository!r} must be owner/name")
+    if s.database_url and "://" not in s.database_url:
+        problems.append(f"DATABASE_URL={s.database_url!r} is not a database URL")
+    if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        problems.append(f"LOG_LEVEL={s.log_level!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    positive = {
+        "health_check_interval": s.health_check_interval,
+        "performance_history_size": s.performance_history_size,
+        "max_concurrent_recoveries": s.max_concurrent_recoveries,
+        "escalation_threshold": s.escalation_threshold,
+        "workflow_default_timeout": s.workflow_default_timeout,
+        "max_concurrent_workflows": s.max_concurrent_workflows,
+        "max_rerun_attempts": s.max_rerun_attempts,
+        "http_max_attempts": s.http_max_attempts,
+    }
+    for name, value in positive.items():
+        if value < 1:
+            problems.append(f"{name.upper()}={value} must be at least 1")
+    if s.workflow_retry_delay < 0:
+        problems.append(f"WORKFLOW_RETRY_DELAY={s.workflow_retry_delay} must not be negative")
+    if not 1 <= s.webhook_port <= 65535:
+        problems.append(f"WEBHOOK_PORT={s.webhook_port} must be between 1 and 65535")
+    t = s.alert_thresholds
+    for name in ("cpu_percent", "memory_percent", "error_rate_percent", "health_score"):
+        value = getattr(t, name)
+        if not 0 <= value <= 100:
+            problems.append(f"ALERT_{name.upper()}={value} must be between 0 and 100")
+    if t.response_time_ms <= 0:
+        problems.append(f"ALERT_RESPONSE_TIME_MS={t.response_time_ms} must be positive")
+    return problems
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Forget the cached settings and read the environment again (configuration reset)."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,1 @@
+"""Bodies of the 13 workflow types; `contexten.workflows.<type value>.run(params, ctx)`."""

@@ -1,0 +1,104 @@
+"""What every workflow body gets (WorkflowContext) and returns (WorkflowOutcome).
+
+A workflow body is `async def run(params: <its parameters model>, ctx: WorkflowContext)
+-> WorkflowOutcome` in `contexten.workflows.<type value>`. The Prefect flow in
+`contexten.orchestration.flows` is a thin wrapper that builds the context, calls the body
+and publishes the outcome as artifacts; the same body runs in-process without Prefect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contexten.config import Settings
+from contexten.store.db import Store
+
+
+class WorkflowError(Exception):
+    """A workflow could not do its job; the message says why, in one line."""
+
+
+class WorkflowNotImplemented(WorkflowError):
+    """This workflow type's logic has not landed yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table for a person to read: rendered as a Prefect table artifact or Markdown."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    title: str = ""
+
+    def to_markdown(self) -> str:
+        def cell(value: Any) -> str:
+            return str(value).replace("|", "\\|").replace("\n", " ")
+
+        lines = []
+        if self.title:
+            lines.append(f"**{self.title}**\n")
+        lines.append("| " + " | ".join(self.columns) + " |")
+        lines.append("|" + "---|" * len(self.columns))
+        lines.extend("| " + " | ".join(cell(v) for v in row) + " |" for row in self.rows)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowOutcome:
+    """The result of one workflow run.
+
+    `ok` False means the workflow ran but found the system failing (e.g. an unhealthy
+    health check); raise WorkflowError instead when it could not do its job at all.
+    """
+
+    ok: bool
+    summary: str
+    markdown: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    tables: tuple[Table, ...] = ()
+    images: tuple[Path, ...] = ()
+
+
+Publisher = Callable[[str, str, str], None]  # (kind, key, content) kind in markdown|table|link
+
+
+@dataclass
+class WorkflowContext:
+    settings: Settings
+    store: Store
+    run_id: str
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("contexten.workflow"))
+    in_prefect: bool = False
+    publish: Publisher | None = None
+
+    @property
+    def reports_dir(self) -> Path:
+        path = self.settings.data_dir / "reports" / self.run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def publish_markdown(self, key: str, markdown: str) -> None:
+        """Publish a Markdown report (a Prefect artifact in a flow; a file otherwise)."""
+        if self.publish is not None:
+            self.publish("markdown", key, markdown)
+        (self.reports_dir / f"{key}.md").write_text(markdown, encoding="utf-8")
+
+    def publish_table(self, key: str, table: Table) -> None:
+        if self.publish is not None:
+            import json
+
+            payload = json.dumps(
+                {"columns": list(table.columns), "rows": [list(r) for r in table.rows]},
+                default=str,
+            )
+            self.publish("table", key, payload)
+        (self.reports_dir / f"{key}.md").write_text(table.to_markdown(), encoding="utf-8")
+
+
+def not_implemented(kind: str, missing: Sequence[str] = ()) -> WorkflowNotImplemented:
+    detail = f" (missing: {', '.join(missing)})" if missing else ""
+    return WorkflowNotImplemented(f"workflow {kind} is not implemented yet{detail}")
