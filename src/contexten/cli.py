@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
-
-import click
 
 # command name -> (module, one-line help). The help is here so `--help` imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,53 +31,72 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recover": ("contexten.commands.recover", "Run the system recovery workflow."),
 }
 
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = COMMANDS.get(cmd_name)
-        if entry is None:
-            return None
-        import typer.main
-
-        module = importlib.import_module(entry[0])
-        command = typer.main.get_command(module.app)
-        command.name = cmd_name
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # The help lines come from COMMANDS, so `--help` imports no command module.
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+EXIT_BAD_INPUT = 2
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="contexten")
-def cli() -> None:
-    """contexten: autonomous CI/CD orchestrator on Prefect 3."""
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        "Usage: contexten COMMAND [ARGS]...",
+        "",
+        "contexten: autonomous CI/CD orchestrator on Prefect 3.",
+        "",
+        "Commands:",
+    ]
+    lines += [f"  {name.ljust(width)}  {COMMANDS[name][1]}" for name in sorted(COMMANDS)]
+    lines += ["", "Run `contexten COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("contexten")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def run_command(name: str, args: list[str]) -> int:
+    """Load the command's module and run its Typer app; map every exit to an int code."""
+    import typer
+    import typer.main
+    from typer._click import exceptions as click_exceptions
+
+    module = importlib.import_module(COMMANDS[name][0])
+    command = typer.main.get_command(module.app)
+    try:
+        result = command.main(args=args, prog_name=f"contexten {name}", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.format_message() if hasattr(exc, "format_message") else str(exc))
+        return 0
+    except click_exceptions.ClickException as exc:
+        exc.show()
+        return EXIT_BAD_INPUT
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        result: Any = cli.main(args=argv, prog_name="contexten", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.format_message() if hasattr(exc, "format_message") else str(exc))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
         return 0
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return result if isinstance(result, int) else 0
+    if args[0] == "--version":
+        print(f"contexten {version()}")
+        return 0
+    name = args[0]
+    if name not in COMMANDS:
+        print(f"contexten: error: unknown command {name!r}; see `contexten --help`", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return run_command(name, args[1:])
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class WorkflowExecution(Base):
     __tablename__ = "workflow_executions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(100), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     workflow_type: Mapped[str] = mapped_column(String(50), index=True)
     mode: Mapped[str] = mapped_column(String(20))  # prefect | in-process
     status: Mapped[str] = mapped_column(String(20), index=True)

@@ -8,8 +8,10 @@ and publishes the outcome as artifacts; the same body runs in-process without Pr
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +65,13 @@ class WorkflowOutcome:
     images: tuple[Path, ...] = ()
 
 
-Publisher = Callable[[str, str, str], None]  # (kind, key, content) kind in markdown|table|link
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A report to publish: kind is markdown or table (JSON rows); key is lowercase-dashed."""
+
+    kind: str
+    key: str
+    content: str
 
 
 @dataclass
@@ -73,7 +81,7 @@ class WorkflowContext:
     run_id: str
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("contexten.workflow"))
     in_prefect: bool = False
-    publish: Publisher | None = None
+    artifacts: list[Artifact] = field(default_factory=list)
 
     @property
     def reports_dir(self) -> Path:
@@ -83,20 +91,21 @@ class WorkflowContext:
 
     def publish_markdown(self, key: str, markdown: str) -> None:
         """Publish a Markdown report (a Prefect artifact in a flow; a file otherwise)."""
-        if self.publish is not None:
-            self.publish("markdown", key, markdown)
+        self.artifacts.append(Artifact("markdown", artifact_key(key), markdown))
         (self.reports_dir / f"{key}.md").write_text(markdown, encoding="utf-8")
 
     def publish_table(self, key: str, table: Table) -> None:
-        if self.publish is not None:
-            import json
-
-            payload = json.dumps(
-                {"columns": list(table.columns), "rows": [list(r) for r in table.rows]},
-                default=str,
-            )
-            self.publish("table", key, payload)
+        payload = json.dumps(
+            {"columns": list(table.columns), "rows": [list(r) for r in table.rows]},
+            default=str,
+        )
+        self.artifacts.append(Artifact("table", artifact_key(key), payload))
         (self.reports_dir / f"{key}.md").write_text(table.to_markdown(), encoding="utf-8")
+
+
+def artifact_key(key: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", key.lower()).strip("-") or "report"
 
 
 def not_implemented(kind: str, missing: Sequence[str] = ()) -> WorkflowNotImplemented:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 20:18:28.156956
+Create Date: 2026-11-25 20:22:05.763542
 """
 
 from __future__ import annotations
@@ -207,6 +207,7 @@ def upgrade() -> None:
         "workflow_executions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("run_id", sa.String(length=100), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("workflow_type", sa.String(length=50), nullable=False),
         sa.Column("mode", sa.String(length=20), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
@@ -218,6 +219,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("duration_seconds", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key"),
         sa.UniqueConstraint("run_id"),
     )
     with op.batch_alter_table("workflow_executions", schema=None) as batch_op:

@@ -1,0 +1,107 @@
+"""Deployments, schedules, the global concurrency limit and secret blocks on a Prefect server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from contexten.config import Settings
+from contexten.orchestration.flows import CONCURRENCY_LIMIT_NAME, FLOWS
+from contexten.orchestration.workflows import REGISTRY, AutonomousWorkflowType, WorkflowSpec
+
+SECRET_FIELDS = (
+    "codegen_token",
+    "github_token",
+    "github_app_private_key",
+    "github_webhook_secret",
+    "slack_webhook_url",
+    "slack_bot_token",
+    "linear_api_key",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentInfo:
+    workflow_type: AutonomousWorkflowType
+    name: str  # "<flow name>/<deployment name>"
+    schedule: str
+
+
+def deployment_full_name(spec: WorkflowSpec) -> str:
+    return f"{spec.flow_name}/{spec.deployment_name}"
+
+
+def build_deployments(settings: Settings, *, work_pool: str | None = None) -> list[Any]:
+    """RunnerDeployments for all 13 flows, with their schedules (none paused)."""
+    from prefect.deployments.runner import EntrypointType
+
+    deployments = []
+    for workflow_type, spec in REGISTRY.items():
+        schedule_kwargs: dict[str, Any] = {}
+        if spec.schedule is not None and spec.schedule.cron:
+            schedule_kwargs["cron"] = spec.schedule.cron
+        elif spec.schedule is not None and spec.schedule.interval_seconds:
+            schedule_kwargs["interval"] = spec.schedule.interval_seconds
+        deployments.append(
+            FLOWS[workflow_type].to_deployment(
+                name=spec.deployment_name,
+                description=spec.description,
+                tags=["contexten", *spec.tags],
+                work_pool_name=work_pool,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+                enforce_parameter_schema=False,
+                **schedule_kwargs,
+            )
+        )
+    return deployments
+
+
+async def ensure_concurrency_limit(limit: int) -> None:
+    """Create or update the global limit every flow takes a slot of."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import (
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+    )
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            existing = await client.read_global_concurrency_limit_by_name(CONCURRENCY_LIMIT_NAME)
+        except ObjectNotFound:
+            existing = None
+        if existing is None:
+            await client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=CONCURRENCY_LIMIT_NAME, limit=limit)
+            )
+        elif existing.limit != limit:
+            await client.update_global_concurrency_limit(
+                CONCURRENCY_LIMIT_NAME, GlobalConcurrencyLimitUpdate(limit=limit)
+            )
+
+
+async def save_secret_blocks(settings: Settings) -> list[str]:
+    """Store each configured secret as a Prefect Secret block; return the block names."""
+    from prefect.blocks.system import Secret
+
+    saved = []
+    for name in SECRET_FIELDS:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        block_name = f"contexten-{name.replace('_', '-')}"
+        await Secret(value=value.get_secret_value()).save(block_name, overwrite=True)
+        saved.append(block_name)
+    return saved
+
+
+async def register_deployments(settings: Settings, work_pool: str) -> list[DeploymentInfo]:
+    """Register deployments for workers of `work_pool` (flows loaded from the installed package)."""
+    from prefect.deployments.runner import deploy
+
+    deployments = build_deployments(settings, work_pool=work_pool)
+    await deploy(*deployments, work_pool_name=work_pool, build=False, push=False, print_next_steps_message=False)
+    return [
+        DeploymentInfo(t, deployment_full_name(s), s.schedule.describe() if s.schedule else "-")
+        for t, s in REGISTRY.items()
+    ]

@@ -1,0 +1,404 @@
+"""PrefectOrchestrator: the programmatic API (initialize, trigger, status, metrics, shutdown).
+
+Runs go through a Prefect server when one is reachable (PREFECT_API_URL, or the one
+`contexten server` recorded): `run_deployment` with an idempotency key. When none is
+reachable, the workflow runs in-process and the result says so (mode "in-process").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from contexten.config import Settings, get_settings
+from contexten.orchestration.execution import (
+    FINAL_STATUSES,
+    ExecutionResult,
+    claim_idempotency_key,
+    execute_workflow,
+    find_by_idempotency_key,
+    load_execution,
+    record_execution,
+)
+from contexten.orchestration.workflows import (
+    REGISTRY,
+    AutonomousWorkflowType,
+    parse_workflow_type,
+    validate_parameters,
+)
+from contexten.store.db import Store, open_store
+
+logger = logging.getLogger("contexten.orchestration")
+
+
+class OrchestratorError(Exception):
+    """The orchestrator could not do what was asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStatus:
+    run_id: str
+    workflow_type: str
+    mode: str
+    status: str
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed" and bool((self.result or {}).get("ok", True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "workflow_type": self.workflow_type,
+            "mode": self.mode,
+            "status": self.status,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_seconds": self.duration_seconds,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InitializeReport:
+    problems: tuple[str, ...]
+    prefect_api_url: str | None
+    deployments: tuple[str, ...] = ()
+    secret_blocks: tuple[str, ...] = ()
+    concurrency_limit: int | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problems": list(self.problems),
+            "prefect_api_url": self.prefect_api_url,
+            "deployments": list(self.deployments),
+            "secret_blocks": list(self.secret_blocks),
+            "concurrency_limit": self.concurrency_limit,
+            "notes": list(self.notes),
+        }
+
+
+def _settings_with_overrides(base: Settings, overrides: dict[str, Any]) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if not values:
+        return base
+    for name in ("codegen_token", "github_token", "slack_webhook_url"):
+        if name in values and not isinstance(values[name], SecretStr):
+            values[name] = SecretStr(str(values[name]))
+    return base.model_copy(update=values)
+
+
+def use_prefect_api(api_url: str, settings: Settings) -> None:
+    """Point this process's Prefect client at `api_url` (must run before Prefect is used)."""
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    if settings.prefect_api_key is not None:
+        os.environ["PREFECT_API_KEY"] = settings.prefect_api_key.get_secret_value()
+
+
+class PrefectOrchestrator:
+    """Run the 13 workflow types through Prefect, or in-process when no server is reachable."""
+
+    def __init__(
+        self,
+        codegen_org_id: str | None = None,
+        codegen_token: str | None = None,
+        github_token: str | None = None,
+        slack_webhook_url: str | None = None,
+        prefect_api_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        allow_in_process: bool = True,
+    ) -> None:
+        self.settings = _settings_with_overrides(
+            settings or get_settings(),
+            {
+                "codegen_org_id": codegen_org_id,
+                "codegen_token": codegen_token,
+                "github_token": github_token,
+                "slack_webhook_url": slack_webhook_url,
+                "prefect_api_url": prefect_api_url,
+            },
+        )
+        self._store = store
+        self.allow_in_process = allow_in_process
+        self._api_url: str | None = None
+        self._api_checked = False
+        self._in_process_slots = asyncio.Semaphore(self.settings.max_concurrent_workflows)
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"PrefectOrchestrator(prefect_api_url={self._api_url!r})"
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.effective_database_url)
+        return self._store
+
+    def prefect_api_url(self, *, refresh: bool = False) -> str | None:
+        """The reachable Prefect API, or None (then runs happen in-process)."""
+        if refresh or not self._api_checked:
+            from contexten.orchestration.prefect_server import api_healthy, discover_api_url
+
+            url = discover_api_url(self.settings)
+            if url is not None and not api_healthy(url):
+                url = None
+            self._api_url = url
+            self._api_checked = True
+            if url is not None:
+                use_prefect_api(url, self.settings)
+        return self._api_url
+
+    @property
+    def mode(self) -> str:
+        return "prefect" if self.prefect_api_url() else "in-process"
+
+    async def initialize(self, *, work_pool: str | None = None) -> InitializeReport:
+        """Validate config, migrate the store, and on a server: secrets, limit, deployments."""
+        problems = tuple(self.settings.validate())
+        self.store.migrate()
+        api_url = self.prefect_api_url(refresh=True)
+        if api_url is None:
+            return InitializeReport(
+                problems=problems,
+                prefect_api_url=None,
+                notes=(
+                    "no Prefect server reachable: workflows will run in-process; "
+                    "start one with `contexten server` or set PREFECT_API_URL",
+                ),
+            )
+        from contexten.orchestration.deploy import (
+            deployment_full_name,
+            ensure_concurrency_limit,
+            register_deployments,
+            save_secret_blocks,
+        )
+
+        await ensure_concurrency_limit(self.settings.max_concurrent_workflows)
+        blocks = await save_secret_blocks(self.settings)
+        pool = work_pool or self.settings.prefect_work_pool
+        deployments: tuple[str, ...] = ()
+        notes: list[str] = []
+        if pool:
+            infos = await register_deployments(self.settings, pool)
+            deployments = tuple(info.name for info in infos)
+        else:
+            deployments = tuple(deployment_full_name(s) for s in REGISTRY.values())
+            notes.append("deployments are served by `contexten server` (no --work-pool given)")
+        return InitializeReport(
+            problems=problems,
+            prefect_api_url=api_url,
+            deployments=deployments,
+            secret_blocks=tuple(blocks),
+            concurrency_limit=self.settings.max_concurrent_workflows,
+            notes=tuple(notes),
+        )
+
+    async def trigger_workflow(
+        self,
+        workflow_type: AutonomousWorkflowType | str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        wait: bool = False,
+    ) -> str:
+        """Start a workflow run and return its id. Bad parameters raise before anything runs.
+
+        With a Prefect server the run is queued for the runner/workers (`wait` blocks until
+        it ends); in-process the run executes before this returns.
+        """
+        wtype = parse_workflow_type(workflow_type)
+        params = validate_parameters(wtype, parameters)
+        payload = params.model_dump(mode="json", exclude_defaults=True)
+        if self.prefect_api_url() is not None:
+            run_id = await self._trigger_deployment(wtype, payload, idempotency_key)
+            if wait:
+                await self.wait_for_run(run_id)
+            return run_id
+        if not self.allow_in_process:
+            raise OrchestratorError("no Prefect server reachable and in-process runs are disabled")
+        return await self._run_in_process(wtype, payload, idempotency_key)
+
+    async def execute(
+        self,
+        workflow_type: AutonomousWorkflowType | str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> WorkflowStatus:
+        """Trigger and wait; return the final status."""
+        run_id = await self.trigger_workflow(
+            workflow_type, parameters, idempotency_key=idempotency_key, wait=True
+        )
+        return await self.get_workflow_status(run_id)
+
+    async def _trigger_deployment(
+        self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
+    ) -> str:
+        from prefect.deployments import run_deployment
+
+        from contexten.orchestration.deploy import deployment_full_name
+
+        spec = REGISTRY[wtype]
+        flow_run = await run_deployment(
+            name=deployment_full_name(spec),
+            parameters={"parameters": payload},
+            timeout=0,
+            idempotency_key=key,
+            tags=["contexten", *spec.tags],
+            as_subflow=False,
+        )
+        run_id = str(flow_run.id)
+        if load_execution(self.store, run_id) is None:
+            record_execution(
+                self.store,
+                run_id,
+                workflow_type=wtype.value,
+                mode="prefect",
+                status="scheduled",
+                parameters=payload,
+            )
+        return run_id
+
+    async def _run_in_process(
+        self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
+    ) -> str:
+        run_id = str(uuid.uuid4())
+        if key is not None:
+            existing = claim_idempotency_key(self.store, key, run_id, wtype, "in-process")
+            if existing is not None:
+                return existing
+        logger.info("no Prefect server reachable: running %s in-process", wtype.value)
+        async with self._in_process_slots:
+            result: ExecutionResult = await execute_workflow(
+                wtype, payload, settings=self.settings, store=self.store, run_id=run_id
+            )
+        return result.run_id
+
+    async def wait_for_run(
+        self, run_id: str, *, timeout: float | None = None, poll: float = 0.5
+    ) -> WorkflowStatus:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            status = await self.get_workflow_status(run_id)
+            if status.is_final:
+                return status
+            if deadline is not None and loop.time() > deadline:
+                raise OrchestratorError(f"run {run_id} not finished after {timeout:.0f}s")
+            await asyncio.sleep(poll)
+
+    async def get_workflow_status(self, run_id: str) -> WorkflowStatus:
+        row = load_execution(self.store, run_id)
+        if row is not None and (row.mode == "in-process" or row.status in FINAL_STATUSES):
+            return _status_from_row(row)
+        if self.prefect_api_url() is None:
+            if row is None:
+                raise OrchestratorError(f"unknown workflow run {run_id}")
+            return _status_from_row(row)
+        return await self._prefect_status(run_id, row)
+
+    async def _prefect_status(self, run_id: str, row: Any) -> WorkflowStatus:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            flow_run_id = uuid.UUID(run_id)
+        except ValueError:
+            raise OrchestratorError(f"unknown workflow run {run_id}") from None
+        async with get_client() as client:
+            try:
+                flow_run = await client.read_flow_run(flow_run_id)
+            except ObjectNotFound:
+                raise OrchestratorError(f"unknown workflow run {run_id}") from None
+        state = flow_run.state
+        state_name = state.type.value.lower() if state is not None else "scheduled"
+        status = {"pending": "scheduled", "paused": "scheduled", "cancelling": "running"}.get(
+            state_name, state_name
+        )
+        row = load_execution(self.store, run_id) or row
+        if row is not None and row.status in FINAL_STATUSES:
+            return _status_from_row(row)
+        error = None
+        if status in ("failed", "crashed") and state is not None:
+            error = state.message
+        return WorkflowStatus(
+            run_id=run_id,
+            workflow_type=row.workflow_type if row is not None else flow_run.name,
+            mode="prefect",
+            status=status,
+            created_at=flow_run.created,
+            started_at=flow_run.start_time,
+            finished_at=flow_run.end_time,
+            duration_seconds=flow_run.total_run_time.total_seconds() if flow_run.end_time else None,
+            result=row.result if row is not None else None,
+            error=error,
+        )
+
+    async def list_recent(self, limit: int = 20) -> list[WorkflowStatus]:
+        from sqlalchemy import select
+
+        from contexten.store.models import WorkflowExecution
+
+        with self.store.session() as session:
+            rows = session.scalars(
+                select(WorkflowExecution).order_by(WorkflowExecution.id.desc()).limit(limit)
+            ).all()
+        return [_status_from_row(row) for row in rows]
+
+    async def get_metrics(self) -> Any:
+        """OrchestrationMetrics from the store (success rate, errors, durations, recoveries)."""
+        from contexten.monitoring.metrics import compute_metrics
+
+        return compute_metrics(self.store, self.settings)
+
+    async def shutdown(self) -> None:
+        """Release connections. Runs on a server keep going; in-process runs are awaited."""
+        if self._store is not None:
+            self._store.dispose()
+            self._store = None
+
+
+def _status_from_row(row: Any) -> WorkflowStatus:
+    return WorkflowStatus(
+        run_id=row.run_id,
+        workflow_type=row.workflow_type,
+        mode=row.mode,
+        status=row.status,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_seconds=row.duration_seconds,
+        result=row.result,
+        error=row.error,
+    )
+
+
+__all__ = [
+    "InitializeReport",
+    "OrchestratorError",
+    "PrefectOrchestrator",
+    "WorkflowStatus",
+    "find_by_idempotency_key",
+]

@@ -1,0 +1,167 @@
+"""The embedded Prefect server: a supervised `prefect server start` on loopback.
+
+It keeps its own Prefect home under CONTEXTEN_HOME so it never touches a user's
+~/.prefect, records its URL in `server.json` for later commands, and is found again by
+`discover_api_url`. No Prefect import here: it runs as a child process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from contexten.config import Settings
+
+SERVER_FILE = "server.json"
+
+
+class PrefectServerError(Exception):
+    """The Prefect server could not be started or reached."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def prefect_env(home: Path, *, database_url: str | None = None) -> dict[str, str]:
+    """Environment for an embedded Prefect server process."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url
+        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    return env
+
+
+@dataclass
+class PrefectServerProcess:
+    """A `prefect server start` child process."""
+
+    home: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    database_url: str | None = None
+    ui: bool = True
+    extra_env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> str:
+        if self.port == 0:
+            self.port = free_port(self.host)
+        env = {**os.environ, **prefect_env(self.home, database_url=self.database_url)}
+        env.pop("PREFECT_API_URL", None)
+        env["PREFECT_UI_ENABLED"] = "true" if self.ui else "false"
+        env["PREFECT_SERVER_UI_ENABLED"] = env["PREFECT_UI_ENABLED"]
+        if self.extra_env:
+            env.update(self.extra_env)
+        log_path = self.home / "server.log"
+        log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise PrefectServerError(
+                    f"prefect server exited with {self.process.returncode}: {tail.strip()[-400:]}"
+                )
+            if api_healthy(self.api_url, timeout=1.0):
+                return self.api_url
+            time.sleep(0.25)
+        self.stop()
+        raise PrefectServerError(f"prefect server not healthy after {timeout:.0f}s ({log_path})")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def write_server_record(settings: Settings, api_url: str, ui_url: str, pid: int) -> Path:
+    path = settings.data_dir / SERVER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"api_url": api_url, "ui_url": ui_url, "pid": pid}))
+    tmp.replace(path)
+    return path
+
+
+def read_server_record(settings: Settings) -> dict[str, str] | None:
+    path = settings.data_dir / SERVER_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "api_url" in data else None
+
+
+def clear_server_record(settings: Settings) -> None:
+    (settings.data_dir / SERVER_FILE).unlink(missing_ok=True)
+
+
+def discover_api_url(settings: Settings) -> str | None:
+    """The Prefect API to use: PREFECT_API_URL, else a running `contexten server`; or None."""
+    if settings.prefect_api_url:
+        return settings.prefect_api_url
+    record = read_server_record(settings)
+    if record and api_healthy(record["api_url"]):
+        return record["api_url"]
+    return None
