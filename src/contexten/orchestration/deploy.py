@@ -31,7 +31,7 @@ def deployment_full_name(spec: WorkflowSpec) -> str:
     return f"{spec.flow_name}/{spec.deployment_name}"
 
 
-def build_deployments(settings: Settings, *, work_pool: str | None = None) -> list[Any]:
+async def build_deployments(settings: Settings, *, work_pool: str | None = None) -> list[Any]:
     """RunnerDeployments for all 13 flows, with their schedules (none paused)."""
     from prefect.deployments.runner import EntrypointType
 
@@ -43,7 +43,7 @@ def build_deployments(settings: Settings, *, work_pool: str | None = None) -> li
         elif spec.schedule is not None and spec.schedule.interval_seconds:
             schedule_kwargs["interval"] = spec.schedule.interval_seconds
         deployments.append(
-            FLOWS[workflow_type].to_deployment(
+            await FLOWS[workflow_type].ato_deployment(
                 name=spec.deployment_name,
                 description=spec.description,
                 tags=["contexten", *spec.tags],
@@ -99,7 +99,7 @@ async def register_deployments(settings: Settings, work_pool: str) -> list[Deplo
     """Register deployments for workers of `work_pool` (flows loaded from the installed package)."""
     from prefect.deployments.runner import deploy
 
-    deployments = build_deployments(settings, work_pool=work_pool)
+    deployments = await build_deployments(settings, work_pool=work_pool)
     await deploy(*deployments, work_pool_name=work_pool, build=False, push=False, print_next_steps_message=False)
     return [
         DeploymentInfo(t, deployment_full_name(s), s.schedule.describe() if s.schedule else "-")

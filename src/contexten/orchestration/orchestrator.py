@@ -260,15 +260,23 @@ class PrefectOrchestrator:
 
         from contexten.orchestration.deploy import deployment_full_name
 
+        from prefect.exceptions import ObjectNotFound
+
         spec = REGISTRY[wtype]
-        flow_run = await run_deployment(
-            name=deployment_full_name(spec),
-            parameters={"parameters": payload},
-            timeout=0,
-            idempotency_key=key,
-            tags=["contexten", *spec.tags],
-            as_subflow=False,
-        )
+        try:
+            flow_run = await run_deployment(
+                name=deployment_full_name(spec),
+                parameters={"parameters": payload},
+                timeout=0,
+                idempotency_key=key,
+                tags=["contexten", *spec.tags],
+                as_subflow=False,
+            )
+        except ObjectNotFound:
+            raise OrchestratorError(
+                f"deployment {deployment_full_name(spec)} is not registered on the Prefect "
+                "server: is `contexten server` (its runner) or a worker running?"
+            ) from None
         run_id = str(flow_run.id)
         if load_execution(self.store, run_id) is None:
             record_execution(

@@ -19,7 +19,7 @@ async def serve_all() -> None:
 
     settings = get_settings()
     await ensure_concurrency_limit(settings.max_concurrent_workflows)
-    deployments = build_deployments(settings)
+    deployments = await build_deployments(settings)
     await aserve(
         *deployments, limit=settings.max_concurrent_workflows, print_starting_message=False
     )

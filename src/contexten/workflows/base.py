@@ -92,7 +92,7 @@ class WorkflowContext:
     def publish_markdown(self, key: str, markdown: str) -> None:
         """Publish a Markdown report (a Prefect artifact in a flow; a file otherwise)."""
         self.artifacts.append(Artifact("markdown", artifact_key(key), markdown))
-        (self.reports_dir / f"{key}.md").write_text(markdown, encoding="utf-8")
+        (self.reports_dir / f"{artifact_key(key)}.md").write_text(markdown, encoding="utf-8")
 
     def publish_table(self, key: str, table: Table) -> None:
         payload = json.dumps(
@@ -100,7 +100,7 @@ class WorkflowContext:
             default=str,
         )
         self.artifacts.append(Artifact("table", artifact_key(key), payload))
-        (self.reports_dir / f"{key}.md").write_text(table.to_markdown(), encoding="utf-8")
+        (self.reports_dir / f"{artifact_key(key)}.md").write_text(table.to_markdown(), encoding="utf-8")
 
 
 def artifact_key(key: str) -> str:

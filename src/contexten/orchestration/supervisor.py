@@ -1,0 +1,178 @@
+"""`contexten server`: start and supervise the embedded components as child processes.
+
+Components: the Prefect server (loopback, its own home and SQLite under CONTEXTEN_HOME),
+the runner serving all deployments, and the webhook receiver with its dispatcher. A dead
+component is restarted only when AUTO_RESTART_ENABLED; otherwise it is reported and the
+others keep running. SIGINT/SIGTERM stop everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contexten.config import Settings
+from contexten.orchestration.prefect_server import (
+    PrefectServerProcess,
+    clear_server_record,
+    write_server_record,
+)
+
+logger = logging.getLogger("contexten.server")
+
+
+class SupervisorError(Exception):
+    """A component could not be started."""
+
+
+@dataclass
+class ChildComponent:
+    """A supervised child process started from an argv."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    port: int = 4200
+    with_webhook: bool = True
+    webhook_insecure: bool = False
+    prefect: PrefectServerProcess | None = None
+    children: dict[str, ChildComponent] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def home(self) -> Path:
+        return self.settings.data_dir
+
+    def child_env(self, api_url: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "PREFECT_API_URL": api_url,
+                "PREFECT_HOME": str(self.settings.prefect_home),
+                "CONTEXTEN_HOME": str(self.home),
+                # Event-driven latency: poll for scheduled runs every second, not every 10.
+                "PREFECT_RUNNER_POLL_FREQUENCY": env.get("PREFECT_RUNNER_POLL_FREQUENCY", "1"),
+                "PREFECT_LOGGING_LEVEL": env.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+            }
+        )
+        return env
+
+    def start(self) -> str:
+        from contexten.store.db import open_store
+
+        open_store(self.settings.effective_database_url)  # migrate before anything runs
+        self.prefect = PrefectServerProcess(home=self.settings.prefect_home, port=self.port)
+        api_url = self.prefect.start()
+        env = self.child_env(api_url)
+        logs = self.home / "logs"
+        self.children["runner"] = ChildComponent(
+            "runner",
+            [sys.executable, "-m", "contexten.orchestration.runner"],
+            env,
+            logs / "runner.log",
+        )
+        if self.with_webhook:
+            argv = [sys.executable, "-m", "contexten.cli", "webhook", "serve"]
+            if self.webhook_insecure:
+                argv.append("--insecure")
+            self.children["webhook"] = ChildComponent("webhook", argv, env, logs / "webhook.log")
+        for child in self.children.values():
+            child.start()
+        write_server_record(self.settings, api_url, self.prefect.ui_url, os.getpid())
+        self.write_components()
+        return api_url
+
+    def component_status(self) -> dict[str, str]:
+        status = {"prefect-server": "running" if self.prefect and self.prefect.alive() else "dead"}
+        for name, child in self.children.items():
+            status[name] = "running" if child.alive() else "dead"
+        return status
+
+    def write_components(self) -> None:
+        path = self.home / "components.json"
+        path.write_text(json.dumps(self.component_status()))
+
+    def restart(self, component: str) -> bool:
+        """Restart one component (the recovery manager's system-restart strategy)."""
+        if component == "prefect-server" and self.prefect is not None:
+            self.prefect.stop()
+            self.prefect.start()
+            return True
+        child = self.children.get(component)
+        if child is None:
+            return False
+        child.stop()
+        child.start()
+        child.restarts += 1
+        return True
+
+    def check_once(self) -> list[str]:
+        """Find dead components; restart them when AUTO_RESTART_ENABLED. Returns the dead."""
+        dead = [name for name, state in self.component_status().items() if state == "dead"]
+        for name in dead:
+            if self.settings.auto_restart_enabled:
+                logger.warning("component %s died; restarting", name)
+                self.restart(name)
+            else:
+                logger.error("component %s died (AUTO_RESTART_ENABLED is false)", name)
+        self.write_components()
+        return dead
+
+    def run_forever(self, interval: float = 2.0) -> None:
+        reported: set[str] = set()
+        while not self.stopping.wait(interval):
+            dead = set(self.check_once())
+            for name in dead - reported:
+                print(f"contexten: component {name} is dead", file=sys.stderr)
+            reported = dead if not self.settings.auto_restart_enabled else set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        if self.prefect is not None:
+            self.prefect.stop()
+        clear_server_record(self.settings)
+        (self.home / "components.json").unlink(missing_ok=True)

@@ -1,0 +1,67 @@
+"""Test isolation for the whole suite.
+
+Every test session gets its own CONTEXTEN_HOME and PREFECT_HOME, no credentials from the
+machine's environment, and a Prefect API URL that points at a closed port, so code that
+reaches for the Prefect engine by accident fails at once instead of starting an ephemeral
+server (10-20 s). Tests that need a real server use the `prefect_server` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="contexten-tests-"))
+
+# Variables the suite must not inherit from the developer's or CI's machine.
+_SCRUBBED_PREFIXES = (
+    "CODEGEN_",
+    "GITHUB_",
+    "SLACK_",
+    "LINEAR_",
+    "PREFECT_",
+    "DATABASE_URL",
+    "ALERT_",
+    "WEBHOOK_",
+    "AUTO_FIX",
+    "ROUTING_RULES",
+)
+for _name in list(os.environ):
+    if _name.startswith(_SCRUBBED_PREFIXES):
+        del os.environ[_name]
+
+os.environ["CONTEXTEN_HOME"] = str(_SESSION_HOME / "home")
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect-home")
+os.environ["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # closed port: fail fast
+os.environ["PREFECT_CLIENT_MAX_RETRIES"] = "0"
+os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["WORKFLOW_RETRY_DELAY"] = "0"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data beside the repository (read in place, never modified)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def contexten_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh CONTEXTEN_HOME (and settings re-read) for one test."""
+    from contexten.config import reload_settings
+
+    home = tmp_path / "contexten-home"
+    monkeypatch.setenv("CONTEXTEN_HOME", str(home))
+    reload_settings()
+    yield home
+    monkeypatch.undo()
+    reload_settings()

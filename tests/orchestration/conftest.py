@@ -1,0 +1,88 @@
+"""A real Prefect server shared by the tests that need one (started once per session).
+
+It starts from a pre-migrated SQLite template (made once per Prefect version and cached),
+so a session pays about 5 s instead of migrating a new database every time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contexten.orchestration.prefect_server import PrefectServerProcess
+
+
+def _template_db() -> Path:
+    import prefect
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "contexten-tests"
+    cache.mkdir(parents=True, exist_ok=True)
+    template = cache / f"prefect-{prefect.__version__}.db"
+    if template.exists():
+        return template
+    partial = template.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{partial}",
+        "PREFECT_HOME": str(cache / "prefect-home"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    partial.replace(template)
+    return template
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API URL of a running Prefect server; PREFECT_API_URL points at it meanwhile."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    database = home / "prefect.db"
+    shutil.copyfile(_template_db(), database)
+    server = PrefectServerProcess(
+        home=home,
+        database_url=f"sqlite+aiosqlite:///{database}",
+        ui=False,
+        extra_env={
+            "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+            "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+            "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+        },
+    )
+    api_url = server.start(timeout=120)
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ["PREFECT_CLIENT_MAX_RETRIES"] = "3"
+    try:
+        yield api_url
+    finally:
+        _drain_prefect_workers()
+        server.stop()
+        if previous is not None:
+            os.environ["PREFECT_API_URL"] = previous
+        os.environ["PREFECT_CLIENT_MAX_RETRIES"] = "0"
+
+
+def _drain_prefect_workers() -> None:
+    """Flush Prefect's background log/event workers, or the process hangs at exit."""
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+    except Exception:  # noqa: BLE001 - best effort at teardown
+        pass

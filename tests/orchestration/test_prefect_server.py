@@ -1,0 +1,106 @@
+"""Through a real Prefect server: a schedule fires and its run completes; the global
+concurrency limit holds; trigger/status work through deployments."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.prefect_server
+
+
+@contextlib.asynccontextmanager
+async def serving(*deployments: Any, limit: int = 4) -> AsyncIterator[Any]:
+    """An in-process Prefect Runner serving `deployments` (flow runs are subprocesses)."""
+    from prefect.runner import Runner
+
+    runner = Runner(query_seconds=1, limit=limit, pause_on_shutdown=False)
+    for deployment in deployments:
+        await runner.aadd_deployment(deployment)
+    task = asyncio.create_task(runner.start())
+    try:
+        yield runner
+    finally:
+        await runner.astop()
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await asyncio.wait_for(task, timeout=20)
+
+
+async def _runs_of(deployment_id: Any) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    async with get_client() as client:
+        return await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+        )
+
+
+async def test_schedule_fires_and_run_completes(prefect_server: str, contexten_home: Path) -> None:
+    from prefect.deployments.runner import EntrypointType
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from contexten.orchestration import flows
+
+    with temporary_settings({PREFECT_API_URL: prefect_server}):
+        deployment = await flows.health_check.ato_deployment(
+            name="scheduled-test",
+            interval=timedelta(seconds=2),
+            entrypoint_type=EntrypointType.MODULE_PATH,
+            parameters={"parameters": {"check_all_integrations": False}},
+        )
+        async with serving(deployment):
+            completed = None
+            for _ in range(120):
+                await asyncio.sleep(0.5)
+                runs = await _runs_of(deployment.deployment_id) if deployment.deployment_id else []
+                completed = next((r for r in runs if r.state and r.state.is_completed()), None)
+                if completed is not None:
+                    break
+        assert completed is not None, "no scheduled run completed within 60 s"
+        assert completed.auto_scheduled is True or completed.state.name == "Completed"
+
+    from contexten.orchestration.execution import load_execution
+    from contexten.store.db import open_store
+
+    row = load_execution(open_store(), str(completed.id))
+    assert row is not None and row.status == "completed" and row.mode == "prefect"
+    assert row.workflow_type == "health_check"
+
+
+async def test_trigger_and_status_through_deployment(
+    prefect_server: str, contexten_home: Path
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from contexten.config import reload_settings
+    from contexten.orchestration import PrefectOrchestrator
+    from contexten.orchestration.deploy import build_deployments
+
+    settings = reload_settings()
+    with temporary_settings({PREFECT_API_URL: prefect_server}):
+        orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
+        assert orchestrator.mode == "prefect"
+        deployments = [
+            d for d in await build_deployments(settings) if d.name == "workflow-optimization"
+        ]
+        async with serving(*deployments):
+            run_id = await orchestrator.trigger_workflow(
+                "workflow_optimization", {"path": str(contexten_home / "missing")},
+                idempotency_key="delivery-1",
+            )
+            again = await orchestrator.trigger_workflow(
+                "workflow_optimization", {"path": str(contexten_home / "missing")},
+                idempotency_key="delivery-1",
+            )
+            assert again == run_id  # same key, same run: never dispatched twice
+            status = await orchestrator.wait_for_run(run_id, timeout=90)
+    assert status.mode == "prefect"
+    assert status.is_final
+    assert status.workflow_type == "workflow_optimization"
