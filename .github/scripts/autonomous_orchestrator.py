@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Seed-compatible entry point: a thin shim over the `contexten` console command.
 
-    python .github/scripts/autonomous_orchestrator.py --action initialize|status|execute|health-check \
+    python .github/scripts/autonomous_orchestrator.py \
+        --action initialize|status|execute|health-check \
         [--operation TYPE] [--parameters JSON] [--wait]
 """
 

@@ -11,7 +11,10 @@ import sys
 
 # command name -> (module, one-line help). The help is here so `--help` imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "initialize": ("contexten.commands.initialize", "Validate config, migrate, register deployments."),
+    "initialize": (
+        "contexten.commands.initialize",
+        "Validate config, migrate, register deployments.",
+    ),
     "status": ("contexten.commands.status", "Show configuration, server and recent runs."),
     "execute": ("contexten.commands.execute", "Run one workflow type with JSON parameters."),
     "health-check": ("contexten.commands.health_check", "Check components and resources."),
@@ -94,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = args[0]
     if name not in COMMANDS:
-        print(f"contexten: error: unknown command {name!r}; see `contexten --help`", file=sys.stderr)
+        print(
+            f"contexten: error: unknown command {name!r}; see `contexten --help`", file=sys.stderr
+        )
         return EXIT_BAD_INPUT
     return run_command(name, args[1:])
 

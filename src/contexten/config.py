@@ -191,14 +191,17 @@ def _problems(s: Settings) -> list[str]:
         problems.append("SLACK_BOT_TOKEN is set but SLACK_CHANNEL is missing")
     if s.github_app_id and (s.github_app_private_key is None or not s.github_app_installation_id):
         problems.append(
-            "GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY or GITHUB_APP_INSTALLATION_ID is missing"
+            "GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY or "
+            "GITHUB_APP_INSTALLATION_ID is missing"
         )
     if s.github_repository and s.github_repository.count("/") != 1:
         problems.append(f"GITHUB_REPOSITORY={s.github_repository!r} must be owner/name")
     if s.database_url and "://" not in s.database_url:
         problems.append(f"DATABASE_URL={s.database_url!r} is not a database URL")
     if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        problems.append(f"LOG_LEVEL={s.log_level!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        problems.append(
+            f"LOG_LEVEL={s.log_level!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
     positive = {
         "health_check_interval": s.health_check_interval,
         "performance_history_size": s.performance_history_size,

@@ -84,5 +84,5 @@ def _drain_prefect_workers() -> None:
 
         APILogWorker.drain_all(timeout=5)
         EventsWorker.drain_all(timeout=5)
-    except Exception:  # noqa: BLE001 - best effort at teardown
+    except Exception:
         pass

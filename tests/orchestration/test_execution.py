@@ -74,7 +74,11 @@ async def test_transient_errors_retry_with_doubling_delay(
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    fake_body.script = [ConnectionError("reset"), TimeoutError(), WorkflowOutcome(ok=True, summary="ok")]
+    fake_body.script = [
+        ConnectionError("reset"),
+        TimeoutError(),
+        WorkflowOutcome(ok=True, summary="ok"),
+    ]
     result = await execute_workflow(
         "linear_sync", {}, settings=settings, store=store, sleep=fake_sleep
     )
@@ -90,7 +94,9 @@ async def test_retries_are_bounded(
         return None
 
     fake_body.script = [OSError("disk")] * 10
-    result = await execute_workflow("linear_sync", {}, settings=settings, store=store, sleep=no_sleep)
+    result = await execute_workflow(
+        "linear_sync", {}, settings=settings, store=store, sleep=no_sleep
+    )
     assert result.status == "failed" and not result.ok
     assert fake_body.calls == 3  # 1 + spec.retries (2)
     assert result.error == "OSError: disk"
@@ -130,7 +136,11 @@ async def test_bad_parameters_raise_before_anything_runs(
 
 
 def test_idempotency_key_claimed_once(store: Store) -> None:
-    first = claim_idempotency_key(store, "k1", "run-a", AutonomousWorkflowType.LINEAR_SYNC, "in-process")
-    second = claim_idempotency_key(store, "k1", "run-b", AutonomousWorkflowType.LINEAR_SYNC, "in-process")
+    first = claim_idempotency_key(
+        store, "k1", "run-a", AutonomousWorkflowType.LINEAR_SYNC, "in-process"
+    )
+    second = claim_idempotency_key(
+        store, "k1", "run-b", AutonomousWorkflowType.LINEAR_SYNC, "in-process"
+    )
     assert first is None
     assert second == "run-a"

@@ -92,11 +92,13 @@ async def test_trigger_and_status_through_deployment(
         ]
         async with serving(*deployments):
             run_id = await orchestrator.trigger_workflow(
-                "workflow_optimization", {"path": str(contexten_home / "missing")},
+                "workflow_optimization",
+                {"path": str(contexten_home / "missing")},
                 idempotency_key="delivery-1",
             )
             again = await orchestrator.trigger_workflow(
-                "workflow_optimization", {"path": str(contexten_home / "missing")},
+                "workflow_optimization",
+                {"path": str(contexten_home / "missing")},
                 idempotency_key="delivery-1",
             )
             assert again == run_id  # same key, same run: never dispatched twice

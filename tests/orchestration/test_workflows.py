@@ -11,10 +11,26 @@ from contexten.orchestration.workflows import (
 )
 
 SEED_PARAMETERS = {
-    "failure_analysis": {"workflow_run_id": 12345, "auto_fix_enabled": True, "create_pr_for_fixes": False},
-    "performance_monitoring": {"baseline_branch": "develop", "alert_threshold_percent": 15, "auto_optimize": True},
-    "dependency_management": {"update_strategy": "conservative", "test_before_merge": False, "security_priority": True},
-    "health_check": {"check_all_integrations": False, "auto_recovery": True, "alert_on_degradation": False},
+    "failure_analysis": {
+        "workflow_run_id": 12345,
+        "auto_fix_enabled": True,
+        "create_pr_for_fixes": False,
+    },
+    "performance_monitoring": {
+        "baseline_branch": "develop",
+        "alert_threshold_percent": 15,
+        "auto_optimize": True,
+    },
+    "dependency_management": {
+        "update_strategy": "conservative",
+        "test_before_merge": False,
+        "security_priority": True,
+    },
+    "health_check": {
+        "check_all_integrations": False,
+        "auto_recovery": True,
+        "alert_on_degradation": False,
+    },
 }
 
 

@@ -24,18 +24,29 @@ def load_shim():  # type: ignore[no-untyped-def]
 def test_forwarded_argv() -> None:
     shim = load_shim()
     parser_args = [
-        "--action", "execute", "--operation", "failure_analysis",
-        "--parameters", '{"workflow_run_id": "12345"}', "--wait",
+        "--action",
+        "execute",
+        "--operation",
+        "failure_analysis",
+        "--parameters",
+        '{"workflow_run_id": "12345"}',
+        "--wait",
     ]
     import argparse
 
     ns = argparse.Namespace(
-        action="execute", operation="failure_analysis",
-        parameters='{"workflow_run_id": "12345"}', wait=True,
+        action="execute",
+        operation="failure_analysis",
+        parameters='{"workflow_run_id": "12345"}',
+        wait=True,
     )
     assert shim.build_argv(ns) == [
-        "execute", "--operation", "failure_analysis",
-        "--parameters", '{"workflow_run_id": "12345"}', "--wait",
+        "execute",
+        "--operation",
+        "failure_analysis",
+        "--parameters",
+        '{"workflow_run_id": "12345"}',
+        "--wait",
     ]
     assert parser_args[1] == "execute"
 
@@ -49,7 +60,9 @@ def test_execute_without_operation_is_bad_input(capsys: pytest.CaptureFixture[st
 def test_status_runs_through_the_console_command(contexten_home: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(SHIM), "--action", "status"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "mode: in-process" in result.stdout
@@ -57,7 +70,10 @@ def test_status_runs_through_the_console_command(contexten_home: Path) -> None:
 
 def test_unknown_action_rejected() -> None:
     result = subprocess.run(
-        [sys.executable, str(SHIM), "--action", "explode"], capture_output=True, text=True, timeout=60
+        [sys.executable, str(SHIM), "--action", "explode"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
@@ -66,7 +82,9 @@ def test_unknown_action_rejected() -> None:
 def test_status_json_is_one_document(contexten_home: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "contexten.cli", "status", "--json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mode"] == "in-process"

@@ -19,7 +19,9 @@ def parse_parameters(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        fail(f"--parameters is not valid JSON ({exc.msg} at position {exc.pos}); expected an object")
+        fail(
+            f"--parameters is not valid JSON ({exc.msg} at position {exc.pos}); expected an object"
+        )
     if not isinstance(value, dict):
         fail(f"--parameters must be a JSON object, got {type(value).__name__}")
     return value
@@ -27,13 +29,19 @@ def parse_parameters(text: str | None) -> dict[str, Any]:
 
 @app.command()
 def execute(
-    operation: str = typer.Option(..., "--operation", "-o", help="workflow type, e.g. failure_analysis"),
+    operation: str = typer.Option(
+        ..., "--operation", "-o", help="workflow type, e.g. failure_analysis"
+    ),
     parameters: str = typer.Option("", "--parameters", "-p", help="JSON object of parameters"),
     wait: bool = typer.Option(False, "--wait", help="wait for the run to finish"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Run one workflow type. Exit 0 on success, 1 if the run failed, 2 on bad input."""
-    from contexten.orchestration import PrefectOrchestrator, WorkflowParameterError
+    from contexten.orchestration import (
+        OrchestratorError,
+        PrefectOrchestrator,
+        WorkflowParameterError,
+    )
 
     params = parse_parameters(parameters)
     orchestrator = PrefectOrchestrator()
@@ -42,6 +50,8 @@ def execute(
         status = asyncio.run(orchestrator.get_workflow_status(run_id))
     except WorkflowParameterError as exc:
         fail(str(exc))
+    except OrchestratorError as exc:
+        fail(str(exc), code=EXIT_FAILED)
     if as_json:
         print_json(status.to_dict())
     else:

@@ -100,7 +100,13 @@ async def register_deployments(settings: Settings, work_pool: str) -> list[Deplo
     from prefect.deployments.runner import deploy
 
     deployments = await build_deployments(settings, work_pool=work_pool)
-    await deploy(*deployments, work_pool_name=work_pool, build=False, push=False, print_next_steps_message=False)
+    await deploy(  # type: ignore[misc]
+        *deployments,
+        work_pool_name=work_pool,
+        build=False,
+        push=False,
+        print_next_steps_message=False,
+    )
     return [
         DeploymentInfo(t, deployment_full_name(s), s.schedule.describe() if s.schedule else "-")
         for t, s in REGISTRY.items()

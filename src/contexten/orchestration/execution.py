@@ -175,7 +175,9 @@ async def execute_workflow(
         started_at=started,
     )
     delays = spec.retry_delays(settings.workflow_retry_delay)
-    ctx = WorkflowContext(settings=settings, store=store, run_id=run_id, in_prefect=mode == "prefect")
+    ctx = WorkflowContext(
+        settings=settings, store=store, run_id=run_id, in_prefect=mode == "prefect"
+    )
     outcome: WorkflowOutcome | None = None
     error: str | None = None
     attempt = 0

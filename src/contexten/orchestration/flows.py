@@ -80,7 +80,9 @@ def _make_flow(spec: WorkflowSpec) -> Flow[..., Any]:
     )(body)
 
 
-FLOWS: dict[AutonomousWorkflowType, Flow[..., Any]] = {t: _make_flow(s) for t, s in REGISTRY.items()}
+FLOWS: dict[AutonomousWorkflowType, Flow[..., Any]] = {
+    t: _make_flow(s) for t, s in REGISTRY.items()
+}
 
 # Module attributes so deployments can name flows by module path (installed package).
 failure_analysis = FLOWS[AutonomousWorkflowType.FAILURE_ANALYSIS]

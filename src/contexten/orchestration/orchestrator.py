@@ -257,14 +257,13 @@ class PrefectOrchestrator:
         self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
     ) -> str:
         from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
 
         from contexten.orchestration.deploy import deployment_full_name
 
-        from prefect.exceptions import ObjectNotFound
-
         spec = REGISTRY[wtype]
         try:
-            flow_run = await run_deployment(
+            flow_run = await run_deployment(  # type: ignore[misc]
                 name=deployment_full_name(spec),
                 parameters={"parameters": payload},
                 timeout=0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -143,7 +144,7 @@ class WorkflowSpec:
     type: AutonomousWorkflowType
     name: str
     description: str
-    parameters: type[WorkflowParameters]
+    parameters: builtins.type[WorkflowParameters]
     events: tuple[str, ...] = ()
     schedule: Schedule | None = None
     timeout_seconds: int = 3600
@@ -335,7 +336,8 @@ def validate_parameters(
     spec = REGISTRY[parse_workflow_type(workflow_type)]
     if parameters is not None and not isinstance(parameters, dict):
         raise WorkflowParameterError(
-            f"parameters for {spec.type.value} must be a JSON object, got {type(parameters).__name__}"
+            f"parameters for {spec.type.value} must be a JSON object, "
+            f"got {type(parameters).__name__}"
         )
     try:
         return spec.parameters.model_validate(parameters or {})

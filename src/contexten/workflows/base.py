@@ -100,7 +100,9 @@ class WorkflowContext:
             default=str,
         )
         self.artifacts.append(Artifact("table", artifact_key(key), payload))
-        (self.reports_dir / f"{artifact_key(key)}.md").write_text(table.to_markdown(), encoding="utf-8")
+        (self.reports_dir / f"{artifact_key(key)}.md").write_text(
+            table.to_markdown(), encoding="utf-8"
+        )
 
 
 def artifact_key(key: str) -> str:
