@@ -62,6 +62,8 @@ class DependencyManagementParameters(WorkflowParameters):
     path: str = Field(default=".", description="project directory to read dependencies from")
     test_command: str | None = None
     create_pr: bool = False
+    cooldown_days: int = Field(default=3, ge=0, le=365, description="wait after a release")
+    base_branch: str | None = Field(default=None, description="PR base; default: checkout's")
 
 
 class SecurityAuditParameters(WorkflowParameters):

@@ -1,0 +1,279 @@
+"""`contexten deps plan|apply [PATH]`: dependency update plans for a project directory.
+
+`plan` reads the project's dependency files, asks the package index (PYPI_INDEX_URL) for
+releases and OSV (OSV_API_URL) for advisories, and prints what the strategy would update.
+`apply` writes the plan into the files (only the changed requirements; everything else in
+the files stays as it was); with `--test-command` it runs the tests afterwards and puts the
+files back when they fail. Pull requests come from the dependency_management workflow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from contexten.commands._common import EXIT_FAILED, fail, print_json
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Dependency update plans.")
+
+PATH_ARGUMENT = typer.Argument(Path("."), help="project directory")
+STRATEGY = typer.Option(
+    "smart", "--strategy", "-s", help="conservative (patch), smart (minor), aggressive (latest)"
+)
+COOLDOWN = typer.Option(3, "--cooldown-days", min=0, help="wait this long after a release")
+SECURITY_PRIORITY = typer.Option(
+    True,
+    "--security-priority/--no-security-priority",
+    help="vulnerable packages first; security fixes may go beyond the strategy",
+)
+PRERELEASES = typer.Option(False, "--pre", help="consider pre-releases")
+ADVISORIES = typer.Option(
+    True, "--advisories/--no-advisories", help="look up known vulnerabilities (OSV)"
+)
+INDEX_URL = typer.Option(None, "--index-url", help="PyPI JSON API base (default PYPI_INDEX_URL)")
+OSV_URL = typer.Option(None, "--osv-url", help="OSV API base (default OSV_API_URL)")
+AS_JSON = typer.Option(False, "--json", help="print one JSON document")
+TEST_TIMEOUT_SECONDS = 3600
+
+
+def _plan(
+    path: Path,
+    strategy: str,
+    cooldown_days: int,
+    security_priority: bool,
+    prereleases: bool,
+    advisories: bool,
+    index_url: str | None,
+    osv_url: str | None,
+) -> tuple[Any, Any]:
+    import asyncio
+
+    from contexten.analysis.deps import DependencyFileError, PlanError, PlanPolicy, check_strategy
+    from contexten.config import get_settings
+    from contexten.depsources.interface import PackageIndexError, VulnerabilityDatabaseError
+    from contexten.depsources.project import load_project
+
+    try:
+        chosen = check_strategy(strategy)
+    except PlanError as exc:
+        fail(f"--strategy: {exc}")
+    try:
+        loaded = load_project(path)
+    except DependencyFileError as exc:
+        fail(str(exc))
+    settings = get_settings()
+    policy = PlanPolicy(
+        strategy=chosen,
+        security_priority=security_priority,
+        cooldown_days=cooldown_days,
+        allow_prereleases=prereleases,
+    )
+    try:
+        plan = asyncio.run(
+            _fetch_and_plan(loaded.project, settings, policy, advisories, index_url, osv_url)
+        )
+    except (PackageIndexError, VulnerabilityDatabaseError) as exc:
+        fail(str(exc), code=EXIT_FAILED)
+    except PlanError as exc:
+        fail(str(exc))
+    return loaded, plan
+
+
+async def _fetch_and_plan(
+    project: Any,
+    settings: Any,
+    policy: Any,
+    advisories: bool,
+    index_url: str | None,
+    osv_url: str | None,
+) -> Any:
+    from contexten.depsources.osv import OSVDatabase
+    from contexten.depsources.planning import build_plan
+    from contexten.depsources.pypi import PyPIJsonIndex
+    from contexten.integrations.http import RetryPolicy
+
+    retry = RetryPolicy.from_settings(settings)
+    index = PyPIJsonIndex(index_url or settings.pypi_index_url, policy=retry)
+    database = OSVDatabase(osv_url or settings.osv_api_url, policy=retry) if advisories else None
+    try:
+        return await build_plan(project, index, database, policy)
+    finally:
+        await index.aclose()
+        if database is not None:
+            await database.aclose()
+
+
+def _print_plan(plan: Any) -> None:
+    from rich.table import Table
+
+    from contexten.commands._common import console
+
+    out = console()
+    if not plan.items:
+        out.print(f"Everything is up to date ({plan.strategy}).")
+        return
+    table = Table(title=f"Dependency updates ({plan.strategy})")
+    for column in ("Package", "Current", "Target", "Update", "Action", "Why"):
+        table.add_column(column)
+    colours = {"apply": "green", "hold": "yellow", "manual": "red"}
+    for item in plan.items:
+        kind = (item.kind or "-") + (" (breaking)" if item.breaking else "")
+        action = f"[{colours[item.action]}]{item.action}[/{colours[item.action]}]"
+        name = f"[bold red]{item.name}[/bold red]" if item.security else item.name
+        table.add_row(
+            name, item.current or "-", item.target or item.latest or "-", kind, action, item.reason
+        )
+    out.print(table)
+    for item in plan.items:
+        for advisory in item.advisories:
+            fixed = ", ".join(advisory.fixed_versions) or "no fix yet"
+            out.print(
+                f"  {item.name} {item.current}: {advisory.id} ({advisory.severity}; "
+                f"fixed in {fixed}) {advisory.summary}",
+                markup=False,
+            )
+
+
+@app.command("plan")
+def plan_command(
+    path: Path = PATH_ARGUMENT,
+    strategy: str = STRATEGY,
+    cooldown_days: int = COOLDOWN,
+    security_priority: bool = SECURITY_PRIORITY,
+    prereleases: bool = PRERELEASES,
+    advisories: bool = ADVISORIES,
+    index_url: str | None = INDEX_URL,
+    osv_url: str | None = OSV_URL,
+    as_json: bool = AS_JSON,
+    markdown: bool = typer.Option(False, "--markdown", help="print the pull-request body"),
+) -> None:
+    """Show what would be updated and why, with known vulnerabilities."""
+    from contexten.analysis.deps import plan_markdown, plan_to_dict
+
+    _loaded, plan = _plan(
+        path,
+        strategy,
+        cooldown_days,
+        security_priority,
+        prereleases,
+        advisories,
+        index_url,
+        osv_url,
+    )
+    if as_json:
+        print_json(plan_to_dict(plan))
+    elif markdown:
+        typer.echo(plan_markdown(plan), nl=False)
+    else:
+        _print_plan(plan)
+
+
+def _run_tests(command: str, cwd: Path) -> tuple[bool, str]:
+    import shlex
+    import subprocess
+
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        fail(f"--test-command: cannot split {command!r}: {exc}")
+    if not argv:
+        fail("--test-command is empty")
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=TEST_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except FileNotFoundError:
+        fail(f"--test-command: {argv[0]!r} not found")
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {TEST_TIMEOUT_SECONDS}s"
+    output = (done.stdout + done.stderr).strip().splitlines()
+    return done.returncode == 0, "\n".join(output[-20:])
+
+
+@app.command("apply")
+def apply_command(
+    path: Path = PATH_ARGUMENT,
+    strategy: str = STRATEGY,
+    cooldown_days: int = COOLDOWN,
+    security_priority: bool = SECURITY_PRIORITY,
+    prereleases: bool = PRERELEASES,
+    advisories: bool = ADVISORIES,
+    index_url: str | None = INDEX_URL,
+    osv_url: str | None = OSV_URL,
+    dry_run: bool = typer.Option(False, "--dry-run", help="print a diff; change nothing"),
+    test_command: str | None = typer.Option(
+        None, "--test-command", help="run after applying; on failure put the files back"
+    ),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Write the plan's updates into the dependency files."""
+    import difflib
+
+    from contexten.analysis.deps import PlanError, apply_plan, plan_to_dict
+    from contexten.depsources.project import write_files
+
+    loaded, plan = _plan(
+        path,
+        strategy,
+        cooldown_days,
+        security_priority,
+        prereleases,
+        advisories,
+        index_url,
+        osv_url,
+    )
+    try:
+        changed = apply_plan(plan, loaded.texts)
+    except PlanError as exc:
+        fail(str(exc))
+    result: dict[str, Any] = {
+        "plan": plan_to_dict(plan),
+        "changed_files": sorted(changed),
+        "written": False,
+        "tests": None,
+    }
+    if dry_run:
+        diff = "".join(
+            "".join(
+                difflib.unified_diff(
+                    loaded.texts[name].splitlines(keepends=True),
+                    changed[name].splitlines(keepends=True),
+                    fromfile=f"a/{name}",
+                    tofile=f"b/{name}",
+                )
+            )
+            for name in sorted(changed)
+        )
+        result["diff"] = diff
+        if as_json:
+            print_json(result)
+        else:
+            typer.echo(diff or "No changes.", nl=not diff)
+        return
+    write_files(loaded.root, changed)
+    result["written"] = bool(changed)
+    if test_command and changed:
+        passed, tail = _run_tests(test_command, loaded.root)
+        result["tests"] = {"command": test_command, "passed": passed, "output_tail": tail}
+        if not passed:
+            write_files(loaded.root, {name: loaded.texts[name] for name in changed})
+            result["written"] = False
+    if as_json:
+        print_json(result)
+    else:
+        _print_plan(plan)
+        if changed:
+            typer.echo(f"Updated: {', '.join(sorted(changed))}")
+        else:
+            typer.echo("No changes to write.")
+        if result["tests"] and not result["tests"]["passed"]:
+            typer.echo(f"Tests failed; files restored.\n{result['tests']['output_tail']}")
+    if result["tests"] and not result["tests"]["passed"]:
+        raise typer.Exit(EXIT_FAILED)
