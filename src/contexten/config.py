@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     webhook_port: int = 8787
     webhook_max_body_bytes: int = 25 * 1024 * 1024
     webhook_insecure: bool = False
+    webhook_lease_seconds: int = 300  # a claimed delivery is re-claimed after this
+    routing_rules_file: Path | None = None  # JSON/YAML rules that extend or replace the defaults
 
     # --- outbound HTTP ---
     http_timeout_seconds: float = 30.0

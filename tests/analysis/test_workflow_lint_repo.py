@@ -26,9 +26,7 @@ def test_repository_has_workflows() -> None:
 
 # Low-severity findings reported to the file's owner and not fixed yet. Only these rules
 # are tolerated in that file; anything else fails. Remove the entry once it is fixed.
-PENDING: dict[str, frozenset[str]] = {
-    "autonomous-ci.yml": frozenset({"missing-cache"}),
-}
+PENDING: dict[str, frozenset[str]] = {}
 
 
 @pytest.mark.parametrize("path", _workflow_files(), ids=lambda p: p.name)
