@@ -1,0 +1,258 @@
+"""Diagnose a failed job against passing runs of the same job: which lines are new.
+
+The failing log is scanned once (as in single-log mode) while keeping a compact key of
+every line (a hash of the raw bytes with digits and hex letters deleted and temp paths cut:
+see text.line_key). Each passing log is then streamed block by block: its line keys are
+computed at bytes.translate speed and compared with the keys of the candidate evidence
+lines; only the few lines whose keys meet are decoded and compared exactly. Nothing of a
+passing log is kept but a few counters and the statuses of the candidate lines.
+
+- present: the same line (after removing timestamps, durations, ids, hashes, temp paths,
+  ports, percentages, progress) occurs in a passing run;
+- changed: a line equal up to numbers and hex ids occurs in a passing run;
+- new: neither.
+
+Rule hits that are present in a passing run do not decide the category when another rule
+fired on a new line; new lines around the failure join the evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from contexten.analysis.logs.engine import (
+    EVIDENCE_NORMAL,
+    Decision,
+    _boilerplate,
+    build,
+    candidate_evidence,
+    decide,
+    pick,
+)
+from contexten.analysis.logs.model import (
+    BaselineLog,
+    BaselineReport,
+    Diagnosis,
+    DiagnosisStatus,
+    EvidenceLine,
+    LineStatus,
+    RemovedLine,
+)
+from contexten.analysis.logs.rules import RULES_BY_ID, Role
+from contexten.analysis.logs.scan import Hit, LogScanner, ScanResult, _blocks, _canonical
+from contexten.analysis.logs.text import clean_line, key_bytes, normalise_volatile
+from contexten.analysis.taxonomy import FailureCategory
+
+MIN_STEP_OVERLAP = 0.5  # share of the failing job's steps a passing job must also have
+MIN_LINE_OVERLAP = 0.2  # without steps: share of the passing log's lines also in the failing log
+MAX_CHECKS_PER_KEY = 16  # passing lines compared exactly with one candidate key
+_STEP = re.compile(r"^##\[group\]Run (.+)$")
+_CONTEXT_RANK = 30
+_MAX_NEW_CONTEXT = 6
+
+Chunks = Iterable[bytes | str]
+
+
+@dataclass
+class _Comparison:
+    lines: int = 0
+    matched: int = 0
+    steps: set[str] = field(default_factory=set)
+    status: dict[int, LineStatus] = field(default_factory=dict)
+
+
+def _candidates(scan: ScanResult) -> dict[int, tuple[int, str]]:
+    """line number -> (key, text) for every line that could become evidence.
+
+    Rule hits in the failing step (or in earlier steps when it has none) and the lines
+    kept around hits and failure markers.
+    """
+    decision = decide(scan)
+    pool = decision.in_scope
+    if decision.failing_step is not None and decision.winner not in decision.in_scope:
+        # The winner came from an earlier step: any hit up to the failing step may matter.
+        pool = tuple(h for h in scan.hits if h.step <= decision.failing_step)
+    out: dict[int, tuple[int, str]] = {}
+    for hit in pool:
+        if RULES_BY_ID[hit.rule_id].role is not Role.STEP:
+            out[hit.line] = (hit.key, hit.text)
+    keys = dict(scan.context_keys)
+    for number, text in scan.context:
+        if number in keys and number not in out:
+            out[number] = (keys[number], text)
+    return out
+
+
+def _compare(
+    chunks: Chunks, candidates: dict[int, tuple[int, str]], failing_keys: frozenset[int]
+) -> _Comparison:
+    by_key: dict[int, list[int]] = {}
+    wanted: dict[int, str] = {}
+    for number, (key, text) in candidates.items():
+        by_key.setdefault(key, []).append(number)
+        wanted[number] = normalise_volatile(text)
+    open_keys = set(by_key)
+    checks: dict[int, int] = {}
+    result = _Comparison()
+    for raw_block in _blocks(chunks):
+        block = _canonical(raw_block)
+        hashes = list(map(hash, key_bytes(block).split(b"\n")))
+        if block.endswith(b"\n"):
+            hashes.pop()
+        result.lines += len(hashes)
+        result.matched += sum(map(failing_keys.__contains__, hashes))
+        _collect_steps(block, result.steps)
+        if not open_keys or open_keys.isdisjoint(hashes):
+            continue
+        raw_lines = block.split(b"\n")
+        for index, key in enumerate(hashes):
+            if key not in open_keys:
+                continue
+            text = normalise_volatile(clean_line(raw_lines[index].decode("utf-8", "replace")))
+            numbers = by_key[key]
+            for number in numbers:
+                if wanted[number] == text:
+                    result.status[number] = LineStatus.PRESENT
+                else:
+                    result.status.setdefault(number, LineStatus.CHANGED)
+            checks[key] = checks.get(key, 0) + 1
+            if checks[key] >= MAX_CHECKS_PER_KEY or all(
+                result.status.get(n) is LineStatus.PRESENT for n in numbers
+            ):
+                open_keys.discard(key)  # seen often enough: it stays changed (or present)
+    return result
+
+
+def _collect_steps(block: bytes, steps: set[str]) -> None:
+    position = block.find(b"##[group]Run ")
+    while position >= 0:
+        start = block.rfind(b"\n", 0, position) + 1
+        end = block.find(b"\n", position)
+        raw = block[start : end if end >= 0 else len(block)]
+        match = _STEP.match(clean_line(raw.decode("utf-8", "replace")))
+        if match:
+            steps.add(normalise_volatile(match.group(1).strip()[:200]))
+        position = block.find(b"##[group]Run ", position + 1)
+
+
+def _same_job(scan: ScanResult, comparison: _Comparison) -> tuple[bool, str]:
+    failing_steps = {normalise_volatile(name) for _, name in scan.steps}
+    if failing_steps and comparison.steps:
+        shared = len(failing_steps & comparison.steps)
+        ok = shared / len(failing_steps) >= MIN_STEP_OVERLAP
+        return ok, f"{shared} of {len(failing_steps)} steps in common"
+    share = comparison.matched / comparison.lines if comparison.lines else 0.0
+    return share >= MIN_LINE_OVERLAP, f"{share:.0%} of its lines in common"
+
+
+def _without_present(scan: ScanResult, status: dict[int, LineStatus]) -> ScanResult:
+    """The scan without rule hits on lines that also occur in a passing run."""
+    kept = tuple(
+        hit
+        for hit in scan.hits
+        if RULES_BY_ID[hit.rule_id].role in (Role.STEP, Role.FAILED)
+        or status.get(hit.line) is not LineStatus.PRESENT
+    )
+    return replace(scan, hits=kept)
+
+
+def _step_range(scan: ScanResult, decision: Decision) -> tuple[int, int]:
+    if decision.failing_step is None:
+        return 1, scan.total_lines
+    start = scan.steps[decision.failing_step][0]
+    following = [line for line, _ in scan.steps[decision.failing_step + 1 :]]
+    return start, (following[0] - 1 if following else scan.total_lines)
+
+
+def diagnose_with_baseline(
+    chunks: Chunks, baseline_streams: Sequence[Chunks], *, engine: str | None = None
+) -> Diagnosis:
+    scan = LogScanner(engine, keep_keys=True).scan(chunks)
+    candidates = _candidates(scan)
+    logs: list[BaselineLog] = []
+    warnings: list[str] = []
+    status: dict[int, LineStatus] = {}
+    for index, stream in enumerate(baseline_streams, 1):
+        comparison = _compare(stream, candidates, scan.line_keys)
+        same, how = _same_job(scan, comparison)
+        if not same:
+            warning = f"baseline log {index} looks like another job ({how}): ignored"
+            warnings.append(warning)
+            logs.append(BaselineLog(comparison.lines, comparison.matched, False, warning))
+            continue
+        logs.append(BaselineLog(comparison.lines, comparison.matched, True))
+        for number, line_status in comparison.status.items():
+            if status.get(number) is not LineStatus.PRESENT:
+                status[number] = line_status
+    if not any(log.used for log in logs):
+        single = decide(scan)
+        evidence = pick(candidate_evidence(single, scan))
+        report = BaselineReport(tuple(logs), (), tuple(warnings))
+        return build(scan, single, evidence, report)
+    return _diagnose_aligned(scan, status, tuple(logs), tuple(warnings))
+
+
+def _diagnose_aligned(
+    scan: ScanResult,
+    status: dict[int, LineStatus],
+    logs: tuple[BaselineLog, ...],
+    warnings: tuple[str, ...],
+) -> Diagnosis:
+    original = decide(scan)
+    filtered = _without_present(scan, status)
+    decision = decide(filtered)
+    if decision.winner is None and original.winner is not None:
+        decision = original  # only lines the passing runs also have: trust the rules
+        filtered = scan
+    ranked = candidate_evidence(decision, filtered)
+
+    def mark(line: EvidenceLine) -> EvidenceLine:
+        line_status = status.get(line.line, LineStatus.NEW)
+        return replace(line, status=line_status, reason=f"{line.reason}; {line_status.value}")
+
+    ranked = [(mark(line), rank) for line, rank in ranked]
+    # Context and generic error lines that a passing run also prints explain nothing.
+    ranked = [
+        (line, rank)
+        for line, rank in ranked
+        if line.status is not LineStatus.PRESENT
+        or (line.rule is not None and RULES_BY_ID[line.rule].role is not Role.CATCHALL)
+    ]
+    chosen = {line.line for line, _ in ranked}
+    # New lines join the evidence where the rules cannot explain the failure; where a rule
+    # can, its lines already say it and extra lines only cost precision.
+    explained = decision.winner is not None and decision.category is not FailureCategory.UNKNOWN
+    if decision.status is not DiagnosisStatus.NO_FAILURE and not explained:
+        first, last = _step_range(scan, decision)
+        extra = 0
+        for number, text in reversed(scan.context):
+            if extra >= _MAX_NEW_CONTEXT:
+                break
+            if number in chosen or not first <= number <= last or _boilerplate(text):
+                continue
+            if status.get(number) is LineStatus.PRESENT or number not in dict(scan.context_keys):
+                continue
+            line_status = status.get(number, LineStatus.NEW)
+            reason = f"{line_status.value} line near the failure"
+            ranked.append((EvidenceLine(number, text, None, line_status, reason), _CONTEXT_RANK))
+            chosen.add(number)
+            extra += 1
+    removed = _removed(scan, original, status)
+    evidence = pick(ranked, EVIDENCE_NORMAL)
+    return build(scan, decision, evidence, BaselineReport(logs, removed, warnings))
+
+
+def _removed(
+    scan: ScanResult, decision: Decision, status: dict[int, LineStatus]
+) -> tuple[RemovedLine, ...]:
+    """Rule hits of the single-log diagnosis that the passing runs also have."""
+    single = [line for line, _ in candidate_evidence(decision, scan)]
+    hits: dict[int, Hit] = {hit.line: hit for hit in scan.hits}
+    out = []
+    for line in single:
+        if status.get(line.line) is LineStatus.PRESENT:
+            rule = line.rule or (hits[line.line].rule_id if line.line in hits else "")
+            out.append(RemovedLine(line.line, line.text, rule, "also in a passing run"))
+    return tuple(out)

@@ -1,0 +1,320 @@
+"""From the rule hits of one scan to a Diagnosis: category, evidence, signature."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from contexten.analysis.logs.model import (
+    Diagnosis,
+    DiagnosisStatus,
+    EvidenceLine,
+    RuleMatch,
+)
+from contexten.analysis.logs.rules import JOB_LEVEL_RULES, RULES, RULES_BY_ID, Role
+from contexten.analysis.logs.scan import Hit, ScanResult
+from contexten.analysis.logs.text import normalise, stable_hash
+from contexten.analysis.taxonomy import FailureCategory, is_transient, strategies_for
+
+EVIDENCE_NORMAL = 10
+EVIDENCE_MAX = 30
+_PRIORITY = {rule.id: index for index, rule in enumerate(RULES)}
+_PRIMARY_PER_RULE = 4
+_DETAILS = 3
+_GENERIC_FAILURE = re.compile(
+    r"^##\[error\](Process completed with exit code|The process '.*' failed with exit code)"
+)
+_UNMATCHED_CONTEXT = 3
+
+
+def _boilerplate(text: str) -> bool:
+    """Lines that never explain a failure: empty, Actions group markers, step headers."""
+    stripped = text.strip()
+    return not stripped or stripped.startswith(
+        (
+            "##[endgroup]",
+            "##[group]",
+            "shell: ",
+            "env:",
+            "Post job cleanup",
+            "##[error]Process completed",
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the rules say before evidence is chosen (the baseline step reuses it)."""
+
+    category: FailureCategory
+    confidence: float
+    status: DiagnosisStatus
+    winner: Hit | None
+    failing_step: int | None  # index into scan.steps
+    in_scope: tuple[Hit, ...]  # hits in the failing step or job-level, in log order
+    failure_evident: bool
+
+
+def _in_scope(hit: Hit, failing_step: int | None) -> bool:
+    return failing_step is None or hit.step == failing_step or hit.rule_id in JOB_LEVEL_RULES
+
+
+def _failing_step(scan: ScanResult) -> int | None:
+    if not scan.steps:
+        return None
+    for hit in scan.hits:
+        if RULES_BY_ID[hit.rule_id].role is Role.FAILED and hit.step >= 0:
+            return hit.step
+    return None
+
+
+_ENVIRONMENT = frozenset(
+    {FailureCategory.NETWORK, FailureCategory.RATE_LIMIT, FailureCategory.INTEGRATION}
+)
+
+
+def _looks_flaky(in_scope: tuple[Hit, ...]) -> bool:
+    """A flaky signal, or a test report line that itself names a network/service error."""
+    test_lines: set[int] = set()
+    environment_lines: set[int] = set()
+    for hit in in_scope:
+        rule = RULES_BY_ID[hit.rule_id]
+        if rule.role is Role.FLAKY:
+            return True
+        if rule.category is FailureCategory.TEST:
+            test_lines.add(hit.line)
+        elif rule.category in _ENVIRONMENT:
+            environment_lines.add(hit.line)
+    return bool(test_lines & environment_lines)
+
+
+def decide(scan: ScanResult) -> Decision:
+    is_actions = bool(scan.steps)
+    failing_step = _failing_step(scan)
+    causes = [h for h in scan.hits if RULES_BY_ID[h.rule_id].role is Role.CAUSE]
+    markers = [h for h in scan.hits if RULES_BY_ID[h.rule_id].role is Role.FAILED]
+    job_level = [h for h in causes if h.rule_id in JOB_LEVEL_RULES]
+    failure_evident = bool(markers) or bool(job_level) or (not is_actions and bool(causes))
+    in_scope = tuple(h for h in scan.hits if _in_scope(h, failing_step))
+    scoped_causes = [h for h in in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE]
+    penalty = 1.0
+    if not scoped_causes and failing_step is not None:
+        # A cause in an earlier step (one that did not stop the job, e.g. continue-on-error)
+        # is weak evidence; later steps are clean-up and reports.
+        earlier = tuple(h for h in scan.hits if h.step <= failing_step)
+        scoped_causes = [h for h in earlier if RULES_BY_ID[h.rule_id].role is Role.CAUSE]
+        if scoped_causes:
+            in_scope, penalty = earlier, 0.5
+    if scan.total_lines == 0 or not scan.has_text:
+        return Decision(FailureCategory.UNKNOWN, 0.0, DiagnosisStatus.EMPTY, None, None, (), False)
+    if not scoped_causes:
+        status = DiagnosisStatus.UNMATCHED if failure_evident else DiagnosisStatus.NO_FAILURE
+        confidence = 0.2 if failure_evident else 0.05
+        return Decision(
+            FailureCategory.UNKNOWN,
+            confidence,
+            status,
+            None,
+            failing_step,
+            in_scope,
+            failure_evident,
+        )
+    winner = min(scoped_causes, key=lambda h: (_PRIORITY[h.rule_id], h.line))
+    rule = RULES_BY_ID[winner.rule_id]
+    assert rule.category is not None
+    category = rule.category
+    same = {h.rule_id for h in scoped_causes if RULES_BY_ID[h.rule_id].category is category}
+    confidence = min(0.99, rule.confidence + 0.02 * (len(same) - 1)) * penalty
+    if category is FailureCategory.TEST and _looks_flaky(in_scope):
+        category = FailureCategory.FLAKY_TEST
+        confidence *= 0.85  # a guess from the failure's kind, not from a re-run
+    if not failure_evident:
+        confidence = min(confidence, 0.3)
+    return Decision(
+        category,
+        round(confidence, 3),
+        DiagnosisStatus.DIAGNOSED,
+        winner,
+        failing_step,
+        in_scope,
+        failure_evident,
+    )
+
+
+def _category_of(hit: Hit) -> FailureCategory | None:
+    return RULES_BY_ID[hit.rule_id].category
+
+
+def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[EvidenceLine, int]]:
+    """Evidence candidates, each with a rank (lower = more telling), without duplicates."""
+    ranked: list[tuple[EvidenceLine, int]] = []
+    seen: set[int] = set()
+
+    def add(hit: Hit, rank: int, reason: str) -> None:
+        if hit.line not in seen:
+            seen.add(hit.line)
+            ranked.append((EvidenceLine(hit.line, hit.text, hit.rule_id, reason=reason), rank))
+
+    if decision.status in (DiagnosisStatus.EMPTY, DiagnosisStatus.NO_FAILURE):
+        return ranked
+    if decision.winner is None:
+        pool = [
+            h
+            for h in decision.in_scope
+            if RULES_BY_ID[h.rule_id].role is Role.CATCHALL and not _GENERIC_FAILURE.match(h.text)
+        ]
+        for hit in pool[-EVIDENCE_NORMAL:]:
+            add(hit, 50, "a generic error line in the failing step")
+        markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
+        first = markers[0].line if markers else scan.total_lines + 1
+        before = [(n, t) for n, t in scan.context if n < first and not _boilerplate(t)]
+        for number, text in before[-_UNMATCHED_CONTEXT:]:
+            if number not in seen:
+                seen.add(number)
+                line = EvidenceLine(number, text, None, reason="the output before the failure")
+                ranked.append((line, 55))
+        if not ranked:
+            for hit in markers[:1]:
+                add(hit, 60, "the step failed here")
+        return ranked
+    category = decision.category
+    base = FailureCategory.TEST if category is FailureCategory.FLAKY_TEST else category
+    per_rule: dict[str, int] = {}
+    causes = sorted(
+        (h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE),
+        key=lambda h: (_PRIORITY[h.rule_id], h.line),
+    )
+    for hit in causes:
+        if _category_of(hit) is not base:
+            continue
+        count = per_rule.get(hit.rule_id, 0)
+        if count >= _PRIMARY_PER_RULE * 3:
+            continue
+        per_rule[hit.rule_id] = count + 1
+        rank = 0 if hit is decision.winner else (1 if count < _PRIMARY_PER_RULE else 20)
+        add(hit, rank, f"names the cause ({hit.rule_id})")
+    details = 0
+    for hit in decision.in_scope:
+        role = RULES_BY_ID[hit.rule_id].role
+        if role is Role.DETAIL and _category_of(hit) is base and details < _DETAILS * 3:
+            details += 1
+            add(hit, 5 if details <= _DETAILS else 25, f"explains the failure ({hit.rule_id})")
+        elif role is Role.FLAKY and category is FailureCategory.FLAKY_TEST:
+            add(hit, 3, f"suggests a flaky test ({hit.rule_id})")
+    return ranked
+
+
+def pick(
+    ranked: Iterable[tuple[EvidenceLine, int]], limit: int = EVIDENCE_NORMAL
+) -> tuple[EvidenceLine, ...]:
+    best = sorted(ranked, key=lambda item: (item[1], item[0].line))[: min(limit, EVIDENCE_MAX)]
+    return tuple(sorted((line for line, _ in best), key=lambda line: line.line))
+
+
+def rule_matches(scan: ScanResult, decision: Decision) -> tuple[RuleMatch, ...]:
+    first: dict[str, Hit] = {}
+    counts: dict[str, int] = {}
+    in_step: dict[str, bool] = {}
+    for hit in scan.hits:
+        first.setdefault(hit.rule_id, hit)
+        counts[hit.rule_id] = counts.get(hit.rule_id, 0) + 1
+        in_step[hit.rule_id] = in_step.get(hit.rule_id, False) or _in_scope(
+            hit, decision.failing_step
+        )
+    winner_id = decision.winner.rule_id if decision.winner else None
+    order = sorted(first, key=lambda rid: (rid != winner_id, _PRIORITY[rid]))
+    out = []
+    for rule_id in order:
+        rule = RULES_BY_ID[rule_id]
+        out.append(
+            RuleMatch(
+                rule_id,
+                rule.category,
+                rule.role.value,
+                rule.description,
+                rule.fix,
+                counts[rule_id],
+                first[rule_id].line,
+                in_step[rule_id],
+                rule_id == winner_id,
+            )
+        )
+    return tuple(out)
+
+
+def signature(
+    decision: Decision, evidence: tuple[EvidenceLine, ...], tests: tuple[str, ...]
+) -> str:
+    """Same cause in another run -> same value: rule, normalised cause lines or test names."""
+    if decision.status in (DiagnosisStatus.EMPTY, DiagnosisStatus.NO_FAILURE):
+        return stable_hash(decision.status.value)
+    rule_id = decision.winner.rule_id if decision.winner else "none"
+    if tests and decision.category in (FailureCategory.TEST, FailureCategory.FLAKY_TEST):
+        parts = sorted({normalise(name) for name in tests})[:50]
+    else:
+        cause_lines = [line for line in evidence if line.rule == rule_id] or list(evidence)
+        parts = sorted({normalise(line.text) for line in cause_lines})[:5]
+    return stable_hash(decision.category.value, rule_id, *parts)
+
+
+def step_name(scan: ScanResult, decision: Decision) -> str | None:
+    index = decision.failing_step
+    if index is None and decision.winner is not None and decision.winner.step >= 0:
+        index = decision.winner.step
+    if index is None or index >= len(scan.steps):
+        return None
+    return scan.steps[index][1]
+
+
+def summary(decision: Decision) -> tuple[str, str]:
+    """(one-line summary, fix hint)."""
+    if decision.status is DiagnosisStatus.EMPTY:
+        return "The log is empty.", "Check that the job produced a log (it may have expired)."
+    if decision.status is DiagnosisStatus.NO_FAILURE:
+        return "Nothing in the log says the job failed.", ""
+    if decision.winner is None:
+        return (
+            "The job failed, but no rule names the cause.",
+            "Read the evidence lines; add a rule if this failure recurs.",
+        )
+    rule = RULES_BY_ID[decision.winner.rule_id]
+    text = rule.description
+    if decision.category is FailureCategory.FLAKY_TEST:
+        text += " The failure looks non-deterministic (flaky)."
+    return text, rule.fix
+
+
+def build(
+    scan: ScanResult,
+    decision: Decision,
+    evidence: tuple[EvidenceLine, ...],
+    baseline: object = None,
+) -> Diagnosis:
+    from contexten.analysis.logs.model import BaselineReport
+
+    headline, fix = summary(decision)
+    category = decision.category
+    failed = decision.status in (DiagnosisStatus.DIAGNOSED, DiagnosisStatus.UNMATCHED)
+    return Diagnosis(
+        category=category,
+        confidence=decision.confidence,
+        status=decision.status,
+        summary=headline,
+        rules=rule_matches(scan, decision),
+        evidence=evidence,
+        failing_tests=scan.failing_tests,
+        step=step_name(scan, decision),
+        signature=signature(decision, evidence, scan.failing_tests),
+        transient=failed and is_transient(category),
+        recommended_strategies=strategies_for(category) if failed else (),
+        fix_hint=fix,
+        total_lines=scan.total_lines,
+        baseline=baseline if isinstance(baseline, BaselineReport) else None,
+    )
+
+
+def diagnose_scan(scan: ScanResult) -> Diagnosis:
+    decision = decide(scan)
+    evidence = pick(candidate_evidence(decision, scan))
+    return build(scan, decision, evidence)

@@ -1,0 +1,76 @@
+"""Plain renderings of a Diagnosis (Markdown for issues, PR comments and reports)."""
+
+from __future__ import annotations
+
+from contexten.analysis.logs.model import Diagnosis
+from contexten.analysis.logs.prompt import sanitize
+
+MAX_TESTS_SHOWN = 30
+
+
+def _fence(lines: list[str]) -> str:
+    body = "\n".join(lines)
+    return "```text\n" + body + "\n```"
+
+
+def _cell(text: str) -> str:
+    return sanitize(text, 200).replace("|", "\\|")
+
+
+def to_markdown(diagnosis: Diagnosis, *, explain: bool = False) -> str:
+    d = diagnosis
+    out = [
+        f"### CI failure: `{d.category.value}` (confidence {d.confidence:.2f})",
+        "",
+        d.summary,
+        "",
+    ]
+    if d.step:
+        out.append(f"- **Step:** `{sanitize(d.step, 200).replace('`', 'ˋ')}`")
+    out.append(f"- **Transient:** {'yes' if d.transient else 'no'}")
+    if d.recommended_strategies:
+        strategies = ", ".join(s.value for s in d.recommended_strategies)
+        out.append(f"- **Recommended recovery:** {strategies}")
+    if d.fix_hint:
+        out.append(f"- **Fix:** {d.fix_hint}")
+    out.append(f"- **Signature:** `{d.signature}`")
+    if d.baseline is not None:
+        used = d.baseline.used
+        out.append(f"- **Compared with:** {used} passing run(s)")
+        out.extend(f"- **Warning:** {sanitize(w, 300)}" for w in d.baseline.warnings)
+    if d.failing_tests:
+        out += ["", f"**Failing tests ({len(d.failing_tests)}):**", ""]
+        shown = d.failing_tests[:MAX_TESTS_SHOWN]
+        out.extend(f"- `{sanitize(name, 300).replace('`', 'ˋ')}`" for name in shown)
+        if len(d.failing_tests) > len(shown):
+            out.append(f"- … and {len(d.failing_tests) - len(shown)} more")
+    if d.evidence:
+        out += ["", "**Evidence:**", ""]
+        lines = []
+        for line in d.evidence:
+            mark = f" [{line.status.value}]" if line.status is not None else ""
+            lines.append(f"{line.line:>7}{mark}: {sanitize(line.text)}")
+        out.append(_fence(lines))
+    if explain:
+        out += [
+            "",
+            "**Rules fired:**",
+            "",
+            "| rule | category | lines | first | in failing step | decided |",
+            "|---|---|---|---|---|---|",
+        ]
+        for match in d.rules:
+            category = match.category.value if match.category else "-"
+            out.append(
+                f"| {match.rule_id} | {category} | {match.count} | {match.first_line} | "
+                f"{'yes' if match.in_failing_step else 'no'} | "
+                f"{'**yes**' if match.decided else ''} |"
+            )
+        if d.baseline is not None and d.baseline.removed:
+            out += ["", "**Removed by the baseline:**", ""]
+            out.append(
+                _fence(
+                    [f"{r.line:>7}: {sanitize(r.text)}  ({r.reason})" for r in d.baseline.removed]
+                )
+            )
+    return "\n".join(out) + "\n"
