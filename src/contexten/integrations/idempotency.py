@@ -1,0 +1,310 @@
+"""Do each world-changing action once, across retries, processes and restarts.
+
+`ActionLedger.once(key, kind, target, perform, find_existing)` records actions in the
+`actions` table (unique idempotency_key):
+
+1. Claim the key: insert a `pending` row, or take over a `failed` row or a `pending` row
+   whose lease ran out (its owner died). The take-over is a compare-and-swap on `attempts`,
+   so of two concurrent callers exactly one performs; the other waits for the result.
+2. Call `find_existing()` first, when given: e.g. a comment carrying `marker(key)`, an open
+   PR for the head branch, a run whose run_attempt already advanced. Found: record it, done.
+   This also covers a crash between the remote success and the local record, and a store
+   that is new (a CI job's fresh SQLite file) while the remote side remembers.
+3. Otherwise `perform()`; on an ambiguous failure (`maybe_processed`: the request may have
+   taken effect) look it up again before retrying, with the shared back-off.
+4. Record the result (`done`) or the error (`failed`; the next call tries again).
+
+The row's claim (owner, lease end) lives in `result` while the row is pending, because the
+table has no owner/lease columns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from contexten.integrations.http import RetryPolicy
+from contexten.integrations.interface import ErrorReason, IntegrationError
+from contexten.integrations.redaction import redact
+from contexten.store.db import Store
+from contexten.store.models import ActionRecord, utcnow
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any]
+MARKER_PREFIX = "<!-- contexten:key="
+
+
+def idempotency_key(*parts: Any) -> str:
+    """A stable key for what an action is about: sha256 of the canonical JSON of `parts`."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def marker(key: str) -> str:
+    """A hidden HTML comment to put in bodies we post, so a lookup can find them later."""
+    return f"{MARKER_PREFIX}{key} -->"
+
+
+def has_marker(body: str | None, key: str) -> bool:
+    return bool(body) and marker(key) in (body or "")
+
+
+def _retry_ambiguous(
+    exc: IntegrationError, tries: int, started: float, policy: RetryPolicy
+) -> bool:
+    if not (exc.maybe_processed and exc.reason is ErrorReason.UNAVAILABLE):
+        return False
+    if tries >= policy.max_attempts:
+        return False
+    return policy.monotonic() - started < policy.max_total_seconds
+
+
+async def run_checked(
+    perform: Callable[[], Awaitable[Result]],
+    find_existing: Callable[[], Awaitable[Result | None]] | None,
+    *,
+    policy: RetryPolicy,
+    check_first: bool = False,
+    label: str = "action",
+) -> Result:
+    """Perform an action; after an ambiguous failure look it up before trying again.
+
+    `check_first`: an earlier attempt may have succeeded, so look it up before performing.
+    Without `find_existing`, an ambiguous failure is retried blindly (at least once
+    semantics); with it, the action happens at most once as long as the lookup sees it.
+    """
+    started = policy.monotonic()
+    tries = 0
+    while True:
+        tries += 1
+        if find_existing is not None and (check_first or tries > 1):
+            existing = await find_existing()
+            if existing is not None:
+                log.info("%s already took effect; using it", label)
+                return existing
+        try:
+            return await perform()
+        except IntegrationError as exc:
+            if not _retry_ambiguous(exc, tries, started, policy):
+                raise
+            delay = policy.backoff(tries)
+            log.warning(
+                "%s may have taken effect (%s); checking before retry in %.1fs", label, exc, delay
+            )
+            await policy.sleep(delay)
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ActionInProgress(IntegrationError):
+    """Another process holds the claim on this action and did not finish within our wait."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionState:
+    key: str
+    kind: str
+    target: str | None
+    status: str  # pending | done | failed
+    attempts: int
+    result: Result | None
+    error: str | None
+    owner: str | None
+    lease_until: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    outcome: str  # "done" | "claimed" | "busy"
+    attempts: int
+    result: Result | None = None
+    lease_until: float | None = None
+
+
+class ActionLedger:
+    """Idempotent actions over the store's `actions` table."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        policy: RetryPolicy | None = None,
+        owner: str | None = None,
+        lease_seconds: float = 900.0,
+        poll_interval: float = 0.5,
+        max_wait_seconds: float | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy or RetryPolicy()
+        self.owner = owner or default_owner()
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        # How long to wait for another process's claim before giving up (default: the lease).
+        self.max_wait_seconds = lease_seconds if max_wait_seconds is None else max_wait_seconds
+
+    def __repr__(self) -> str:
+        return f"ActionLedger(store={self.store.safe_url!r}, owner={self.owner!r})"
+
+    # ------------------------------------------------------------------ public
+
+    async def once(
+        self,
+        key: str,
+        kind: str,
+        target: str | None,
+        perform: Callable[[], Awaitable[Result]],
+        find_existing: Callable[[], Awaitable[Result | None]] | None = None,
+    ) -> Result:
+        """The action's result, performing it only if no earlier attempt did."""
+        claim = await self._acquire(key, kind, target)
+        if claim.outcome == "done":
+            return dict(claim.result or {})
+        attempts = claim.attempts
+        try:
+            result = await run_checked(
+                perform,
+                find_existing,
+                policy=self.policy,
+                check_first=True,
+                label=f"{kind} {key[:12]}",
+            )
+        except BaseException as exc:
+            await self._fail(key, attempts, exc)
+            raise
+        await self._finish(key, attempts, result)
+        return result
+
+    def get(self, key: str) -> ActionState | None:
+        with self.store.session() as session:
+            row = session.scalar(select(ActionRecord).where(ActionRecord.idempotency_key == key))
+            return None if row is None else _state(row)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _acquire(self, key: str, kind: str, target: str | None) -> _Claim:
+        waited_since = self.policy.monotonic()
+        while True:
+            claim = await asyncio.to_thread(self._claim_sync, key, kind, target)
+            if claim.outcome != "busy":
+                return claim
+            if self.policy.monotonic() - waited_since > self.max_wait_seconds:
+                raise ActionInProgress(
+                    f"action {kind} for {target or key[:12]} is in progress elsewhere",
+                    reason=ErrorReason.CONFLICT,
+                )
+            await self.policy.sleep(self.poll_interval)
+
+    def _claim_payload(self) -> Result:
+        return {"claim": {"owner": self.owner, "lease_until": time.time() + self.lease_seconds}}
+
+    def _claim_sync(self, key: str, kind: str, target: str | None) -> _Claim:
+        try:
+            with self.store.session() as session:
+                session.add(
+                    ActionRecord(
+                        idempotency_key=key,
+                        kind=kind,
+                        target=target[:500] if target else None,
+                        status="pending",
+                        result=self._claim_payload(),
+                        attempts=1,
+                    )
+                )
+            return _Claim("claimed", 1)
+        except IntegrityError:
+            pass
+        with self.store.session() as session:
+            row = session.scalar(select(ActionRecord).where(ActionRecord.idempotency_key == key))
+            if row is None:  # deleted between insert and read: try again from the top
+                return _Claim("busy", 0)
+            state = _state(row)
+        if state.status == "done":
+            return _Claim("done", state.attempts, state.result)
+        if state.status == "pending" and (state.lease_until or 0) > time.time():
+            return _Claim("busy", state.attempts, lease_until=state.lease_until)
+        with self.store.session() as session:
+            taken = session.execute(
+                update(ActionRecord)
+                .where(
+                    ActionRecord.idempotency_key == key,
+                    ActionRecord.attempts == state.attempts,
+                    ActionRecord.status != "done",
+                )
+                .values(
+                    status="pending",
+                    attempts=state.attempts + 1,
+                    result=self._claim_payload(),
+                    error=None,
+                    updated_at=utcnow(),
+                )
+            )
+            won = getattr(taken, "rowcount", 0) == 1
+        return _Claim("claimed", state.attempts + 1) if won else _Claim("busy", state.attempts)
+
+    async def _finish(self, key: str, attempts: int, result: Result) -> None:
+        await asyncio.to_thread(self._finish_sync, key, attempts, result)
+
+    def _finish_sync(self, key: str, attempts: int, result: Result) -> None:
+        with self.store.session() as session:
+            done = session.execute(
+                update(ActionRecord)
+                .where(ActionRecord.idempotency_key == key, ActionRecord.attempts == attempts)
+                .values(status="done", result=result, error=None, updated_at=utcnow())
+            )
+            if getattr(done, "rowcount", 0) != 1:
+                log.warning("action %s finished after another owner took it over", key[:12])
+
+    async def _fail(self, key: str, attempts: int, exc: BaseException) -> None:
+        message = redact(f"{type(exc).__name__}: {exc}")[:2000]
+        await asyncio.to_thread(self._fail_sync, key, attempts, message)
+
+    def _fail_sync(self, key: str, attempts: int, message: str) -> None:
+        with self.store.session() as session:
+            session.execute(
+                update(ActionRecord)
+                .where(
+                    ActionRecord.idempotency_key == key,
+                    ActionRecord.attempts == attempts,
+                    ActionRecord.status == "pending",
+                )
+                .values(status="failed", result=None, error=message, updated_at=utcnow())
+            )
+
+
+def _state(row: ActionRecord) -> ActionState:
+    owner: str | None = None
+    lease_until: float | None = None
+    result = row.result
+    if row.status == "pending" and isinstance(result, dict):
+        claim = result.get("claim")
+        if isinstance(claim, dict):
+            owner = claim.get("owner")
+            lease = claim.get("lease_until")
+            lease_until = float(lease) if isinstance(lease, int | float) else None
+        result = None
+    return ActionState(
+        key=row.idempotency_key,
+        kind=row.kind,
+        target=row.target,
+        status=row.status,
+        attempts=row.attempts,
+        result=result,
+        error=row.error,
+        owner=owner,
+        lease_until=lease_until,
+    )
