@@ -47,7 +47,7 @@ def _template_db() -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The API URL of a running Prefect server; PREFECT_API_URL points at it meanwhile."""
+    """The API URL of a running Prefect server (use it with prefect's temporary_settings)."""
     home = tmp_path_factory.mktemp("prefect-server")
     database = home / "prefect.db"
     shutil.copyfile(_template_db(), database)
@@ -63,17 +63,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         },
     )
     api_url = server.start(timeout=120)
-    previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = api_url
-    os.environ["PREFECT_CLIENT_MAX_RETRIES"] = "3"
+    # The environment is left alone (PREFECT_API_URL keeps pointing at a closed port) so
+    # tests elsewhere still run in-process; tests here use prefect's temporary_settings.
     try:
         yield api_url
     finally:
         _drain_prefect_workers()
         server.stop()
-        if previous is not None:
-            os.environ["PREFECT_API_URL"] = previous
-        os.environ["PREFECT_CLIENT_MAX_RETRIES"] = "0"
 
 
 def _drain_prefect_workers() -> None:

@@ -34,9 +34,9 @@ STATE_CLASSES: dict[str, str] = {
 }
 
 # Credentials the sandbox hands out and accepts. Not secrets: they only open the sandbox.
-SANDBOX_GITHUB_TOKEN = "ghs_sandboxTokenForLocalUseOnly000000000"  # noqa: S105
+SANDBOX_GITHUB_TOKEN = "ghs_sandboxTokenForLocalUseOnly000000000"  # noqa: S105  # pragma: allowlist secret
 SANDBOX_GITHUB_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105
-SANDBOX_LINEAR_API_KEY = "lin_api_sandboxKeyForLocalUseOnly00000000"
+SANDBOX_LINEAR_API_KEY = "lin_api_sandboxKeyForLocalUseOnly00000000"  # pragma: allowlist secret
 SANDBOX_LINEAR_TEAM_ID = "sandbox-team"
 SANDBOX_SLACK_BOT_TOKEN = "xoxb-sandbox-0000000000-local-use-only"  # noqa: S105
 SANDBOX_SLACK_CHANNEL = "C0SANDBOX1"

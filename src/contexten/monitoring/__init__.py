@@ -1,0 +1,1 @@
+"""Monitoring: component and resource health, metrics history, alerts."""
