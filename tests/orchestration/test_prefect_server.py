@@ -15,6 +15,13 @@ import pytest
 pytestmark = pytest.mark.prefect_server
 
 
+def prefect_settings(api_url: str) -> Any:
+    """Point Prefect's client at the test server; retry its 503s (SQLite "database is locked")."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    return temporary_settings({PREFECT_API_URL: api_url, PREFECT_CLIENT_MAX_RETRIES: 5})
+
+
 @contextlib.asynccontextmanager
 async def serving(*deployments: Any, limit: int = 4) -> AsyncIterator[Any]:
     """An in-process Prefect Runner serving `deployments` (flow runs are subprocesses)."""
@@ -32,23 +39,28 @@ async def serving(*deployments: Any, limit: int = 4) -> AsyncIterator[Any]:
             await asyncio.wait_for(task, timeout=20)
 
 
-async def _runs_of(deployment_id: Any) -> list[Any]:
+async def _runs_of(deployment_name: str) -> list[Any]:
+    """Flow runs of a deployment ("flow/deployment"); empty until the runner registered it."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.exceptions import ObjectNotFound
 
     async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(deployment_name)
+        except ObjectNotFound:
+            return []
         return await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
         )
 
 
 async def test_schedule_fires_and_run_completes(prefect_server: str, contexten_home: Path) -> None:
     from prefect.deployments.runner import EntrypointType
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from contexten.orchestration import flows
 
-    with temporary_settings({PREFECT_API_URL: prefect_server}):
+    with prefect_settings(prefect_server):
         deployment = await flows.health_check.ato_deployment(
             name="scheduled-test",
             interval=timedelta(seconds=2),
@@ -59,7 +71,7 @@ async def test_schedule_fires_and_run_completes(prefect_server: str, contexten_h
             completed = None
             for _ in range(120):
                 await asyncio.sleep(0.5)
-                runs = await _runs_of(deployment.deployment_id) if deployment.deployment_id else []
+                runs = await _runs_of("health-check/scheduled-test")
                 completed = next((r for r in runs if r.state and r.state.is_completed()), None)
                 if completed is not None:
                     break
@@ -77,14 +89,13 @@ async def test_schedule_fires_and_run_completes(prefect_server: str, contexten_h
 async def test_trigger_and_status_through_deployment(
     prefect_server: str, contexten_home: Path
 ) -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from contexten.config import reload_settings
     from contexten.orchestration import PrefectOrchestrator
     from contexten.orchestration.deploy import build_deployments
 
     settings = reload_settings()
-    with temporary_settings({PREFECT_API_URL: prefect_server}):
+    with prefect_settings(prefect_server):
         orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
         assert orchestrator.mode == "prefect"
         deployments = [
@@ -106,3 +117,35 @@ async def test_trigger_and_status_through_deployment(
     assert status.mode == "prefect"
     assert status.is_final
     assert status.workflow_type == "workflow_optimization"
+
+
+async def test_global_concurrency_limit_holds(prefect_server: str, contexten_home: Path) -> None:
+    """With the limit at 1 and its only slot taken, a triggered run waits; freed, it runs."""
+    from prefect.concurrency.asyncio import concurrency
+
+    from contexten.config import reload_settings
+    from contexten.orchestration import PrefectOrchestrator
+    from contexten.orchestration.deploy import build_deployments, ensure_concurrency_limit
+    from contexten.orchestration.execution import load_execution
+    from contexten.orchestration.flows import CONCURRENCY_LIMIT_NAME
+
+    settings = reload_settings()
+    with prefect_settings(prefect_server):
+        await ensure_concurrency_limit(1)
+        orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
+        deployments = [d for d in await build_deployments(settings) if d.name == "health-check"]
+        try:
+            async with serving(*deployments):
+                async with concurrency(CONCURRENCY_LIMIT_NAME, occupy=1, strict=True):
+                    run_id = await orchestrator.trigger_workflow(
+                        "health_check", {"check_all_integrations": False}
+                    )
+                    # Long enough for the runner to pick the run up and reach the limit.
+                    for _ in range(16):
+                        await asyncio.sleep(0.5)
+                        row = load_execution(orchestrator.store, run_id)
+                        assert row is not None and row.status == "scheduled", row.status
+                status = await orchestrator.wait_for_run(run_id, timeout=90)
+        finally:
+            await ensure_concurrency_limit(settings.max_concurrent_workflows)
+    assert status.status == "completed", status.error

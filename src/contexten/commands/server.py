@@ -33,7 +33,10 @@ def server(
             "GITHUB_WEBHOOK_SECRET is not set: set it, pass --insecure to accept unsigned "
             "webhooks, or --no-webhook"
         )
+    from contexten.recovery.manager import register_supervisor
+
     supervisor = Supervisor(settings, port=port, with_webhook=webhook, webhook_insecure=insecure)
+    register_supervisor(supervisor)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         supervisor.stopping.set()

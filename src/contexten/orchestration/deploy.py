@@ -95,18 +95,36 @@ async def save_secret_blocks(settings: Settings) -> list[str]:
     return saved
 
 
-async def register_deployments(settings: Settings, work_pool: str) -> list[DeploymentInfo]:
-    """Register deployments for workers of `work_pool` (flows loaded from the installed package)."""
-    from prefect.deployments.runner import deploy
+async def ensure_work_pool(name: str) -> str:
+    """The type of work pool `name`; a `process` pool is created when there is none yet."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.process import ProcessWorker
 
-    deployments = await build_deployments(settings, work_pool=work_pool)
-    await deploy(  # type: ignore[misc]
-        *deployments,
-        work_pool_name=work_pool,
-        build=False,
-        push=False,
-        print_next_steps_message=False,
-    )
+    async with get_client() as client:
+        try:
+            pool = await client.read_work_pool(name)
+        except ObjectNotFound:
+            template = ProcessWorker.get_default_base_job_template()
+            try:
+                pool = await client.create_work_pool(
+                    WorkPoolCreate(name=name, type="process", base_job_template=template)
+                )
+            except ObjectAlreadyExists:  # a worker starting meanwhile created it
+                pool = await client.read_work_pool(name)
+    return str(pool.type)
+
+
+async def register_deployments(settings: Settings, work_pool: str) -> list[DeploymentInfo]:
+    """Register deployments for workers of `work_pool` (flows loaded from the installed package).
+
+    Each deployment is applied directly rather than through `prefect.deploy()`, which
+    refuses a missing pool and prints tables and hints on stdout (breaking `--json`).
+    """
+    await ensure_work_pool(work_pool)
+    for deployment in await build_deployments(settings, work_pool=work_pool):
+        await deployment.aapply(work_pool_name=work_pool)
     return [
         DeploymentInfo(t, deployment_full_name(s), s.schedule.describe() if s.schedule else "-")
         for t, s in REGISTRY.items()

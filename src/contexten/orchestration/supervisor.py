@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +150,8 @@ class Supervisor:
 
     def check_once(self) -> list[str]:
         """Find dead components; restart them when AUTO_RESTART_ENABLED. Returns the dead."""
+        if self.settings.auto_restart_enabled:
+            consume_restart_requests(self)
         dead = [name for name, state in self.component_status().items() if state == "dead"]
         for name in dead:
             if self.settings.auto_restart_enabled:
@@ -175,3 +178,64 @@ class Supervisor:
             self.prefect.stop()
         clear_server_record(self.settings)
         (self.home / "components.json").unlink(missing_ok=True)
+
+
+CONTROL_DIR = "control"
+
+
+def restart_request_path(home: Path, component: str) -> Path:
+    return home / CONTROL_DIR / f"restart-{component}.request"
+
+
+def consume_restart_requests(supervisor: Supervisor) -> list[str]:
+    """Restart the components other processes asked for (flow runs live in child processes)."""
+    control = supervisor.home / CONTROL_DIR
+    done = []
+    for request in sorted(control.glob("restart-*.request")) if control.is_dir() else []:
+        component = request.name.removeprefix("restart-").removesuffix(".request")
+        if supervisor.restart(component):
+            done.append(component)
+        request.unlink(missing_ok=True)
+    if done:
+        supervisor.write_components()
+    return done
+
+
+@dataclass
+class RemoteSupervisor:
+    """The Supervisor protocol for a process that is not `contexten server` itself.
+
+    It reads the components.json the server keeps and asks for restarts through request
+    files in CONTEXTEN_HOME/control, which the server's loop consumes.
+    """
+
+    home: Path
+    timeout: float = 30.0
+
+    @classmethod
+    def discover(cls, settings: Settings) -> RemoteSupervisor | None:
+        from contexten.orchestration.prefect_server import read_server_record
+
+        record = read_server_record(settings)
+        if record is None or not (settings.data_dir / "components.json").exists():
+            return None
+        return cls(settings.data_dir)
+
+    def component_status(self) -> dict[str, str]:
+        try:
+            data = json.loads((self.home / "components.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def restart(self, component: str) -> bool:
+        path = restart_request_path(self.home, component)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(os.getpid()))
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if not path.exists():
+                return self.component_status().get(component) == "running"
+            time.sleep(0.2)
+        path.unlink(missing_ok=True)
+        return False

@@ -805,21 +805,23 @@ class RecoveryManager:
     async def system_restart(self, failure: Failure) -> StrategyResult:
         if not self.settings.auto_restart_enabled:
             return StrategyResult(S.SYSTEM_RESTART, "skipped", "AUTO_RESTART_ENABLED is false")
-        if self.supervisor is None:
+        supervisor = self.supervisor or current_supervisor()
+        if supervisor is None:
+            from contexten.orchestration.supervisor import RemoteSupervisor
+
+            supervisor = RemoteSupervisor.discover(self.settings)
+        if supervisor is None:
             return StrategyResult(
-                S.SYSTEM_RESTART,
-                "skipped",
-                "no supervisor in this process; `contexten server` restarts its dead "
-                "components itself",
+                S.SYSTEM_RESTART, "skipped", "no `contexten server` is running on this machine"
             )
         component = SUPERVISED.get(failure.component or "")
-        status = self.supervisor.component_status()
+        status = supervisor.component_status()
         if component is None or component not in status:
             return StrategyResult(
                 S.SYSTEM_RESTART, "skipped", f"{failure.component} is not a supervised component"
             )
-        restarted = await asyncio.to_thread(self.supervisor.restart, component)
-        alive = restarted and self.supervisor.component_status().get(component) == "running"
+        restarted = await asyncio.to_thread(supervisor.restart, component)
+        alive = restarted and supervisor.component_status().get(component) == "running"
         return StrategyResult(
             S.SYSTEM_RESTART,
             "succeeded" if alive else "failed",

@@ -1,0 +1,103 @@
+"""The `contexten server` supervisor: dead components, restarts, cross-process requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contexten.config import Settings
+from contexten.orchestration.prefect_server import write_server_record
+from contexten.orchestration.supervisor import (
+    ChildComponent,
+    RemoteSupervisor,
+    Supervisor,
+    restart_request_path,
+)
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+def make_supervisor(home: Path, *, auto_restart: bool) -> Supervisor:
+    settings = Settings(contexten_home=home, auto_restart_enabled=auto_restart)
+    supervisor = Supervisor(settings)
+    supervisor.children["runner"] = ChildComponent(
+        "runner", SLEEPER, dict(os.environ), home / "logs" / "runner.log"
+    )
+    supervisor.children["runner"].start()
+    return supervisor
+
+
+@pytest.fixture
+def supervisors(tmp_path: Path) -> Iterator[list[Supervisor]]:
+    made: list[Supervisor] = []
+    yield made
+    for supervisor in made:
+        supervisor.stop()
+
+
+def kill(child: ChildComponent) -> None:
+    assert child.process is not None
+    child.process.kill()
+    child.process.wait(timeout=10)
+
+
+def test_dead_component_restarted_when_enabled(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    supervisor = make_supervisor(tmp_path, auto_restart=True)
+    supervisors.append(supervisor)
+    kill(supervisor.children["runner"])
+    assert supervisor.check_once() == ["prefect-server", "runner"]
+    assert supervisor.children["runner"].alive()
+    assert supervisor.children["runner"].restarts == 1
+
+
+def test_dead_component_reported_not_restarted_when_disabled(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    supervisor = make_supervisor(tmp_path, auto_restart=False)
+    supervisors.append(supervisor)
+    kill(supervisor.children["runner"])
+    assert "runner" in supervisor.check_once()
+    assert not supervisor.children["runner"].alive()
+    status = json.loads((tmp_path / "components.json").read_text())
+    assert status["runner"] == "dead"
+
+
+def test_remote_restart_request_is_consumed(tmp_path: Path, supervisors: list[Supervisor]) -> None:
+    supervisor = make_supervisor(tmp_path, auto_restart=True)
+    supervisors.append(supervisor)
+    write_server_record(supervisor.settings, "http://127.0.0.1:9/api", "", os.getpid())
+    supervisor.write_components()
+    remote = RemoteSupervisor.discover(supervisor.settings)
+    assert remote is not None
+    remote.timeout = 20
+    old_pid = supervisor.children["runner"].process.pid  # type: ignore[union-attr]
+    result: list[bool] = []
+    asker = threading.Thread(target=lambda: result.append(remote.restart("runner")))
+    asker.start()
+    for _ in range(100):
+        if restart_request_path(tmp_path, "runner").exists():
+            break
+        threading.Event().wait(0.05)
+    supervisor.check_once()
+    asker.join(timeout=30)
+    assert result == [True]
+    assert supervisor.children["runner"].process.pid != old_pid  # type: ignore[union-attr]
+    assert not restart_request_path(tmp_path, "runner").exists()
+
+
+def test_stop_clears_records(tmp_path: Path) -> None:
+    supervisor = make_supervisor(tmp_path, auto_restart=False)
+    write_server_record(supervisor.settings, "http://127.0.0.1:9/api", "", os.getpid())
+    supervisor.write_components()
+    supervisor.stop()
+    assert not (tmp_path / "server.json").exists()
+    assert not (tmp_path / "components.json").exists()
+    assert not supervisor.children["runner"].alive()
