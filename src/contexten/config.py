@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     webhook_insecure: bool = False
     webhook_lease_seconds: int = 300  # a claimed delivery is re-claimed after this
     routing_rules_file: Path | None = None  # JSON/YAML rules that extend or replace the defaults
+    alert_routes_file: Path | None = None  # default: CONTEXTEN_HOME/alert_routes.json
 
     # --- outbound HTTP ---
     http_timeout_seconds: float = 30.0

@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from contexten.integrations.http import RetryPolicy, request_with_retries
-from contexten.integrations.idempotency import ActionLedger, idempotency_key, run_checked
+from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
 from contexten.integrations.interface import (
     AgentRun,
     CheckResult,
@@ -115,11 +115,8 @@ class CodegenClient(CodingAgent):
         perform: Callable[[], Awaitable[dict[str, Any]]],
         find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
     ) -> dict[str, Any]:
-        """Once per key: through the ledger (across processes), else look up first."""
-        if self.ledger is not None:
-            return await self.ledger.once(key, kind, target, perform, find_existing)
-        return await run_checked(
-            perform, find_existing, policy=self.policy, check_first=True, label=kind
+        return await perform_once(
+            self.ledger, self.policy, key, kind, target, perform, find_existing
         )
 
     def __repr__(self) -> str:

@@ -308,3 +308,18 @@ def _state(row: ActionRecord) -> ActionState:
         owner=owner,
         lease_until=lease_until,
     )
+
+
+async def perform_once(
+    ledger: ActionLedger | None,
+    policy: RetryPolicy,
+    key: str,
+    kind: str,
+    target: str,
+    perform: Callable[[], Awaitable[dict[str, Any]]],
+    find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
+) -> dict[str, Any]:
+    """Once per key: through the ledger (across processes), else look the thing up first."""
+    if ledger is not None:
+        return await ledger.once(key, kind, target, perform, find_existing)
+    return await run_checked(perform, find_existing, policy=policy, check_first=True, label=kind)

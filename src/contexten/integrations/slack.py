@@ -34,7 +34,7 @@ from contexten.integrations.http import (
     call_with_retries,
     classify_response,
 )
-from contexten.integrations.idempotency import ActionLedger, idempotency_key, run_checked
+from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
 from contexten.integrations.interface import (
     CheckResult,
     ErrorReason,
@@ -368,11 +368,8 @@ class SlackNotifier(Notifier):
         perform: Callable[[], Awaitable[dict[str, Any]]],
         find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
     ) -> dict[str, Any]:
-        """Once per key: through the ledger (across processes), else look up first."""
-        if self.ledger is not None:
-            return await self.ledger.once(key, kind, target, perform, find_existing)
-        return await run_checked(
-            perform, find_existing, policy=self.policy, check_first=True, label=kind
+        return await perform_once(
+            self.ledger, self.policy, key, kind, target, perform, find_existing
         )
 
     def __repr__(self) -> str:

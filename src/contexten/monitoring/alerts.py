@@ -406,7 +406,9 @@ class AlertManager:
         self.store = store
         self.settings = settings
         if rules is None or policy is None:
-            file_rules, file_policy = load_routing(settings.data_dir / ROUTES_FILE)
+            file_rules, file_policy = load_routing(
+                settings.alert_routes_file or settings.data_dir / ROUTES_FILE
+            )
             rules = file_rules if rules is None else rules
             policy = file_policy if policy is None else policy
         self.rules = tuple(rules)
