@@ -1,0 +1,1 @@
+"""Store-backed test history: ingestion, queries, quarantine, reports."""

@@ -1,0 +1,278 @@
+"""`contexten tests ...` end to end, in process, against a fresh store per test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from contexten.cli import main
+
+JUNIT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "junit"
+MIKEPENZ = JUNIT / "mikepenz-action-junit-report"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["tests", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_ingest_directory_reports_bad_files_and_continues(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "ingest", str(MIKEPENZ), "-R", "o/r", "--run-id", "1", "--commit", "c1", "--json"
+    )
+    assert code == 2  # three files are not well-formed XML
+    data = json.loads(out)
+    assert data["invalid"] == 3
+    assert data["parsed"] == 34
+    assert data["stored"] == sum(f.get("cases", 0) for f in data["files"] if "error" not in f)
+    lines = err.strip().splitlines()
+    assert len(lines) == 3
+    assert all(
+        line.startswith("contexten: error: ") and ".xml: not well-formed XML" in line
+        for line in lines
+    )
+    # Again with --skip-invalid: exit 0, and nothing is stored twice.
+    code, out, _ = run(
+        capsys,
+        "ingest",
+        str(MIKEPENZ),
+        "-R",
+        "o/r",
+        "--run-id",
+        "1",
+        "--commit",
+        "c1",
+        "--json",
+        "--skip-invalid",
+    )
+    assert code == 0
+    again = json.loads(out)
+    assert again["stored"] == 0
+    assert all(f["duplicate"] for f in again["files"] if "error" not in f)
+
+
+def test_ingest_uses_github_actions_variables(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contexten.config import reload_settings
+
+    for name, value in {
+        "GITHUB_REPOSITORY": "acme/app",
+        "GITHUB_RUN_ID": "777",
+        "GITHUB_RUN_ATTEMPT": "3",
+        "GITHUB_SHA": "deadbeef",
+        "GITHUB_REF_NAME": "main",
+        "GITHUB_JOB": "unit",
+    }.items():
+        monkeypatch.setenv(name, value)
+    reload_settings()
+    code, out, _ = run(capsys, "ingest", str(MIKEPENZ / "python" / "report.xml"), "--json")
+    assert code == 0
+    assert json.loads(out)["run"] == {
+        "repository": "acme/app",
+        "run_id": "777",
+        "attempt": 3,
+        "commit": "deadbeef",
+        "branch": "main",
+        "job": "unit",
+    }
+
+
+def test_ingest_bad_arguments(contexten_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ingest", "/no/such/dir", "--dry-run")
+    assert code == 2
+    assert "/no/such/dir: no such file or directory" in err
+    code, _, err = run(capsys, "ingest", str(MIKEPENZ), "--timestamp", "yesterday")
+    assert code == 2 and "--timestamp 'yesterday'" in err
+    code, _, err = run(capsys, "ingest", str(MIKEPENZ), "-R", "not-a-repo")
+    assert code == 2 and "must be owner/name" in err
+
+
+def flaky_history(tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two commits where tests failed, then passed on a re-run attempt."""
+    for commit in ("c1", "c2"):
+        for attempt, name in ((1, "flaky_all_failures.xml"), (2, "flaky_success_first.xml")):
+            code, _, _ = run(
+                capsys,
+                "ingest",
+                str(MIKEPENZ / "flaky_retries" / name),
+                "-R",
+                "o/r",
+                "--run-id",
+                f"run-{commit}",
+                "--attempt",
+                str(attempt),
+                "--commit",
+                commit,
+            )
+            assert code == 0
+
+
+def test_report_flaky_and_quarantine_flow(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    flaky_history(tmp_path, capsys)
+    code, out, _ = run(capsys, "report", "-R", "o/r", "--json")
+    assert code == 0
+    data = json.loads(out)
+    names = [f["name"] for f in data["flaky"]]
+    assert (
+        "/home/runner/work/tests/test_order.py::test_order.TestOrder::test_success_first" in names
+    )
+    assert all(f["flaky_events"] >= 1 for f in data["flaky"])
+    planned = {p["name"] for p in data["quarantine"]["plan"] if p["action"] == "add"}
+    assert planned  # two flaky commits each: over the activation threshold
+
+    code, out, _ = run(capsys, "quarantine", "update", "-R", "o/r", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["dry_run"]
+    code, out, _ = run(capsys, "quarantine", "list", "--json")
+    assert json.loads(out)["tests"] == []  # dry run changed nothing
+
+    code, out, _ = run(capsys, "quarantine", "update", "-R", "o/r", "--json")
+    assert {c["name"] for c in json.loads(out)["changes"]} == planned
+    export = tmp_path / "quarantine.json"
+    code, out, _ = run(capsys, "quarantine", "export", "-o", str(export))
+    assert code == 0
+    assert len(json.loads(export.read_text())["tests"]) == len(planned)
+
+    code, out, _ = run(capsys, "flaky", "-R", "o/r")
+    assert code == 0 and "failed in run-c" in out
+
+
+def test_gate_exit_codes(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    report = MIKEPENZ / "python" / "report.xml"  # two failing tests
+    code, out, _ = run(capsys, "gate", str(report), "-R", "o/r")
+    assert code == 1 and "2 blocking failures" in out
+    run(capsys, "ingest", str(report), "-R", "o/r", "--run-id", "9")
+    for test in ("test_which_fails", "test_with_error"):
+        code, _, err = run(capsys, "quarantine", "add", test, "-R", "o/r", "--reason", "ticket 7")
+        assert code == 0, err
+    code, out, _ = run(capsys, "gate", str(report), "-R", "o/r", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["ok"] and len(data["quarantined_failures"]) == 2
+    # The same decision from an exported file, without the database.
+    export = tmp_path / "q.json"
+    run(capsys, "quarantine", "export", "-o", str(export))
+    code, _, _ = run(capsys, "gate", str(report), "-R", "o/r", "--quarantine-file", str(export))
+    assert code == 0
+    code, out, _ = run(capsys, "quarantine", "export", "--format", "text")
+    assert code == 0
+    assert sorted(line.split("  # ")[0] for line in out.splitlines()) == [
+        "python.test_sample::test_which_fails",
+        "python.test_sample::test_with_error",
+    ]
+    assert "# ticket 7 (until 20" in out
+    # Unreadable list: fail closed by default, fail open on request.
+    missing = str(tmp_path / "missing.json")
+    code, _, err = run(capsys, "gate", str(report), "-R", "o/r", "--quarantine-file", missing)
+    assert code == 1 and "failing closed" in err
+    code, _, err = run(
+        capsys,
+        "gate",
+        str(report),
+        "-R",
+        "o/r",
+        "--quarantine-file",
+        missing,
+        "--on-store-error",
+        "pass",
+    )
+    assert code == 0 and "failing open" in err
+    # A corrupt report never passes the gate.
+    corrupt = JUNIT / "enricomi-publish-unit-test-result-action" / "pytest" / "corrupt-xml.xml"
+    code, _, err = run(capsys, "gate", str(report), str(corrupt), "-R", "o/r")
+    assert code == 2 and "corrupt-xml.xml: not well-formed XML" in err
+
+    code, _, err = run(capsys, "quarantine", "release", "test_which_fails", "-R", "o/r")
+    assert code == 0
+    code, _, _ = run(capsys, "gate", str(report), "-R", "o/r")
+    assert code == 1
+
+
+def test_shard_formats(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    shutil.copy(
+        JUNIT / "enricomi-publish-unit-test-result-action/pytest/junit.gloo.standalone.xml", reports
+    )
+    run(capsys, "ingest", str(reports), "-R", "o/r", "--run-id", "1")
+    code, out, _ = run(capsys, "shard", "-n", "4", "-R", "o/r", "--format", "json")
+    assert code == 0
+    plan = json.loads(out)
+    assert len(plan["shards"]) == 4
+    assert all(s["items"] for s in plan["shards"])
+    assert plan["imbalance_percent"] < 5
+    items = [i for s in plan["shards"] for i in s["items"]]
+    assert len(items) == len(set(items)) == 97
+    assert all(i.startswith("test/test_") and "::" in i for i in items)
+
+    code, out, _ = run(capsys, "shard", "-n", "4", "-i", "2", "-R", "o/r", "--format", "pytest")
+    assert code == 0
+    assert out.splitlines() == plan["shards"][1]["items"]
+
+    code, _, err = run(capsys, "shard", "-n", "4", "-i", "9", "-R", "o/r")
+    assert code == 2 and "the plan has 4 shards" in err
+
+    out_dir = tmp_path / "shards"
+    code, _, err = run(
+        capsys, "shard", "-n", "3", "-R", "o/r", "--by", "file", "--output-dir", str(out_dir)
+    )
+    assert code == 0
+    files = {i.split("::")[0] for i in items}
+    assert len(files) == 2  # two test files: two shards, none empty
+    assert "planned 2 shards" in err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["shard-1.txt", "shard-2.txt"]
+    written = {line for p in out_dir.iterdir() for line in p.read_text().splitlines()}
+    assert written == files
+
+    collected = tmp_path / "collected.txt"
+    collected.write_text(
+        "test/test_new.py::test_a\ntest/test_new.py::test_b\n\n2 tests collected in 0.01s\n"
+    )
+    code, out, err = run(
+        capsys, "shard", "-n", "2", "-R", "o/r", "--collect", str(collected), "--format", "json"
+    )
+    assert code == 0
+    assert json.loads(out)["unknown_items"] == 2
+    assert "median estimate" in err
+
+
+def test_shard_without_history_is_bad_input(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "shard", "-n", "2")
+    assert code == 2 and "no test history" in err
+    code, _, err = run(capsys, "shard", "-n", "2", "--format", "yaml")
+    assert code == 2 and "--format 'yaml'" in err
+
+
+def test_slow_and_markdown_report(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run(
+        capsys,
+        "ingest",
+        str(JUNIT / "enricomi-publish-unit-test-result-action/pytest"),
+        "-R",
+        "o/r",
+        "--skip-invalid",
+    )
+    code, out, _ = run(capsys, "slow", "-R", "o/r", "--top", "3", "--json")
+    assert code == 0
+    slowest = json.loads(out)["slowest"]
+    assert len(slowest) == 3
+    assert slowest[0]["p50_seconds"] >= slowest[1]["p50_seconds"] >= slowest[2]["p50_seconds"]
+    markdown = tmp_path / "report.md"
+    code, _, _ = run(capsys, "report", "-R", "o/r", "--markdown", str(markdown))
+    assert code == 0
+    assert markdown.read_text().startswith("# Test report")
