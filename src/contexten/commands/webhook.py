@@ -65,7 +65,9 @@ def serve(
         True, "--dispatch/--no-dispatch", help="run the dispatcher in this process"
     ),
     trigger: str = typer.Option("", "--trigger", help=_TRIGGER_HELP),
-    lease_seconds: float = typer.Option(300.0, "--lease-seconds", min=1.0),
+    lease_seconds: float = typer.Option(
+        None, "--lease-seconds", min=1.0, help="default: WEBHOOK_LEASE_SECONDS"
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Serve POST /webhook, /healthz, /readyz (and /metrics) until SIGINT/SIGTERM."""
@@ -87,7 +89,7 @@ def serve(
             dispatch=dispatch,
             insecure=insecure,
             rules=rules,
-            lease_seconds=lease_seconds,
+            lease_seconds=lease_seconds or settings.webhook_lease_seconds,
         )
     except ReceiverConfigError as exc:
         fail(str(exc))
@@ -122,7 +124,9 @@ def _ignore(_signum: int, _frame: Any) -> None:
 @app.command("dispatch")
 def dispatch_only(
     trigger: str = typer.Option("", "--trigger", help=_TRIGGER_HELP),
-    lease_seconds: float = typer.Option(300.0, "--lease-seconds", min=1.0),
+    lease_seconds: float = typer.Option(
+        None, "--lease-seconds", min=1.0, help="default: WEBHOOK_LEASE_SECONDS"
+    ),
     once: bool = typer.Option(False, "--once", help="settle one batch and exit"),
     as_json: bool = typer.Option(False, "--json", help="with --once: print the outcomes"),
 ) -> None:
@@ -131,7 +135,11 @@ def dispatch_only(
 
     settings, store, rules, factory = _setup(trigger)
     dispatcher = build_dispatcher(
-        settings, store, factory(settings, store), rules=rules, lease_seconds=lease_seconds
+        settings,
+        store,
+        factory(settings, store),
+        rules=rules,
+        lease_seconds=lease_seconds or settings.webhook_lease_seconds,
     )
 
     async def main() -> list[Any]:
