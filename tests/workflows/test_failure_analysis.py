@@ -279,6 +279,23 @@ def test_escalation_threshold_of_failed_recoveries(
     assert "earlier recoveries failed (threshold 1)" in report(ctx)
 
 
+def test_a_run_still_in_progress_is_analysed_when_it_has_finished(
+    sandbox: SandboxServer, repo: str, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(failure_analysis, "RUN_POLL_SECONDS", 0.2)
+    gh = sandbox.state.github
+    gh.add_run(repo, jobs=[JobSpec("build", log=log("network-pass.log"))])
+    running = gh.add_run(
+        repo,
+        jobs=[JobSpec("build", conclusion="failure", log=log("network-fail.log"))],
+        rerun_outcomes=["success"],
+        in_progress_seconds=1.0,  # a job's event arrives before the run has finished
+    )
+    outcome, _ = analyse(settings_for(sandbox, repo, tmp_path / "home"), store, running.id)
+    assert outcome.data["decision"] == "re-ran the failed jobs"
+    assert counts(sandbox, repo)["rerun"] == 1
+
+
 def test_a_passing_rerun_confirms_the_recovery(
     sandbox: SandboxServer, repo: str, store: Store, tmp_path: Path
 ) -> None:
@@ -453,6 +470,41 @@ def test_an_expired_passing_log_means_single_log_mode(
     job = outcome.data["jobs"][0]
     assert job["mode"] == "single-log"
     assert "has expired" in job["mode_note"]
+
+
+@pytest.mark.parametrize(
+    ("conclusion", "decision"), [("failure", "reported"), ("timed_out", "re-ran the failed jobs")]
+)
+def test_a_failed_job_whose_log_is_gone(
+    sandbox: SandboxServer,
+    repo: str,
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    conclusion: str,
+    decision: str,
+) -> None:
+    from contexten.integrations.github import GitHubClient
+
+    run = sandbox.state.github.add_run(
+        repo, jobs=[JobSpec("build", conclusion=conclusion, log=log("network-fail.log"))]
+    )
+    gone_job = run.attempts[0].jobs[0].id
+
+    async def gone(self: GitHubClient, repo_: str, job_id: int, dest: Path, **kw: Any) -> Any:
+        assert job_id == gone_job
+        raise CIProviderError("github: log gone", reason=ErrorReason.NOT_FOUND, status_code=410)
+
+    monkeypatch.setattr(GitHubClient, "download_job_log", gone)
+    outcome, ctx = analyse(settings_for(sandbox, repo, tmp_path / "home"), store, run.id)
+    assert outcome.data["decision"] == decision
+    assert counts(sandbox, repo)["issue"] == 0
+    text = report(ctx)
+    assert "the log of job `build` is gone (expired or deleted)" in text
+    if conclusion == "failure":
+        assert "has no log to diagnose: nothing done for it" in text
+    else:  # GitHub timed the job out: a timeout, re-run
+        assert outcome.data["jobs"][0]["category"] == "timeout"
 
 
 def test_the_passing_log_is_cached_compressed(

@@ -856,7 +856,7 @@ class Escalator:
         links = {"Linear issue": issue.url} if issue is not None and issue.url else {}
         d = job.diagnosis
         message = render_diagnosis_message(
-            title=f"{d.category.value} in {job.job_name}",
+            title=f"{d.category.value} failure in job {job.job_name}",
             summary=d.summary,
             repository=run.repository,
             run_url=run.html_url,

@@ -62,7 +62,8 @@ CACHE_ENTRY_MAX_BYTES = 16 * 1024 * 1024  # compressed; bigger baselines are not
 CACHE_TOTAL_MAX_BYTES = 256 * 1024 * 1024  # compressed; oldest entries go first
 CHUNK_BYTES = 1024 * 1024
 BASELINE_CANDIDATES = 5  # passing runs looked at per branch for a job of the same name
-RUN_WAIT_SECONDS = 900.0  # a run still in progress: how long to wait before re-running
+RUN_WAIT_SECONDS = 900.0  # a run still in progress (a job's event came first): wait this long
+RUN_POLL_SECONDS = 5.0  # first poll interval while waiting; grows 1.5x up to a minute
 RERUN_BACKOFF_SECONDS = 30.0  # the 2nd re-run of a run waits this long, the 3rd twice as long
 NEARBY_LINES = 30  # lines before an evidence line searched for a file/line reference
 _OTHER_BREAKS = re.compile(rb"[\r\x0b\x0c\x1c-\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
@@ -373,7 +374,7 @@ class Analysis:
 
     # --- acting ---
     async def await_completion(self, run: WorkflowRun) -> WorkflowRun:
-        waited, delay = 0.0, 5.0
+        waited, delay = 0.0, RUN_POLL_SECONDS
         while run.status != "completed" and waited < RUN_WAIT_SECONDS:
             await asyncio.sleep(delay)
             waited += delay
@@ -408,8 +409,6 @@ class Analysis:
                 f"{settings.max_rerun_attempts} re-runs (MAX_RERUN_ATTEMPTS)"
             )
             return [(j, reason) for j in by_signature.values()]
-        if run.status != "completed":
-            run = await self.await_completion(run)
         for signature, job in by_signature.items():
             failure = Failure(
                 key=signature,
@@ -545,6 +544,15 @@ async def run(params: FailureAnalysisParameters, ctx: WorkflowContext) -> Workfl
 
 async def _analyze(a: Analysis) -> WorkflowOutcome:
     run = await a.fetch_run()
+    if run.status != "completed":
+        # A job's event arrived before the run finished: the run's own event shares this
+        # analysis (one per run attempt), so wait to see every job that fails.
+        run = await a.await_completion(run)
+        if run.status != "completed":
+            a.notes.append(
+                f"the run was still {run.status} after {RUN_WAIT_SECONDS:.0f}s: analysed the "
+                "jobs that had failed by then"
+            )
     info = esc.RunInfo.from_run(run)
     if run.conclusion == "success":
         return _recovered(a, info)
@@ -560,7 +568,16 @@ async def _analyze(a: Analysis) -> WorkflowOutcome:
     for job in diagnosed:
         esc.save_diagnosis(a.store, info, job)
 
-    deterministic = [j for j in diagnosed if not j.diagnosis.transient]
+    # A job without a log (expired, deleted) cannot be diagnosed: say so, do not escalate a
+    # guess (one shared "empty log" issue would collect every such job of the repository).
+    no_log = [
+        j
+        for j in diagnosed
+        if j.diagnosis.status is DiagnosisStatus.EMPTY and not j.diagnosis.transient
+    ]
+    for job in no_log:
+        a.notes.append(f"job `{job.job_name}` has no log to diagnose: nothing done for it")
+    deterministic = [j for j in diagnosed if not j.diagnosis.transient and j not in no_log]
     transient = [j for j in diagnosed if j.diagnosis.transient]
     to_escalate = list(deterministic)
     reasons = {
