@@ -14,7 +14,10 @@ Modes:
 - in-process: the receiver's dispatcher runs failure_analysis in this process;
 - prefect: a `contexten server` (Prefect server + runner serving the deployments) is
   started for the benchmark, pointed at the sandbox; the dispatcher calls run_deployment
-  and the runner starts each flow run as a subprocess.
+  and the runner starts each flow run as a subprocess;
+- prefect-local: the same server, with DISPATCH_MODE=local as `contexten server` sets for
+  its webhook dispatcher: the flow runs in the dispatcher's warm process, tracked by the
+  server (a Prefect flow run with its logs and artifacts), no subprocess per run.
 
 Goal: p50 < 2 s with a warm server.
 
@@ -271,6 +274,18 @@ def main() -> int:
                         "prefect",
                     )
                 report("prefect", latencies)
+                # DISPATCH_MODE=local, as `contexten server` runs its webhook dispatcher:
+                # the flow runs in this warm process, tracked by the same server.
+                with patched_environ({**env, "PREFECT_API_URL": api_url, "DISPATCH_MODE": "local"}):
+                    settings = Settings()
+                    latencies = measure(
+                        sandbox,
+                        prefect_trigger_with_wait(settings),
+                        settings,
+                        args.prefect_events,
+                        "prefect-local",
+                    )
+                report("prefect-local", latencies)
             finally:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=60)

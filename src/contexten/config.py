@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     prefect_api_key: SecretStr | None = None
     prefect_workspace: str | None = None
     prefect_work_pool: str | None = None
+    # How triggered runs execute when a Prefect server is reachable: "deployment" queues
+    # them for the runner/workers; "local" runs the flow in the calling process (a warm
+    # webhook dispatcher), still tracked by the server, without a subprocess per run.
+    dispatch_mode: Literal["deployment", "local"] = "deployment"
 
     # --- local state ---
     contexten_home: Path = Field(default_factory=default_home)
@@ -232,10 +236,33 @@ def _problems(s: Settings) -> list[str]:
     return problems
 
 
+class ConfigError(ValueError):
+    """An environment variable has a value of the wrong type; the message names it."""
+
+
+def _env_name(loc: tuple[int | str, ...], title: str) -> str:
+    prefix = "ALERT_" if title == AlertThresholds.__name__ else ""
+    return prefix + "_".join(str(part) for part in loc).upper()
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; ConfigError (one line, no values) on a bad variable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        # The value is left out on purpose: it may be a secret.
+        raise ConfigError(
+            f"environment variable {_env_name(first['loc'], exc.title)}: {first['msg']}"
+        ) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
-    return Settings()
+    return load_settings()
 
 
 def reload_settings() -> Settings:

@@ -149,3 +149,30 @@ async def test_global_concurrency_limit_holds(prefect_server: str, contexten_hom
         finally:
             await ensure_concurrency_limit(settings.max_concurrent_workflows)
     assert status.status == "completed", status.error
+
+
+async def test_local_dispatch_runs_the_flow_here_tracked_by_the_server(
+    prefect_server: str, contexten_home: Path
+) -> None:
+    """DISPATCH_MODE=local (the webhook dispatcher of `contexten server`): no runner needed,
+    one run per idempotency key, and the run shows up on the Prefect server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    from contexten.config import reload_settings
+    from contexten.orchestration import PrefectOrchestrator
+
+    settings = reload_settings().model_copy(update={"dispatch_mode": "local"})
+    with prefect_settings(prefect_server):
+        orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
+        params = {"check_all_integrations": False}
+        run_id = await orchestrator.trigger_workflow("health_check", params, idempotency_key="d-9")
+        again = await orchestrator.trigger_workflow("health_check", params, idempotency_key="d-9")
+        status = await orchestrator.get_workflow_status(run_id)
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["health-check"]))
+            )
+    assert again == run_id
+    assert status.mode == "prefect-local" and status.status == "completed", status.error
+    assert any(r.parameters.get("run_id") == run_id for r in runs)

@@ -70,6 +70,30 @@ def test_dead_component_reported_not_restarted_when_disabled(
     assert status["runner"] == "dead"
 
 
+def test_dead_component_logged_once_and_announced_with_its_last_log_line(
+    tmp_path: Path, supervisors: list[Supervisor], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(contexten_home=tmp_path, auto_restart_enabled=False)
+    supervisor = Supervisor(settings)
+    supervisors.append(supervisor)
+    log_path = tmp_path / "logs" / "webhook.log"
+    crash = "import sys; print('starting'); print('contexten: error: bad config'); sys.exit(2)"
+    child = ChildComponent("webhook", [sys.executable, "-c", crash], dict(os.environ), log_path)
+    supervisor.children["webhook"] = child
+    child.start()
+    assert child.process is not None
+    child.process.wait(timeout=30)
+    with caplog.at_level("ERROR", logger="contexten.server"):
+        for _ in range(3):
+            assert "webhook" in supervisor.check_once()
+    died = [r for r in caplog.records if "component webhook died" in r.getMessage()]
+    assert len(died) == 1
+    notice = supervisor.death_notice("webhook")
+    assert notice == (
+        f"contexten: component webhook is dead: contexten: error: bad config (log: {log_path})"
+    )
+
+
 def test_remote_restart_request_is_consumed(tmp_path: Path, supervisors: list[Supervisor]) -> None:
     supervisor = make_supervisor(tmp_path, auto_restart=True)
     supervisors.append(supervisor)

@@ -42,11 +42,16 @@ async def publish_artifacts(artifacts: tuple[Artifact, ...], description: str) -
 
 
 async def run_flow_body(
-    workflow_type: AutonomousWorkflowType, parameters: dict[str, Any] | None
+    workflow_type: AutonomousWorkflowType,
+    parameters: dict[str, Any] | None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
+    """The flow's body. `run_id` is given when the caller reserved one (a local flow run);
+    a deployment run is known by its Prefect flow run id."""
     settings = get_settings()
     store = open_store(settings.effective_database_url)
-    run_id = str(flow_run.get_id() or "")
+    local = run_id is not None
+    run_id = run_id or str(flow_run.get_id() or "")
     async with concurrency(CONCURRENCY_LIMIT_NAME, occupy=1, strict=False):
         result: ExecutionResult = await execute_workflow(
             workflow_type,
@@ -54,7 +59,7 @@ async def run_flow_body(
             settings=settings,
             store=store,
             run_id=run_id or None,
-            mode="prefect",
+            mode="prefect-local" if local else "prefect",
         )
     await publish_artifacts(result.artifacts, f"{workflow_type.value} run {result.run_id}")
     if result.status == "failed":
@@ -65,8 +70,10 @@ async def run_flow_body(
 def _make_flow(spec: WorkflowSpec) -> Flow[..., Any]:
     workflow_type = spec.type
 
-    async def body(parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        return await run_flow_body(workflow_type, parameters)
+    async def body(
+        parameters: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        return await run_flow_body(workflow_type, parameters, run_id)
 
     body.__name__ = spec.type.value
     body.__qualname__ = spec.type.value

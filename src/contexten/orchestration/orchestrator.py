@@ -231,6 +231,8 @@ class PrefectOrchestrator:
         wtype = parse_workflow_type(workflow_type)
         params = validate_parameters(wtype, parameters)
         payload = params.model_dump(mode="json", exclude_defaults=True)
+        if self.prefect_api_url() is not None and self.settings.dispatch_mode == "local":
+            return await self._run_local_flow(wtype, payload, idempotency_key)
         if self.prefect_api_url() is not None:
             run_id = await self._trigger_deployment(wtype, payload, idempotency_key)
             if wait:
@@ -288,6 +290,39 @@ class PrefectOrchestrator:
             )
         return run_id
 
+    async def _run_local_flow(
+        self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
+    ) -> str:
+        """Run the Prefect flow here (tracked by the server), under the same idempotency."""
+        from contexten.orchestration.flows import FLOWS, WorkflowRunFailed
+
+        run_id = str(uuid.uuid4())
+        if key is not None:
+            existing = claim_idempotency_key(self.store, key, run_id, wtype, "prefect-local")
+            if existing is not None:
+                return existing
+        else:
+            record_execution(
+                self.store,
+                run_id,
+                workflow_type=wtype.value,
+                mode="prefect-local",
+                status="scheduled",
+                parameters=payload,
+            )
+        try:
+            await FLOWS[wtype](parameters=payload, run_id=run_id)  # type: ignore[misc]
+        except WorkflowRunFailed:
+            pass  # recorded as failed by the flow; the status says why
+        except Exception as exc:
+            # The run never got going (e.g. the Prefect API failed): record that, so a
+            # retry of the same key reports this run instead of hanging on "scheduled".
+            record_execution(
+                self.store, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"
+            )
+            raise
+        return run_id
+
     async def _run_in_process(
         self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
     ) -> str:
@@ -318,7 +353,7 @@ class PrefectOrchestrator:
 
     async def get_workflow_status(self, run_id: str) -> WorkflowStatus:
         row = load_execution(self.store, run_id)
-        if row is not None and (row.mode == "in-process" or row.status in FINAL_STATUSES):
+        if row is not None and (row.mode != "prefect" or row.status in FINAL_STATUSES):
             return _status_from_row(row)
         if self.prefect_api_url() is None:
             if row is None:

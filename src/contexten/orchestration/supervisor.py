@@ -58,6 +58,18 @@ class ChildComponent:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def last_log_line(self, max_bytes: int = 4096) -> str:
+        """The last non-empty line of the component's log: usually why it died."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - max_bytes))
+                tail = log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        return lines[-1][:300] if lines else ""
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -80,6 +92,7 @@ class Supervisor:
     prefect: PrefectServerProcess | None = None
     children: dict[str, ChildComponent] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
+    reported_dead: set[str] = field(default_factory=set)  # logged once, not every check
 
     @property
     def home(self) -> Path:
@@ -117,7 +130,12 @@ class Supervisor:
             argv = [sys.executable, "-m", "contexten.cli", "webhook", "serve"]
             if self.webhook_insecure:
                 argv.append("--insecure")
-            self.children["webhook"] = ChildComponent("webhook", argv, env, logs / "webhook.log")
+            # The dispatcher runs flows in its own warm process (tracked by the server):
+            # no subprocess per run, so a failed run is acted on within a second or two.
+            webhook_env = {**env, "DISPATCH_MODE": env.get("DISPATCH_MODE", "local")}
+            self.children["webhook"] = ChildComponent(
+                "webhook", argv, webhook_env, logs / "webhook.log"
+            )
         for child in self.children.values():
             child.start()
         write_server_record(self.settings, api_url, self.prefect.ui_url, os.getpid())
@@ -157,17 +175,27 @@ class Supervisor:
             if self.settings.auto_restart_enabled:
                 logger.warning("component %s died; restarting", name)
                 self.restart(name)
-            else:
+            elif name not in self.reported_dead:
                 logger.error("component %s died (AUTO_RESTART_ENABLED is false)", name)
+        self.reported_dead = set() if self.settings.auto_restart_enabled else set(dead)
         self.write_components()
         return dead
+
+    def death_notice(self, name: str) -> str:
+        """One line for the console: which component died, its last log line, its log."""
+        child = self.children.get(name)
+        if child is None:
+            return f"contexten: component {name} is dead"
+        last = child.last_log_line()
+        reason = f": {last}" if last else ""
+        return f"contexten: component {name} is dead{reason} (log: {child.log_path})"
 
     def run_forever(self, interval: float = 2.0) -> None:
         reported: set[str] = set()
         while not self.stopping.wait(interval):
             dead = set(self.check_once())
-            for name in dead - reported:
-                print(f"contexten: component {name} is dead", file=sys.stderr)
+            for name in sorted(dead - reported):
+                print(self.death_notice(name), file=sys.stderr)
             reported = dead if not self.settings.auto_restart_enabled else set()
 
     def stop(self) -> None:
