@@ -231,24 +231,35 @@ def failed_recoveries(store: Store, key: str) -> int:
     return count
 
 
-def _settle_awaiting(store: Store, key: str, outcome: str, now: datetime) -> int:
-    """Mark the key's recoveries still awaiting a result as `outcome`; how many."""
+def settle_awaiting(
+    store: Store, key: str, outcome: str, now: datetime, *, run_id: int | None = None
+) -> int:
+    """Mark the key's recoveries still awaiting a result as `outcome`; how many.
+
+    With `run_id`, only the recoveries of that CI run: the same signature failing in another
+    run (another pull request) says nothing about whether this run's re-run worked.
+    """
     with store.session() as session:
         rows = session.scalars(
             select(RecoveryRecord).where(
                 RecoveryRecord.key == key, RecoveryRecord.outcome == "awaiting_result"
             )
         ).all()
+        settled = 0
         for row in rows:
+            recorded_run = (row.detail or {}).get("run_id")
+            if run_id is not None and recorded_run is not None and recorded_run != run_id:
+                continue
             row.outcome = outcome
             row.finished_at = now
             row.detail = {**(row.detail or {}), "settled": outcome}
-        return len(rows)
+            settled += 1
+        return settled
 
 
 def confirm_recovered(store: Store, key: str, *, at: datetime | None = None) -> int:
     """The CI run re-run by a recovery of `key` passed: those recoveries succeeded."""
-    return _settle_awaiting(store, key, "succeeded", at or _now())
+    return settle_awaiting(store, key, "succeeded", at or _now())
 
 
 def save_last_known_good(store: Store, settings: Settings) -> None:
@@ -386,7 +397,7 @@ class RecoveryManager:
     async def _recover(self, failure: Failure) -> RecoveryReport:
         now = _now()
         # the same key failing again means an earlier re-run did not fix it
-        _settle_awaiting(self.store, failure.key, "failed", now)
+        settle_awaiting(self.store, failure.key, "failed", now, run_id=failure.run_id)
         plan = self.plan(failure)
         with self.store.session() as session:
             row = RecoveryRecord(
@@ -394,7 +405,11 @@ class RecoveryManager:
                 failure_type=failure.category.value,
                 strategy=plan.strategies[0].value,
                 outcome="started",
-                detail={"plan": [s.value for s in plan.strategies], "reason": plan.reason},
+                detail={
+                    "plan": [s.value for s in plan.strategies],
+                    "reason": plan.reason,
+                    "run_id": failure.run_id,
+                },
                 failure_seen_at=failure.seen_at or now,
                 started_at=now,
             )

@@ -390,7 +390,7 @@ class Analysis:
         from contexten.recovery.manager import (
             Failure,
             RecoveryManager,
-            _settle_awaiting,  # no public equivalent yet
+            settle_awaiting,
         )
         from contexten.recovery.policy import parse_category
 
@@ -422,7 +422,7 @@ class Analysis:
             )
             # This failure means the signature's earlier re-runs did not fix it: settle them
             # before planning, so the escalation threshold counts them.
-            _settle_awaiting(self.store, signature, "failed", datetime.now(UTC))
+            settle_awaiting(self.store, signature, "failed", datetime.now(UTC), run_id=run.id)
             plan = manager.plan(failure)
             if plan.escalated:
                 escalate.append((job, plan.reason))
