@@ -257,3 +257,22 @@ def test_unreadable_rules_file_is_a_routing_error(tmp_path: Path) -> None:
         load_rules_file(broken)
     with pytest.raises(RoutingError, match="cannot read"):
         load_rules_file(tmp_path / "absent.yaml")
+
+
+def test_a_passed_rerun_goes_back_to_failure_analysis_to_confirm_recovery() -> None:
+    from contexten.config import Settings
+    from contexten.events.routing import DEFAULT_RULES, route
+
+    def payload(attempt: int) -> dict[str, object]:
+        return {
+            "action": "completed",
+            "repository": {"full_name": "o/r"},
+            "workflow_run": {"id": 77, "run_attempt": attempt, "conclusion": "success"},
+        }
+
+    rerun = route("workflow_run", payload(2), DEFAULT_RULES, Settings())
+    confirm = [r for r in rerun if r.workflow_type == "failure_analysis"]
+    assert len(confirm) == 1
+    assert confirm[0].key == "failure_analysis:o/r:77:2"
+    first = route("workflow_run", payload(1), DEFAULT_RULES, Settings())
+    assert not [r for r in first if r.workflow_type == "failure_analysis"]

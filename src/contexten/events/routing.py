@@ -112,6 +112,24 @@ DEFAULT_RULE_DATA: tuple[dict[str, Any], ...] = (
         ":${payload.workflow_run.run_attempt}",
     },
     {
+        "name": "rerun-passed",
+        "description": "A re-run attempt passed: failure_analysis confirms the recovery that "
+        "started it (MTTR, auto-recovery rate) and closes nothing else.",
+        "event": "workflow_run",
+        "when": {
+            "payload.action": "completed",
+            "payload.workflow_run.conclusion": "success",
+            "payload.workflow_run.run_attempt": {"not": 1},
+        },
+        "workflow": "failure_analysis",
+        "parameters": {
+            "repository": "${payload.repository.full_name}",
+            "workflow_run_id": "${payload.workflow_run.id}",
+        },
+        "key": "failure_analysis:${payload.repository.full_name}:${payload.workflow_run.id}"
+        ":${payload.workflow_run.run_attempt}",
+    },
+    {
         "name": "failed-workflow-job",
         "description": "A job finished with failure or timed out: diagnose its run "
         "(once per run attempt, shared with failed-workflow-run).",
