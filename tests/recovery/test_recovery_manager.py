@@ -449,7 +449,7 @@ async def test_system_restart_only_when_enabled(store: Store, tmp_path: Path) ->
     )
     assert result.outcome == "succeeded" and supervisor.restarts == ["runner"]
     result = await manager.system_restart(
-        Failure(key="p", category=C.INTEGRATION_FAILURE, component="prefect")
+        Failure(key="p", category=C.INTEGRATION, component="prefect")
     )
     assert result.outcome == "succeeded" and supervisor.restarts == ["runner", "prefect-server"]
     result = await manager.system_restart(
@@ -473,7 +473,7 @@ async def test_prefect_down_runs_the_workflow_in_process(store: Store, settings:
     )
     failure = Failure(
         key="prefect",
-        category=C.INTEGRATION_FAILURE,
+        category=C.INTEGRATION,
         component="prefect",
         workflow_type="health_check",
         parameters={},

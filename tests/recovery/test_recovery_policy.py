@@ -35,7 +35,7 @@ S = RecoveryStrategy
     [
         (C.TIMEOUT, (S.RETRY_WITH_BACKOFF, S.RESOURCE_CLEANUP), "yes"),
         (C.RESOURCE_EXHAUSTION, (S.RESOURCE_CLEANUP, S.SYSTEM_RESTART), "yes"),
-        (C.INTEGRATION_FAILURE, (S.RETRY_WITH_BACKOFF, S.FALLBACK_EXECUTION), "yes"),
+        (C.INTEGRATION, (S.RETRY_WITH_BACKOFF, S.FALLBACK_EXECUTION), "yes"),
         (C.RATE_LIMIT, (S.RETRY_WITH_BACKOFF,), "yes"),
         (C.AUTH, (S.CONFIGURATION_RESET, S.HUMAN_ESCALATION), "partly"),
         (C.NETWORK, (S.RETRY_WITH_BACKOFF,), "yes"),
@@ -135,7 +135,7 @@ def test_classify_our_own_exceptions() -> None:
     assert classify_exception(MemoryError()).category is C.RESOURCE_EXHAUSTION
     disk = OSError(errno.ENOSPC, "No space left on device")
     assert classify_exception(disk).category is C.RESOURCE_EXHAUSTION
-    assert classify_exception(_status_error(503)).category is C.INTEGRATION_FAILURE
+    assert classify_exception(_status_error(503)).category is C.INTEGRATION
     assert classify_exception(_status_error(429)).category is C.RATE_LIMIT
     assert classify_exception(_status_error(401)).category is C.AUTH
     assert classify_exception(ValueError("bad")).category is C.UNKNOWN
@@ -150,7 +150,7 @@ def test_classify_integration_errors_by_reason() -> None:
     auth = NotifierError("invalid_auth", reason=ErrorReason.AUTH, service="slack", status_code=200)
     assert classify_exception(auth).category is C.AUTH
     down = CIProviderError("503", reason=ErrorReason.UNAVAILABLE, service="github", status_code=503)
-    assert classify_exception(down).category is C.INTEGRATION_FAILURE
+    assert classify_exception(down).category is C.INTEGRATION
     try:
         try:
             raise httpx.ConnectError("refused")

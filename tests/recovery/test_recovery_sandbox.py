@@ -152,7 +152,7 @@ async def test_integration_fails_then_recovers(
         settings, store, clients=clients, clock=clock, sleep=sleep, retry_attempts=2
     )
     [failure] = failures_from_health(report)
-    assert failure.category is FailureCategory.INTEGRATION_FAILURE
+    assert failure.category is FailureCategory.INTEGRATION
     down = await manager.recover(failure)
     assert down.outcome == "failed"
     assert sleeps and max(sleeps) >= 25  # waited for the open circuit, not hammering

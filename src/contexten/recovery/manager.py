@@ -997,7 +997,7 @@ def failures_from_stuck_runs(
 # limited by an explicit phrase, and "rate limit" alone (GitHub's check calls GET
 # /rate_limit) is not one.
 _DETAIL_PHRASES: tuple[tuple[FailureCategory, tuple[str, ...]], ...] = (
-    (FailureCategory.INTEGRATION_FAILURE, ("circuit open", "circuit half_open")),
+    (FailureCategory.INTEGRATION, ("circuit open", "circuit half_open")),
     (
         FailureCategory.AUTH,
         (
@@ -1028,5 +1028,5 @@ def category_from_detail(detail: str, component: str) -> FailureCategory:
         if any(p in text for p in phrases):
             return category
     if component in INTEGRATIONS or component in ("prefect", "webhook"):
-        return FailureCategory.INTEGRATION_FAILURE
+        return FailureCategory.INTEGRATION
     return FailureCategory.UNKNOWN

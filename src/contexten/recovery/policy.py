@@ -14,38 +14,10 @@ import errno
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any, Literal
 
-
-class FailureCategory(StrEnum):
-    # our own failures (and the same kinds in CI jobs)
-    TIMEOUT = "timeout"
-    RESOURCE_EXHAUSTION = "resource_exhaustion"
-    INTEGRATION_FAILURE = "integration_failure"
-    RATE_LIMIT = "rate_limit"
-    AUTH = "auth"
-    NETWORK = "network"
-    UNKNOWN = "unknown"
-    # CI-level failures
-    TEST = "test"
-    FLAKY_TEST = "flaky_test"
-    DEPENDENCY = "dependency"
-    COMPILE = "compile"
-    LINT = "lint"
-    INFRASTRUCTURE = "infrastructure"
-    CONFIG = "config"
-
-
-class RecoveryStrategy(StrEnum):
-    RETRY_WITH_BACKOFF = "retry_with_backoff"
-    RESOURCE_CLEANUP = "resource_cleanup"
-    WORKFLOW_RESTART = "workflow_restart"
-    FALLBACK_EXECUTION = "fallback_execution"
-    CONFIGURATION_RESET = "configuration_reset"
-    SYSTEM_RESTART = "system_restart"
-    HUMAN_ESCALATION = "human_escalation"
-
+from contexten.analysis.taxonomy import AUTOMATIC_CATEGORIES, FailureCategory, RecoveryStrategy
+from contexten.analysis.taxonomy import RECOVERY_STRATEGIES as CI_STRATEGIES
 
 # Where the failure happened: our own process/components, or a customer's CI run.
 Scope = Literal["system", "ci"]
@@ -65,8 +37,8 @@ _ALIASES: dict[str, FailureCategory] = {
     "disk_full": FailureCategory.RESOURCE_EXHAUSTION,
     "resource": FailureCategory.RESOURCE_EXHAUSTION,
     "resources": FailureCategory.RESOURCE_EXHAUSTION,
-    "integration": FailureCategory.INTEGRATION_FAILURE,
-    "service_unavailable": FailureCategory.INTEGRATION_FAILURE,
+    "integration_failure": FailureCategory.INTEGRATION,
+    "service_unavailable": FailureCategory.INTEGRATION,
     "rate_limited": FailureCategory.RATE_LIMIT,
     "ratelimit": FailureCategory.RATE_LIMIT,
     "authentication": FailureCategory.AUTH,
@@ -113,7 +85,7 @@ C = FailureCategory
 _SYSTEM_TABLE: dict[FailureCategory, tuple[tuple[RecoveryStrategy, ...], Automatic]] = {
     C.TIMEOUT: ((S.RETRY_WITH_BACKOFF, S.RESOURCE_CLEANUP), "yes"),
     C.RESOURCE_EXHAUSTION: ((S.RESOURCE_CLEANUP, S.SYSTEM_RESTART), "yes"),
-    C.INTEGRATION_FAILURE: ((S.RETRY_WITH_BACKOFF, S.FALLBACK_EXECUTION), "yes"),
+    C.INTEGRATION: ((S.RETRY_WITH_BACKOFF, S.FALLBACK_EXECUTION), "yes"),
     C.RATE_LIMIT: ((S.RETRY_WITH_BACKOFF,), "yes"),
     C.AUTH: ((S.CONFIGURATION_RESET, S.HUMAN_ESCALATION), "partly"),
     C.NETWORK: ((S.RETRY_WITH_BACKOFF,), "yes"),
@@ -125,21 +97,8 @@ _SYSTEM_TABLE: dict[FailureCategory, tuple[tuple[RecoveryStrategy, ...], Automat
 # "ci" scope: retry = re-run the failed jobs after a back-off; workflow restart = re-run
 # the whole run; resource cleanup = delete the repository's Actions caches.
 _CI_TABLE: dict[FailureCategory, tuple[tuple[RecoveryStrategy, ...], Automatic]] = {
-    C.TIMEOUT: ((S.RETRY_WITH_BACKOFF, S.RESOURCE_CLEANUP), "yes"),
-    C.RESOURCE_EXHAUSTION: ((S.RESOURCE_CLEANUP, S.WORKFLOW_RESTART), "yes"),
-    C.INTEGRATION_FAILURE: ((S.RETRY_WITH_BACKOFF, S.WORKFLOW_RESTART), "yes"),
-    C.RATE_LIMIT: ((S.RETRY_WITH_BACKOFF,), "yes"),
-    C.AUTH: ((S.HUMAN_ESCALATION,), "no"),
-    C.NETWORK: ((S.RETRY_WITH_BACKOFF,), "yes"),
-    C.UNKNOWN: ((S.HUMAN_ESCALATION,), "no"),
-    # Deterministic: re-running wastes money; a person (or the AI agent) must change code.
-    C.TEST: ((S.HUMAN_ESCALATION,), "no"),
-    C.FLAKY_TEST: ((S.RETRY_WITH_BACKOFF,), "yes"),
-    C.DEPENDENCY: ((S.HUMAN_ESCALATION,), "no"),
-    C.COMPILE: ((S.HUMAN_ESCALATION,), "no"),
-    C.LINT: ((S.HUMAN_ESCALATION,), "no"),
-    C.INFRASTRUCTURE: ((S.RETRY_WITH_BACKOFF, S.WORKFLOW_RESTART), "yes"),
-    C.CONFIG: ((S.HUMAN_ESCALATION,), "no"),
+    category: (strategies, "yes" if category in AUTOMATIC_CATEGORIES else "no")
+    for category, strategies in CI_STRATEGIES.items()
 }
 
 # Categories whose fix is a code change the AI coding agent could propose.
@@ -295,7 +254,7 @@ def _from_status(status: int) -> FailureCategory | None:
     if status in (408, 504):
         return C.TIMEOUT
     if status >= 500:
-        return C.INTEGRATION_FAILURE
+        return C.INTEGRATION
     return None
 
 
@@ -313,7 +272,7 @@ def _classify_integration_error(exc: Any) -> Classification | None:
         return Classification(C.AUTH, service, status, None, detail)
     if exc.reason is ErrorReason.UNAVAILABLE:
         if status is not None and status >= 500:
-            category = C.TIMEOUT if status == 504 else C.INTEGRATION_FAILURE
+            category = C.TIMEOUT if status == 504 else C.INTEGRATION
         else:
             causes = _chain(exc)[1:]
             if any(_is_timeout(c) for c in causes):
@@ -321,10 +280,10 @@ def _classify_integration_error(exc: Any) -> Classification | None:
             elif any(_is_network(c) for c in causes) or status is None:
                 category = C.NETWORK
             else:
-                category = C.INTEGRATION_FAILURE
+                category = C.INTEGRATION
         return Classification(category, service, status, exc.reset_at, detail)
     if exc.reason is ErrorReason.ERROR:
-        return Classification(C.INTEGRATION_FAILURE, service, status, None, detail)
+        return Classification(C.INTEGRATION, service, status, None, detail)
     # NOT_FOUND, CONFLICT, INVALID: our request is wrong; retrying will not help.
     return Classification(C.UNKNOWN, service, status, None, detail)
 
