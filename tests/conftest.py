@@ -65,3 +65,19 @@ def contexten_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield home
     monkeypatch.undo()
     reload_settings()
+
+
+@pytest.fixture(autouse=True)
+def _restore_prefect_environment() -> Iterator[None]:
+    """The orchestrator points this process at a server it finds (os.environ); undo that
+    after each test so later tests still run in-process."""
+    saved = {
+        name: os.environ.get(name)
+        for name in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_API_KEY")
+    }
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
