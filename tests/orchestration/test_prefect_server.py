@@ -176,3 +176,34 @@ async def test_local_dispatch_runs_the_flow_here_tracked_by_the_server(
     assert again == run_id
     assert status.mode == "prefect-local" and status.status == "completed", status.error
     assert any(r.parameters.get("run_id") == run_id for r in runs)
+
+
+async def test_initialize_saves_secret_blocks_and_the_limit(
+    prefect_server: str, contexten_home: Path
+) -> None:
+    from prefect.blocks.system import Secret
+    from prefect.client.orchestration import get_client
+
+    from contexten.config import reload_settings
+    from contexten.orchestration import PrefectOrchestrator
+    from contexten.orchestration.flows import CONCURRENCY_LIMIT_NAME
+
+    settings = reload_settings()
+    with prefect_settings(prefect_server):
+        orchestrator = PrefectOrchestrator(
+            settings=settings,
+            prefect_api_url=prefect_server,
+            github_token="ghp_initializeSecret0001",
+            slack_webhook_url="https://hooks.slack.com/services/T0/B0/initSecret",
+        )
+        report = await orchestrator.initialize()
+        token = await Secret.aload("contexten-github-token")
+        async with get_client() as client:
+            limit = await client.read_global_concurrency_limit_by_name(CONCURRENCY_LIMIT_NAME)
+    assert report.prefect_api_url == prefect_server
+    assert "contexten-github-token" in report.secret_blocks
+    assert "contexten-slack-webhook-url" in report.secret_blocks
+    assert token.get() == "ghp_initializeSecret0001"
+    assert limit.limit == settings.max_concurrent_workflows
+    assert "initializeSecret" not in repr(report.to_dict())
+    assert len(report.deployments) == 13

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -125,3 +126,41 @@ def test_stop_clears_records(tmp_path: Path) -> None:
     assert not (tmp_path / "server.json").exists()
     assert not (tmp_path / "components.json").exists()
     assert not supervisor.children["runner"].alive()
+
+
+def _healthy_api() -> tuple[str, object]:
+    """A local HTTP server whose /api/health answers 200, like a running Prefect server."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/api", server
+
+
+def test_second_server_for_the_same_home_is_refused(tmp_path: Path) -> None:
+    from contexten.orchestration.supervisor import SupervisorError, running_server
+
+    api_url, http = _healthy_api()
+    other = subprocess.Popen(SLEEPER)  # the first server's process
+    try:
+        settings = Settings(contexten_home=tmp_path)
+        write_server_record(settings, api_url, "", other.pid)
+        assert running_server(settings) is not None
+        second = Supervisor(settings)
+        with pytest.raises(SupervisorError, match=f"already runs for .*pid {other.pid}"):
+            second.start()
+        second.stop()  # as `contexten server` does after a failed start
+        assert (tmp_path / "server.json").exists()  # the first server's record is kept
+    finally:
+        other.kill()
+        other.wait(10)
+        http.shutdown()  # type: ignore[attr-defined]
+    assert running_server(settings) is None  # a record of a dead process is stale

@@ -58,6 +58,7 @@ def test_seed_parameters_validate(kind: str, params: dict[str, object]) -> None:
         ("health_check", {"check_all_integration": True}, "Extra inputs are not permitted"),
         ("performance_monitoring", {"alert_threshold_percent": 0}, "alert_threshold_percent"),
         ("security_audit", {"repository": "not a repo"}, "repository"),
+        ("health_check", {"repository": "x"}, "repository: expected owner/name, got 'x'"),
     ],
 )
 def test_bad_parameters_name_the_field(kind: str, params: dict[str, object], fragment: str) -> None:
