@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from contextlib import AbstractContextManager, nullcontext
 
 # command name -> (module, one-line help). The help is here so `--help` imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,7 +35,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recover": ("contexten.commands.recover", "Run the system recovery workflow."),
 }
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+
+def error(message: str, code: int) -> int:
+    """Print a one-line error to stderr and return `code`."""
+    first_line = message.strip().splitlines()[0] if message.strip() else "error"
+    print(f"contexten: error: {first_line}", file=sys.stderr)
+    return code
 
 
 def usage() -> str:
@@ -67,24 +76,48 @@ def run_command(name: str, args: list[str]) -> int:
     import typer.main
     from typer._click import exceptions as click_exceptions
 
+    from contexten.config import ConfigError
+    from contexten.store.db import StoreError
+
     module = importlib.import_module(COMMANDS[name][0])
     command = typer.main.get_command(module.app)
     try:
-        result = command.main(args=args, prog_name=f"contexten {name}", standalone_mode=False)
+        with _logging():
+            result = command.main(args=args, prog_name=f"contexten {name}", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except click_exceptions.NoArgsIsHelpError as exc:
         print(exc.format_message() if hasattr(exc, "format_message") else str(exc))
         return 0
+    except click_exceptions.UsageError as exc:
+        prog = exc.ctx.command_path if exc.ctx is not None else f"contexten {name}"
+        return error(f"{exc.format_message()} (see `{prog} --help`)", EXIT_BAD_INPUT)
     except click_exceptions.ClickException as exc:
         exc.show()
         return EXIT_BAD_INPUT
+    except ConfigError as exc:  # a bad environment variable, found by whichever command ran
+        return error(str(exc), EXIT_BAD_INPUT)
+    except StoreError as exc:  # the store cannot be opened or migrated
+        return error(str(exc), EXIT_FAILED)
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _logging() -> AbstractContextManager[None]:
+    """LOG_LEVEL/DEBUG for the command's run; nothing when the environment is invalid (the
+    command reports that itself, and `--help` still works)."""
+    from contexten.config import ConfigError, get_settings
+    from contexten.logsetup import configured_logging
+
+    try:
+        settings = get_settings()
+    except ConfigError:
+        return nullcontext()
+    return configured_logging(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,10 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = args[0]
     if name not in COMMANDS:
-        print(
-            f"contexten: error: unknown command {name!r}; see `contexten --help`", file=sys.stderr
-        )
-        return EXIT_BAD_INPUT
+        return error(f"unknown command {name!r}; see `contexten --help`", EXIT_BAD_INPUT)
     return run_command(name, args[1:])
 
 

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     recovery_enabled: bool = True
     auto_fix_enabled: bool = False
     debug: bool = False
-    log_level: str = "INFO"
+    log_level: str = "WARNING"  # what the command prints on stderr; INFO narrates
 
     # --- monitoring ---
     health_check_interval: int = 300

@@ -43,14 +43,23 @@ def test_execute_exit_1_when_workflow_not_ok(
     assert main(["execute", "-o", "release_management", "--json"]) == 1
 
 
+def test_execute_text_says_problems_found_when_workflow_not_ok(
+    contexten_home: Path, body: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body.ok = False
+    assert main(["execute", "-o", "release_management"]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("(in-process): completed, problems found")
+
+
 def test_execute_exit_1_when_workflow_fails(
     contexten_home: Path, body: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from contexten.workflows.base import WorkflowError
 
-    body.raises = WorkflowError("no tags in repository")
+    body.raises = WorkflowError("no tags in repository [/] (see [bold]git tag[/bold])")
     assert main(["execute", "-o", "release_management"]) == 1
-    assert "no tags in repository" in capsys.readouterr().out
+    assert "no tags in repository [/] (see [bold]git tag[/bold])" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,24 @@ def test_dry_run_json_runs_nothing(
     assert not gha_env["summary"].exists()
 
 
+def test_dry_run_text_is_json_parameters_or_says_nothing_matches(
+    gha_env: dict[str, Path],
+    runs: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _event(monkeypatch, "workflow_job", FAILED_JOB)
+    assert main(["gha", "--dry-run"]) == 0
+    assert capsys.readouterr().out == (
+        'failure_analysis  {"repository": "Codertocat/Hello-World", "workflow_run_id": '
+        "2202229078}  (rule failed-workflow-job)\n"
+    )
+    _event(monkeypatch, "ping", EXAMPLES / "payload-examples/ping/payload.json")
+    assert main(["gha", "--dry-run"]) == 0
+    assert capsys.readouterr().out == "no workflow for event 'ping': no routing rule matches\n"
+    assert runs == []
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [

@@ -30,3 +30,58 @@ def test_status_shows_config_problems(
     assert "CODEGEN_ORG_ID is missing" in out
     assert "ALERT_CPU_PERCENT=140.0 must be between 0 and 100" in out
     assert "cg-secret-token-value" not in out
+
+
+def test_status_says_why_it_runs_in_process(
+    contexten_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contexten.config import reload_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9")  # closed port, no /api
+    reload_settings()
+    assert main(["status", "--json"]) == 0
+    reason = json.loads(capsys.readouterr().out)["in_process_reason"]
+    assert reason == (
+        "PREFECT_API_URL http://127.0.0.1:9 does not answer http://127.0.0.1:9/health; "
+        "it must end in /api"
+    )
+    monkeypatch.delenv("PREFECT_API_URL")
+    reload_settings()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "PREFECT_API_URL is not set and no `contexten server` is running" in out
+    assert "recent runs: none yet" in out
+
+
+def test_status_lists_runs_whole_with_their_errors_and_problems(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contexten.orchestration.execution import record_execution
+    from contexten.store import open_store
+
+    store = open_store()
+    record_execution(
+        store,
+        "run-failed",
+        workflow_type="codegen_task_execution",
+        mode="in-process",
+        status="failed",
+        parameters={},
+        error="WorkflowError: [/] no prompt",  # rich markup in a message must not break it
+    )
+    record_execution(
+        store,
+        "run-not-ok",
+        workflow_type="health_check",
+        mode="in-process",
+        status="completed",
+        parameters={},
+        result={"ok": False, "summary": "health unhealthy: score 40/100", "data": {}},
+    )
+    assert main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    failed = next(i for i, line in enumerate(lines) if "run-fail" in line)
+    assert "codegen_task_execution" in lines[failed] and "failed" in lines[failed]
+    assert lines[failed + 1].strip() == "WorkflowError: [/] no prompt"
+    not_ok = next(i for i, line in enumerate(lines) if "run-not-" in line)
+    assert lines[not_ok + 1].strip() == "health unhealthy: score 40/100"

@@ -276,3 +276,14 @@ def test_slow_and_markdown_report(
     code, _, _ = run(capsys, "report", "-R", "o/r", "--markdown", str(markdown))
     assert code == 0
     assert markdown.read_text().startswith("# Test report")
+
+
+def test_tables_show_long_test_ids_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    from contexten.commands.tests import _print_table
+    from contexten.workflows.base import Table
+
+    test_id = "tests/integration/test_payments.py::TestRefunds::test_partial_refund_is_idempotent"
+    _print_table(Table(("test", "p50", "p95"), ((test_id, "1.0 s", "2.0 s"),), "Slowest tests"))
+    out = capsys.readouterr().out
+    first_cells = [line.split("│")[1].strip() for line in out.splitlines() if line.count("│") > 2]
+    assert "".join(first_cells) == test_id  # wrapped, never cut with "…"

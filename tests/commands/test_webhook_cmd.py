@@ -50,6 +50,37 @@ def test_bad_rules_file_exits_2(
     assert "unknown workflow type 'nope'" in capsys.readouterr().err
 
 
+def test_unrelated_configuration_problem_is_a_warning_not_a_refusal(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contexten.commands.webhook import _setup
+
+    monkeypatch.setenv("LINEAR_API_KEY", "lin_api_x")  # no LINEAR_TEAM_ID: a problem
+    reload_settings()
+    _settings, _store, rules, _factory = _setup("")
+    assert rules
+    err = capsys.readouterr().err
+    assert "warning: configuration: LINEAR_API_KEY is set but LINEAR_TEAM_ID is missing" in err
+    assert "lin_api_x" not in err
+
+
+def test_serve_on_a_busy_port_is_one_line_exit_1(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s")
+    reload_settings()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["webhook", "serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"contexten: error: 127.0.0.1:{port} is in use (another receiver?): stop it, "
+        "or choose another with --port or WEBHOOK_PORT"
+    )
+
+
 def test_bad_trigger_exits_2(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

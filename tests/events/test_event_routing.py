@@ -257,6 +257,10 @@ def test_unreadable_rules_file_is_a_routing_error(tmp_path: Path) -> None:
         load_rules_file(broken)
     with pytest.raises(RoutingError, match="cannot read"):
         load_rules_file(tmp_path / "absent.yaml")
+    binary = tmp_path / "rules.json"
+    binary.write_bytes(b"\xd2\xff\x00 not text")
+    with pytest.raises(RoutingError, match="is not UTF-8 text"):
+        load_rules_file(binary)
 
 
 def test_a_passed_rerun_goes_back_to_failure_analysis_to_confirm_recovery() -> None:

@@ -83,6 +83,30 @@ def test_demo_seed_has_failing_passing_and_flaky_runs() -> None:
     assert any(b"Interrupted: 11 errors during collection" in log for log in logs)  # real log
 
 
+def test_demo_seed_runs_are_diagnosed_as_their_titles_say() -> None:
+    from contexten.analysis.logs import diagnose
+
+    github = SandboxState.create(seed_demo=True).github
+    failing = {
+        run.display_title: [job.log for job in run.attempt.jobs if job.conclusion == "failure"]
+        for run in github.runs.values()
+    }
+    (network_log,) = failing["Flaky network test"]
+    assert diagnose(network_log).category == "network"  # transient: re-run, not escalated
+    (test_log,) = failing["Make compute() faster"]
+    assert diagnose(test_log).category == "test"  # missing modules, not a DNS failure
+
+
+def test_command_lists_the_seeded_runs_to_analyse() -> None:
+    from contexten.commands.sandbox import seeded_runs
+
+    runs = seeded_runs(SandboxState.create(seed_demo=True))
+    assert [run["conclusion"] for run in runs] == ["success", "failure", "failure"]
+    assert {run["repository"] for run in runs} == {"contexten-demo/app"}
+    assert runs[1]["title"] == "Make compute() faster"
+    assert seeded_runs(SandboxState.create()) == []
+
+
 def test_command_prints_one_json_document_and_stops_on_sigint() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     with recording_endpoint() as hook:
@@ -121,6 +145,9 @@ def test_command_prints_one_json_document_and_stops_on_sigint() -> None:
                 headers={"Authorization": f"token {token}"},
             ).json()
             assert runs["total_count"] == 3
+            assert [r["workflow_run_id"] for r in document["runs"]] == sorted(
+                r["id"] for r in runs["workflow_runs"]
+            )
             for _ in range(600):  # the deliveries follow the announcement (busy machines: 30 s)
                 if len(hook.requests) == 3:
                     break

@@ -140,6 +140,32 @@ def test_find_report_files_and_errors(tmp_path: Path) -> None:
     ]
 
 
+def test_find_report_files_survives_directories_that_vanish_or_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    for name in ("kept", "vanishing", "locked"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "r.xml").write_bytes(junit(("t", "passed")))
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        # What happens when another process removes a directory mid-walk (e.g. under /tmp)
+        # or the directory is not readable.
+        name = Path(os.fsdecode(path)).name  # type: ignore[arg-type]
+        if name == "vanishing":
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        if name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    files, errors = find_report_files([tmp_path])
+    assert files == [tmp_path / "kept" / "r.xml"]
+    assert errors == [f"{tmp_path / 'locked'}: cannot read directory: Permission denied"]
+
+
 def zip_bytes(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

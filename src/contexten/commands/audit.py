@@ -11,7 +11,7 @@ import typer
 
 from contexten.commands._common import EXIT_FAILED, fail
 
-app = typer.Typer(help="Security audit: dependencies, code, secrets.")
+app = typer.Typer(add_completion=False, help="Security audit: dependencies, code, secrets.")
 
 FORMATS = ("text", "json", "sarif", "markdown")
 FAIL_ON = ("low", "medium", "high", "critical", "none")

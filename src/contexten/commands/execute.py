@@ -64,15 +64,21 @@ def execute(
 def _print_status(status: Any) -> None:
     from rich.console import Console
     from rich.markdown import Markdown
+    from rich.markup import escape
 
     console = Console()
     colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(status.status, "yellow")
+    label = status.status
+    if status.status == "completed" and not status.ok:
+        # It ran, and found the system failing (exit 1): not the green "all is well".
+        colour, label = "yellow", "completed, problems found"
     console.print(
         f"[bold]{status.workflow_type}[/bold] run [cyan]{status.run_id}[/cyan] "
-        f"({status.mode}): [{colour}]{status.status}[/{colour}]"
+        f"({status.mode}): [{colour}]{label}[/{colour}]",
+        soft_wrap=True,
     )
     if status.error:
-        console.print(f"[red]error:[/red] {status.error}")
+        console.print(f"[red]error:[/red] {escape(status.error)}", soft_wrap=True)
     result = status.result or {}
     if result.get("summary"):
         console.print(Markdown(str(result["summary"])))

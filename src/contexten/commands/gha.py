@@ -10,14 +10,29 @@ failed, 2 on bad input.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+from typing import Any
 
 import typer
 
 from contexten.commands._common import EXIT_FAILED, EXIT_OK, fail, print_json
 
 app = typer.Typer(add_completion=False)
+
+
+def dry_run_text(event: Any, planned: list[dict[str, Any]]) -> str:
+    """What `--dry-run` would run, one line per workflow, parameters as JSON."""
+    action = event.payload.get("action")
+    name = f"{event.name!r}" + (f" (action {action!r})" if isinstance(action, str) else "")
+    if not planned:
+        return f"no workflow for event {name}: no routing rule matches"
+    return "\n".join(
+        f"{item['workflow_type']}  {json.dumps(item['parameters'], sort_keys=True)}  "
+        f"(rule {item['rule']})"
+        for item in planned
+    )
 
 
 @app.command()
@@ -64,8 +79,7 @@ def gha(
         if as_json:
             print_json({"event": event.name, "routes": planned})
         else:
-            for item in planned or [{"workflow_type": "(nothing)", "parameters": {}, "rule": "-"}]:
-                print(f"{item['workflow_type']}  {item['parameters']}  (rule {item['rule']})")
+            print(dry_run_text(event, planned))
         raise typer.Exit(EXIT_OK)
     reports = []
     if routes:

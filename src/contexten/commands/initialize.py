@@ -28,10 +28,11 @@ def initialize(
         print_json(report.to_dict())
     else:
         from rich.console import Console
+        from rich.markup import escape
 
         console = Console()
         for problem in report.problems:
-            console.print(f"[yellow]config:[/yellow] {problem}")
+            console.print(f"[yellow]config:[/yellow] {escape(problem)}", soft_wrap=True)
         console.print("store: migrated")
         if report.prefect_api_url:
             console.print(f"prefect: {report.prefect_api_url}")

@@ -79,11 +79,12 @@ def _run(component: str | None, failure_type: str | None, dry_run: bool) -> Any:
 
 def _print(result: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     if result.status != "completed":
-        console.print(f"[red]recovery could not run:[/red] {result.error}")
+        console.print(f"[red]recovery could not run:[/red] {escape(str(result.error))}")
         return
     recoveries = result.data.get("recoveries", [])
     console.print(result.summary)

@@ -73,11 +73,31 @@ def sandbox(
     raise typer.Exit(EXIT_OK)
 
 
+def seeded_runs(state: Any) -> list[dict[str, Any]]:
+    """The workflow runs in the sandbox's GitHub, oldest first (what to analyse next)."""
+    github = state.github
+    runs = []
+    for run_id in sorted(github.runs):
+        run = github.runs[run_id]
+        status, conclusion = github.run_status(run)
+        runs.append(
+            {
+                "workflow_run_id": run_id,
+                "repository": run.repo,
+                "branch": run.head_branch,
+                "conclusion": conclusion or status,
+                "title": run.display_title,
+            }
+        )
+    return runs
+
+
 def _announce(server: Any, json_output: bool) -> None:
     env = server.env()
     urls = {name: server.url(name) for name in server.ports}
+    runs = seeded_runs(server.state) if "github" in server.ports else []
     if json_output:
-        print_json({"urls": urls, "env": env})
+        print_json({"urls": urls, "env": env, "runs": runs})
         return
     print("contexten sandbox: serving on 127.0.0.1 (Ctrl-C to stop)")
     for name, url in urls.items():
@@ -85,6 +105,14 @@ def _announce(server: Any, json_output: bool) -> None:
     print("\n# point contexten at the sandbox (these credentials only open the sandbox):")
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}")
+    if runs:
+        print("\n# workflow runs in the sandbox, e.g.")
+        print("# contexten execute -o failure_analysis -p '{\"workflow_run_id\": ID}'")
+        for run in runs:
+            print(
+                f"#   {run['workflow_run_id']}  {run['repository']}  {run['branch']}  "
+                f"{run['conclusion']}  {run['title']}"
+            )
     print(flush=True)
 
 

@@ -23,7 +23,7 @@ def server(
     """Start and supervise the embedded components until Ctrl-C or SIGTERM."""
     from contexten.config import get_settings
     from contexten.orchestration.prefect_server import PrefectServerError
-    from contexten.orchestration.supervisor import Supervisor
+    from contexten.orchestration.supervisor import Supervisor, SupervisorError
 
     settings = get_settings()
     if not 0 <= port <= 65535:
@@ -45,7 +45,7 @@ def server(
     signal.signal(signal.SIGINT, on_signal)
     try:
         api_url = supervisor.start()
-    except PrefectServerError as exc:
+    except (PrefectServerError, SupervisorError) as exc:
         supervisor.stop()
         fail(str(exc), code=EXIT_FAILED)
     from rich.console import Console

@@ -34,6 +34,7 @@ def collect_status(limit: int = 10) -> dict[str, Any]:
         "config_problems": settings.validate(),
         "mode": "prefect" if api_url else "in-process",
         "prefect_api_url": api_url,
+        "in_process_reason": None if api_url else in_process_reason(settings, record),
         "prefect_ui_url": (record or {}).get("ui_url") if api_url else None,
         "store": orchestrator.store.safe_url,
         "integrations": settings.enabled_integrations(),
@@ -41,6 +42,30 @@ def collect_status(limit: int = 10) -> dict[str, Any]:
         "warnings": warnings,
         "recent_runs": [run.to_dict() for run in recent],
     }
+
+
+def _problem(run: dict[str, Any]) -> str:
+    """The error of a failed run, or the summary of a run that completed but found problems."""
+    if run["error"]:
+        return str(run["error"])
+    result = run["result"] or {}
+    if run["status"] == "completed" and result.get("ok") is False:
+        return str(result.get("summary") or "not ok")
+    return ""
+
+
+def in_process_reason(settings: Any, record: dict[str, Any] | None) -> str:
+    """Why no Prefect server is used, in words a person can act on."""
+    url = settings.prefect_api_url
+    if url:
+        hint = "" if url.rstrip("/").endswith("/api") else "; it must end in /api"
+        return f"PREFECT_API_URL {url} does not answer {url.rstrip('/')}/health{hint}"
+    if record:
+        return (
+            f"the `contexten server` recorded in {settings.data_dir / 'server.json'} "
+            f"({record.get('api_url')}) does not answer; start it again"
+        )
+    return "PREFECT_API_URL is not set and no `contexten server` is running"
 
 
 @app.command()
@@ -54,32 +79,46 @@ def status(
         print_json(data)
         raise typer.Exit(EXIT_OK)
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.text import Text
 
     console = Console()
     console.print(f"mode: [bold]{data['mode']}[/bold]")
-    console.print(f"prefect api: {data['prefect_api_url'] or 'none reachable (runs in-process)'}")
+    if data["prefect_api_url"]:
+        console.print(f"prefect api: {data['prefect_api_url']}")
+    else:
+        reason = escape(data["in_process_reason"])
+        console.print(f"prefect api: none (runs in-process): {reason}", soft_wrap=True)
     if data["prefect_ui_url"]:
         console.print(f"prefect ui: {data['prefect_ui_url']}")
     console.print(f"store: {data['store']}")
     enabled = [name for name, on in data["integrations"].items() if on]
     console.print(f"integrations: {', '.join(enabled) or 'none configured'}")
     for problem in data["config_problems"]:
-        console.print(f"[yellow]config:[/yellow] {problem}")
+        console.print(f"[yellow]config:[/yellow] {escape(problem)}", soft_wrap=True)
     for warning in data["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    table = Table(title="recent runs")
-    for column in ("run", "workflow", "mode", "status", "duration s", "error"):
-        table.add_column(column)
-    for run in data["recent_runs"]:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+    if not data["recent_runs"]:
+        console.print("recent runs: none yet (try `contexten execute -o health_check`)")
+        raise typer.Exit(EXIT_OK)
+    # A list, not a table: names and states stay whole on an 80-column terminal, and a
+    # long error wraps under its run instead of squeezing every column.
+    runs = data["recent_runs"]
+    width = max(len(run["workflow_type"]) for run in runs)
+    console.print("recent runs, newest first:")
+    for run in runs:
         duration = run["duration_seconds"]
-        table.add_row(
-            run["run_id"][:8],
-            run["workflow_type"],
-            run["mode"],
-            run["status"],
-            f"{duration:.2f}" if duration is not None else "",
-            (run["error"] or "")[:60],
+        seconds = "" if duration is None else f"{duration:.2f}s"
+        colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(
+            run["status"], "yellow"
         )
-    console.print(table)
+        line = Text("  ")
+        line.append(f"{run['run_id'][:8]}  {run['workflow_type'].ljust(width)}  ")
+        line.append(run["status"].ljust(9), style=colour)
+        line.append(f"  {seconds:>9}  {run['mode']}")
+        console.print(line, no_wrap=True, overflow="ellipsis")
+        problem = _problem(run)
+        if problem:
+            console.print(Padding(Text(problem[:300]), (0, 0, 0, 12)))
     raise typer.Exit(EXIT_OK)

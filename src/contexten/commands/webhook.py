@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from typing import Any
 
 import typer
 
-from contexten.commands._common import EXIT_OK, fail, print_json
+from contexten.commands._common import EXIT_FAILED, EXIT_OK, fail, print_json
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -36,9 +37,10 @@ def _setup(trigger_spec: str) -> tuple[Any, Any, Any, Any]:
     from contexten.store.db import StoreError, open_store
 
     settings = get_settings()
-    problems = settings.validate()
-    if problems:
-        fail(f"configuration: {problems[0]}")
+    # Problems elsewhere (say, a Linear team id) must not stop event intake: the receiver
+    # checks what it needs itself (secret, port, rules, store); the rest is a warning.
+    for problem in settings.validate():
+        print(f"contexten: warning: configuration: {problem}", file=sys.stderr)
     try:
         rules = load_rules()
     except RoutingError as exc:
@@ -81,6 +83,14 @@ def serve(
     bind_port = port or settings.webhook_port
     if not 1 <= bind_port <= 65535:
         fail(f"--port {bind_port} must be between 1 and 65535")
+    from contexten.orchestration.prefect_server import port_free
+
+    if not port_free(bind_host, bind_port):
+        fail(
+            f"{bind_host}:{bind_port} is in use (another receiver?): stop it, or choose "
+            "another with --port or WEBHOOK_PORT",
+            code=EXIT_FAILED,
+        )
     try:
         application = build_app(
             settings,
@@ -109,11 +119,13 @@ def serve(
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run()
+    except SystemExit:  # uvicorn exits on a startup failure (e.g. the port was taken since)
+        pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if not server.started:
-        fail(f"cannot serve on {bind_host}:{bind_port} (see the log above)")
+        fail(f"cannot serve on {bind_host}:{bind_port} (see the log above)", code=EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
 
 

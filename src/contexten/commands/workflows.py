@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from contexten.commands._common import EXIT_BAD_INPUT, EXIT_FAILED, fail, print_json
 
-app = typer.Typer(help="List workflow types; lint GitHub Actions workflows.")
+app = typer.Typer(add_completion=False, help="List workflow types; lint GitHub Actions workflows.")
 
 
 @app.callback()
@@ -104,7 +104,7 @@ def list_types(
     """List the 13 workflow types with their triggers, schedule, limits and parameters."""
     from contexten.orchestration.workflows import REGISTRY
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in REGISTRY.values():
         schema = spec.parameters.model_json_schema()
         required = set(schema.get("required", []))

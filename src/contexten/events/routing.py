@@ -313,6 +313,8 @@ def load_rules_file(path: Path) -> list[RoutingRule]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RoutingError(f"cannot read routing rules file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RoutingError(f"routing rules file {path} is not UTF-8 text") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

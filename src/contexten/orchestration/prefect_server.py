@@ -34,6 +34,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers bind: a port left in TIME_WAIT by a stopped server counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def last_line(path: Path, start: int = 0, max_bytes: int = 8192) -> str:
+    """The last non-empty line written to `path` after byte `start` (a crash's last words)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(start, handle.tell() - max_bytes))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
 def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
     try:
         response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
@@ -79,6 +103,11 @@ class PrefectServerProcess:
     def start(self, timeout: float = 90.0) -> str:
         if self.port == 0:
             self.port = free_port(self.host)
+        elif not port_free(self.host, self.port):
+            raise PrefectServerError(
+                f"port {self.port} on {self.host} is in use (another Prefect or contexten "
+                "server?): stop it, or choose another with --port (0 = any free port)"
+            )
         env = {**os.environ, **prefect_env(self.home, database_url=self.database_url)}
         env.pop("PREFECT_API_URL", None)
         env["PREFECT_UI_ENABLED"] = "true" if self.ui else "false"
@@ -87,6 +116,7 @@ class PrefectServerProcess:
             env.update(self.extra_env)
         log_path = self.home / "server.log"
         log = log_path.open("ab")
+        log_start = log.tell()  # the log is appended to: only this start's lines explain it
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -108,9 +138,9 @@ class PrefectServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-2000:]
                 raise PrefectServerError(
-                    f"prefect server exited with {self.process.returncode}: {tail.strip()[-400:]}"
+                    f"prefect server exited with {self.process.returncode}: "
+                    f"{last_line(log_path, log_start) or 'no output'} (log: {log_path})"
                 )
             if api_healthy(self.api_url, timeout=1.0):
                 return self.api_url

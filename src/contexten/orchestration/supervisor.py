@@ -22,7 +22,10 @@ from pathlib import Path
 from contexten.config import Settings
 from contexten.orchestration.prefect_server import (
     PrefectServerProcess,
+    api_healthy,
     clear_server_record,
+    last_line,
+    read_server_record,
     write_server_record,
 )
 
@@ -58,17 +61,9 @@ class ChildComponent:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def last_log_line(self, max_bytes: int = 4096) -> str:
+    def last_log_line(self) -> str:
         """The last non-empty line of the component's log: usually why it died."""
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(0, os.SEEK_END)
-                log.seek(max(0, log.tell() - max_bytes))
-                tail = log.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        lines = [line.strip() for line in tail.splitlines() if line.strip()]
-        return lines[-1][:300] if lines else ""
+        return last_line(self.log_path)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -115,6 +110,13 @@ class Supervisor:
     def start(self) -> str:
         from contexten.store.db import open_store
 
+        other = running_server(self.settings)
+        if other is not None:
+            # Two servers on one home would share Prefect's SQLite file and server.json.
+            raise SupervisorError(
+                f"a contexten server already runs for {self.home} (pid {other.get('pid')}, "
+                f"{other.get('api_url')}): use it, or stop it first"
+            )
         open_store(self.settings.effective_database_url)  # migrate before anything runs
         self.prefect = PrefectServerProcess(home=self.settings.prefect_home, port=self.port)
         api_url = self.prefect.start()
@@ -204,8 +206,27 @@ class Supervisor:
             child.stop()
         if self.prefect is not None:
             self.prefect.stop()
-        clear_server_record(self.settings)
-        (self.home / "components.json").unlink(missing_ok=True)
+        record = read_server_record(self.settings)
+        if record is None or record.get("pid") in (None, os.getpid()):  # never another's
+            clear_server_record(self.settings)
+            (self.home / "components.json").unlink(missing_ok=True)
+
+
+def running_server(settings: Settings) -> dict[str, str] | None:
+    """The record of another live `contexten server` for this CONTEXTEN_HOME, or None."""
+    record = read_server_record(settings)
+    if record is None:
+        return None
+    try:
+        pid = int(record.get("pid", 0))
+        if pid <= 0 or pid == os.getpid():
+            return None
+        os.kill(pid, 0)  # raises when no such process: a stale record
+    except (ValueError, TypeError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    return record if api_healthy(record["api_url"]) else None
 
 
 CONTROL_DIR = "control"

@@ -331,6 +331,14 @@ def parse_workflow_type(value: str | AutonomousWorkflowType) -> AutonomousWorkfl
         ) from None
 
 
+def _message(spec: WorkflowSpec, error: Any) -> str:
+    """Pydantic's message, but a pattern mismatch says what was expected, not the regex."""
+    field = spec.parameters.model_fields.get(str(error["loc"][0])) if error["loc"] else None
+    if error["type"] == "string_pattern_mismatch" and field is not None and field.description:
+        return f"expected {field.description.split(';')[0]}, got {error['input']!r}"
+    return str(error["msg"])
+
+
 def validate_parameters(
     workflow_type: AutonomousWorkflowType | str, parameters: dict[str, Any] | None
 ) -> WorkflowParameters:
@@ -345,7 +353,7 @@ def validate_parameters(
         return spec.parameters.model_validate(parameters or {})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {_message(spec, err)}"
             for err in exc.errors()
         )
         raise WorkflowParameterError(

@@ -2841,10 +2841,27 @@ def seed_demo(state: GitHubState) -> None:
     state.add_run(
         repo,
         head_branch="main",
-        jobs=[JobSpec("integration", conclusion="failure")],
+        jobs=[JobSpec("integration", conclusion="failure", log=_DEMO_NETWORK_LOG)],
         rerun_outcomes=["success"],
         display_title="Flaky network test",
     )
+
+
+# The flaky run's log must look like a network failure, or analysing it escalates a
+# deterministic-looking test failure instead of re-running it.
+_DEMO_NETWORK_LOG = "".join(
+    f"2024-05-02T10:00:{second:02d}.0000000Z {text}\n"
+    for second, text in enumerate(
+        (
+            "##[group]Run curl -fsSL -o fixtures.tar.gz https://files.example.com/fixtures.tar.gz",
+            "curl -fsSL -o fixtures.tar.gz https://files.example.com/fixtures.tar.gz",
+            "##[endgroup]",
+            "curl: (6) Could not resolve host: files.example.com",
+            "##[error]Process completed with exit code 6.",
+            "Cleaning up orphan processes",
+        )
+    )
+)
 
 
 _DEMO_COLLECTION_ERRORS = {

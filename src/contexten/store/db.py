@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,7 +36,21 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = make_url(url)
+        try:
+            self._open(url)
+        except StoreError:
+            raise
+        except Exception as exc:  # bad URL, unknown dialect, driver not installed, ...
+            raise StoreError(f"cannot open the store ({_describe_url(url)}): {exc}") from None
+
+    def _open(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StoreError(
+                "DATABASE_URL is not a database URL (expected e.g. "
+                "sqlite:///path/contexten.db or postgresql+psycopg://user@host/db)"
+            ) from None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
@@ -94,6 +109,14 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _describe_url(url: str) -> str:
+    """The URL without its password, or only its scheme when it cannot be parsed."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split(":", 1)[0] + ":..."
 
 
 _stores: dict[str, Store] = {}

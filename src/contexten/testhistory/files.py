@@ -7,6 +7,7 @@ zip archive is checked for member count and uncompressed size before anything is
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,11 +41,7 @@ def find_report_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     errors: list[str] = []
     for path in paths:
         if path.is_dir():
-            matches = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in (*REPORT_SUFFIXES, ".zip")
-            )
+            matches = sorted(_walk_reports(path, errors))
             if not matches:
                 errors.append(f"{path}: no .xml or .zip reports in this directory")
             found.extend(matches)
@@ -53,6 +50,22 @@ def find_report_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
         else:
             errors.append(f"{path}: no such file or directory")
     return list(dict.fromkeys(found)), errors
+
+
+def _walk_reports(root: Path, errors: list[str]) -> Iterator[Path]:
+    """Report files under `root`; a directory that vanishes mid-walk is skipped, an
+    unreadable one is reported (os.walk, unlike Path.rglob, does not raise on either)."""
+
+    def on_error(exc: OSError) -> None:
+        if not isinstance(exc, FileNotFoundError):
+            errors.append(f"{exc.filename}: cannot read directory: {exc.strerror or exc}")
+
+    suffixes = (*REPORT_SUFFIXES, ".zip")
+    for directory, _dirs, names in os.walk(root, onerror=on_error):
+        for name in names:
+            candidate = Path(directory) / name
+            if candidate.suffix.lower() in suffixes and candidate.is_file():
+                yield candidate
 
 
 def read_report_file(path: Path, max_bytes: int = MAX_REPORT_BYTES) -> bytes:

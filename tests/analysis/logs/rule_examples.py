@@ -420,7 +420,13 @@ EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
             "getaddrinfo ENOTFOUND registry.npmjs.org",
             "Temporary failure in name resolution",
         ],
-        ["Resolved host example.com"],
+        [
+            "Resolved host example.com",
+            # case-insensitive "ENOTFOUND" inside Python/Java exception names
+            "E   ModuleNotFoundError: No module named 'kenlm'",
+            "FileNotFoundError: [Errno 2] No such file or directory: 'x'",
+            "org.example.ResourceNotFoundException: missing",
+        ],
     ),
     "connection-reset": (
         [

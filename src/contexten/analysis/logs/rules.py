@@ -728,7 +728,7 @@ RULES: tuple[Rule, ...] = (
     _r(
         "dns-failure",
         C.NETWORK,
-        r"(could not resolve host|temporary failure in name resolution|name or service not known|ENOTFOUND|EAI_AGAIN|UnknownHostException|no such host|nodename nor servname)",
+        r"(could not resolve host|temporary failure in name resolution|name or service not known|\bENOTFOUND\b|\bEAI_AGAIN\b|UnknownHostException|no such host|nodename nor servname)",
         "A host name could not be resolved.",
         "Re-run; if it repeats, check the host name.",
         confidence=0.9,
