@@ -15,7 +15,7 @@ def test_list_json_has_all_types_with_parameters(capsys: pytest.CaptureFixture[s
     fa = by_type["failure_analysis"]
     assert fa["parameters"]["workflow_run_id"]["required"] is True
     assert fa["parameters"]["auto_fix_enabled"]["default"] is False
-    assert by_type["health_check"]["schedule"] == "every 900s"
+    assert by_type["health_check"]["schedule"] == "every 300s"
     assert by_type["dependency_management"]["parameters"]["update_strategy"]["default"] == "smart"
 
 

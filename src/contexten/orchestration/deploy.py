@@ -38,7 +38,10 @@ async def build_deployments(settings: Settings, *, work_pool: str | None = None)
     deployments = []
     for workflow_type, spec in REGISTRY.items():
         schedule_kwargs: dict[str, Any] = {}
-        if spec.schedule is not None and spec.schedule.cron:
+        if workflow_type is AutonomousWorkflowType.HEALTH_CHECK:
+            # HEALTH_CHECK_INTERVAL (seconds) sets how often the system checks itself.
+            schedule_kwargs["interval"] = settings.health_check_interval
+        elif spec.schedule is not None and spec.schedule.cron:
             schedule_kwargs["cron"] = spec.schedule.cron
         elif spec.schedule is not None and spec.schedule.interval_seconds:
             schedule_kwargs["interval"] = spec.schedule.interval_seconds

@@ -232,7 +232,7 @@ REGISTRY: dict[AutonomousWorkflowType, WorkflowSpec] = {
             "Health check",
             "Components and resources to a 0-100 score; alerts and recovery below thresholds.",
             HealthCheckParameters,
-            schedule=Schedule(interval_seconds=900),
+            schedule=Schedule(interval_seconds=300),
             timeout_seconds=300,
             retries=0,
             priority=2,
