@@ -1,6 +1,7 @@
 """Speed and memory of log analysis on big generated Actions logs, side by side with grep.
 
-    .venv/bin/python benchmarks/diagnosis_speed.py [--mb 100] [--keep DIR]
+    .venv/bin/python benchmarks/diagnosis_speed.py [--mb 100] [--runs 5] [--keep DIR]
+        [--content synthetic|corpus]
 
 Prints
 1. single log: our analysis of an N MB failing log (failure near the end) vs
@@ -10,7 +11,11 @@ Prints
 2. with a baseline (issue 11): the failing log against an N MB passing log of the same job,
    time relative to the single-log analysis, and peak RSS;
 3. `contexten analyze-log --json` on a 1 MB log, cold start (a new process each time).
-Each timing is the best of 3 runs; every analysis runs in its own subprocess.
+Every analysis runs in its own subprocess (engine compile included). Single-log and baseline
+runs alternate, `--runs` of each, so a change in machine load hits both alike; their
+figures are medians (min in brackets), wall and CPU. grep and the CLI: best of 3.
+`--content corpus` builds both logs from the real CI logs in ../shared/data/ci-logs
+instead of a dozen templates (see generate_from_corpus).
 """
 
 # ruff: noqa: E501  (report lines and log templates read best unbroken)
@@ -21,11 +26,14 @@ import argparse
 import json
 import os
 import random
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -92,6 +100,49 @@ def generate(path: Path, megabytes: int, failing: bool, seed: int) -> None:
         write("Cleaning up orphan processes")
 
 
+CORPUS = ROOT.parent / "shared" / "data" / "ci-logs"
+_STAMP = re.compile(rb"^(?:\xef\xbb\xbf)?\d{4}-\d\d-\d\dT[\d:.]+Z ?")
+_DIGITS = re.compile(rb"\d+")
+
+
+def generate_from_corpus(path: Path, megabytes: int, failing: bool, seed: int) -> None:
+    """An N MB log of real CI log lines (the shared corpus, cycled), for realistic content.
+
+    The synthetic logs repeat a dozen templates; real logs do not: about 40% of their lines
+    are distinct once numbers and hex ids are set aside, which makes the line-key sets big.
+    Each cycle through the corpus tags every third line with a word of its own (the same in
+    both runs), so cycles do not simply repeat; the passing run has its own timestamps and,
+    on one line in 20, other numbers.
+    """
+    lines = [
+        _STAMP.sub(b"", line)
+        for log in sorted(CORPUS.rglob("*.log"))
+        for line in log.read_bytes().splitlines()
+    ]
+    words = random.Random(seed)
+    numbers = random.Random(seed * 7919 + (1 if failing else 2))
+    target, size = megabytes << 20, 0
+    with path.open("wb") as out:
+
+        def write(line: bytes) -> None:
+            nonlocal size
+            stamp = f"2024-05-01T10:{numbers.randrange(60):02d}:00.{numbers.randrange(10**7):07d}Z "
+            text = stamp.encode() + line + b"\n"
+            out.write(text)
+            size += len(text)
+
+        while size < target * 0.99:
+            tag = b" " + bytes(words.choice(b"ghijklmnopqrstuvwxyz") for _ in range(6))
+            for index, line in enumerate(lines):
+                if not failing and numbers.random() < 0.05:
+                    line = _DIGITS.sub(lambda _: str(numbers.randrange(1000)).encode(), line)
+                write(line + (tag if index % 3 == 0 else b""))
+                if size >= target * 0.99:
+                    break
+        for text in FAILURE if failing else ["===== 10000 passed in 801.02s ====="]:
+            write(text.encode())
+
+
 def _both_cases(pattern: str) -> str:
     """A case-insensitive pattern spelled case-sensitively: letters become [Xx] classes."""
     out, i = [], 0
@@ -154,7 +205,7 @@ print(json.dumps({"seconds": elapsed, "cpu": cpu_seconds, "rss_mb": resource.get
 """
 
 
-def analyse(failing: Path, baselines: list[Path], trace: bool = False) -> dict[str, object]:
+def analyse(failing: Path, baselines: list[Path], trace: bool = False) -> dict[str, Any]:
     proc = subprocess.run(
         [
             sys.executable,
@@ -181,22 +232,43 @@ def best_of(runs: int, fn: object) -> tuple[float, object]:
     return best, result
 
 
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(float(run[key]) for run in runs))
+
+
+def _spread(runs: list[dict[str, Any]], key: str) -> str:
+    return f"{_median(runs, key):.2f} (min {min(float(run[key]) for run in runs):.2f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5, help="analyses of each kind (median)")
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument(
+        "--content",
+        choices=("synthetic", "corpus"),
+        default="synthetic",
+        help="log lines: generated templates (the issue's benchmark) or real CI log lines",
+    )
     args = parser.parse_args()
+    if args.runs < 1 or args.mb < 1:
+        parser.error("--runs and --mb must be at least 1")
+    if args.content == "corpus" and not CORPUS.is_dir():
+        parser.error(f"--content corpus: {CORPUS} not found (expected the shared CI logs)")
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="contexten-speed-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    failing, passing = workdir / "failing.log", workdir / "passing.log"
+    prefix = "" if args.content == "synthetic" else "corpus-"
+    failing, passing = workdir / f"{prefix}failing.log", workdir / f"{prefix}passing.log"
     small = workdir / "small.log"
-    for path, mb, is_failing, seed in (
-        (failing, args.mb, True, 1),
-        (passing, args.mb, False, 1),
-        (small, 1, True, 2),
+    make = generate if args.content == "synthetic" else generate_from_corpus
+    for path, mb, is_failing, seed, maker in (
+        (failing, args.mb, True, 1, make),
+        (passing, args.mb, False, 1, make),
+        (small, 1, True, 2, generate),
     ):
         if not path.exists():
-            generate(path, mb, is_failing, seed)
+            maker(path, mb, is_failing, seed)
     vocabulary = workdir / "vocabulary.txt"
     vocabulary.write_text("\n".join(grep_vocabulary()) + "\n", encoding="utf-8")
     lines = sum(1 for _ in failing.open("rb"))
@@ -226,32 +298,38 @@ def main() -> int:
         return proc.stdout.strip()
 
     grep_seconds, grep_count = best_of(3, grep)
-    runs = [analyse(failing, []) for _ in range(3)]
-    ours = min(runs, key=lambda r: r["seconds"])  # type: ignore[arg-type, return-value]
+    singles: list[dict[str, Any]] = []
+    based: list[dict[str, Any]] = []
+    for _ in range(args.runs):
+        singles.append(analyse(failing, []))
+        based.append(analyse(failing, [passing]))
     traced = analyse(failing, [], trace=True)
+    single_wall, single_cpu = _median(singles, "seconds"), _median(singles, "cpu")
     print(
         f"grep -E -c -f vocabulary (LC_ALL=C): {grep_seconds:.2f} s wall, {grep_cpu[0]:.2f} s CPU "
         f"({grep_count} matching lines)"
     )
     print(
-        f"ours, single log: {ours['seconds']:.2f} s wall, {ours['cpu']:.2f} s CPU -> ratio "
-        f"{ours['seconds'] / grep_seconds:.1f}x grep (wall), {ours['cpu'] / grep_cpu[0]:.1f}x (CPU); "
-        f"category {ours['category']}, evidence lines {ours['evidence']}"
+        f"ours, single log: {_spread(singles, 'seconds')} s wall, {_spread(singles, 'cpu')} s CPU "
+        f"-> ratio {single_wall / grep_seconds:.1f}x grep (wall), "
+        f"{single_cpu / grep_cpu[0]:.1f}x (CPU); category {singles[0]['category']}, "
+        f"evidence lines {singles[0]['evidence']}"
     )
     print(
-        f"  peak RSS of the analysing process: {ours['rss_mb']:.0f} MB; "
+        f"  peak RSS of the analysing process: {max(r['rss_mb'] for r in singles):.0f} MB; "
         f"tracemalloc peak (Python allocations): {traced['traced_mb']:.1f} MB"
     )
-    based_runs = [analyse(failing, [passing]) for _ in range(3)]
-    based = min(based_runs, key=lambda r: r["seconds"])
     print(
         f"ours, with a {passing.stat().st_size / 2**20:.0f} MB passing log as baseline: "
-        f"{based['seconds']:.2f} s wall, {based['cpu']:.2f} s CPU -> "
-        f"{based['seconds'] / ours['seconds']:.2f}x single-log (wall), "
-        f"{based['cpu'] / ours['cpu']:.2f}x (CPU); peak RSS {based['rss_mb']:.0f} MB"
+        f"{_spread(based, 'seconds')} s wall, {_spread(based, 'cpu')} s CPU -> "
+        f"{_median(based, 'seconds') / single_wall:.2f}x single-log (wall), "
+        f"{_median(based, 'cpu') / single_cpu:.2f}x (CPU), medians of {args.runs} runs each; "
+        f"peak RSS {max(r['rss_mb'] for r in based):.0f} MB"
     )
-    print(f"  baseline: {json.dumps(based['baseline'])[:300]}")
-    print(f"  evidence with baseline: {based['evidence']}")
+    paired = sorted(b["seconds"] / s["seconds"] for s, b in zip(singles, based, strict=True))
+    print(f"  wall ratio of each alternating pair: {', '.join(f'{r:.2f}' for r in paired)}")
+    print(f"  baseline: {json.dumps(based[0]['baseline'])[:300]}")
+    print(f"  evidence with baseline: {based[0]['evidence']}")
 
     cli_cpu = [float("inf")]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import compress, count
 
 from contexten.analysis.logs.engine import (
     EVIDENCE_NORMAL,
@@ -42,13 +43,19 @@ from contexten.analysis.logs.model import (
 )
 from contexten.analysis.logs.rules import RULES_BY_ID, Role
 from contexten.analysis.logs.scan import Hit, LogScanner, ScanResult, _blocks, _canonical
-from contexten.analysis.logs.text import clean_line, key_bytes, normalise_volatile
+from contexten.analysis.logs.text import (
+    clean_line,
+    contains_any,
+    keyed_pieces,
+    normalise_volatile,
+)
 from contexten.analysis.taxonomy import FailureCategory
 
 MIN_STEP_OVERLAP = 0.5  # share of the failing job's steps a passing job must also have
 MIN_LINE_OVERLAP = 0.2  # without steps: share of the passing log's lines also in the failing log
 MAX_CHECKS_PER_KEY = 16  # passing lines compared exactly with one candidate key
 _STEP = re.compile(r"^##\[group\]Run (.+)$")
+_STEP_MARKER = (b"##[group]Run ",)
 _CONTEXT_RANK = 30
 _MAX_NEW_CONTEXT = 6
 
@@ -85,47 +92,97 @@ def _candidates(scan: ScanResult) -> dict[int, tuple[int, str]]:
     return out
 
 
+class _Normalised(dict[str, str]):
+    """normalise_volatile of each text asked for, computed once: its slowest step per line."""
+
+    def __missing__(self, text: str) -> str:
+        value = self[text] = normalise_volatile(text)
+        return value
+
+
+class _Checker:
+    """Exact comparison of the candidates with the passing lines that share their key.
+
+    Normalisation only runs when the cleaned texts differ: most present lines are identical.
+    A key is closed once all its lines are present or after MAX_CHECKS_PER_KEY lines.
+    """
+
+    def __init__(
+        self,
+        candidates: dict[int, tuple[int, str]],
+        normalised: _Normalised,
+        status: dict[int, LineStatus],
+    ) -> None:
+        self._candidates = candidates
+        self._normalised = normalised
+        self._status = status
+        self._by_key: dict[int, list[int]] = {}
+        for number, (key, _) in candidates.items():
+            self._by_key.setdefault(key, []).append(number)
+        self.open_keys = set(self._by_key)
+        self._checks: dict[int, int] = {}
+
+    def check_piece(self, piece: bytes, hashes: list[int]) -> None:
+        """`hashes`: the line keys of `piece`, in order."""
+        if self.open_keys.isdisjoint(hashes):  # most pieces (the fastest test)
+            return
+        # Where the open keys are, found at C speed: most lines are not candidates.
+        found = list(compress(count(), map(self.open_keys.__contains__, hashes)))
+        raw_lines = piece.split(b"\n")
+        for index in found:
+            key = hashes[index]
+            if key in self.open_keys:  # it may have closed earlier in this piece
+                self._check_line(key, clean_line(raw_lines[index].decode("utf-8", "replace")))
+
+    def _check_line(self, key: int, text: str) -> None:
+        numbers = self._by_key[key]
+        normalised_text: str | None = None
+        for number in numbers:
+            wanted = self._candidates[number][1]
+            if text != wanted:
+                if normalised_text is None:
+                    normalised_text = normalise_volatile(text)
+                if self._normalised[wanted] != normalised_text:
+                    self._status.setdefault(number, LineStatus.CHANGED)
+                    continue
+            self._status[number] = LineStatus.PRESENT
+        self._checks[key] = self._checks.get(key, 0) + 1
+        if self._checks[key] >= MAX_CHECKS_PER_KEY or all(
+            self._status.get(n) is LineStatus.PRESENT for n in numbers
+        ):
+            self.open_keys.discard(key)  # seen often enough: it stays changed (or present)
+
+
 def _compare(
-    chunks: Chunks, candidates: dict[int, tuple[int, str]], failing_keys: frozenset[int]
+    chunks: Chunks,
+    candidates: dict[int, tuple[int, str]],
+    failing_keys: set[int] | frozenset[int],
+    normalised: _Normalised,
 ) -> _Comparison:
-    by_key: dict[int, list[int]] = {}
-    wanted: dict[int, str] = {}
-    for number, (key, text) in candidates.items():
-        by_key.setdefault(key, []).append(number)
-        wanted[number] = normalise_volatile(text)
-    open_keys = set(by_key)
-    checks: dict[int, int] = {}
+    """Stream one passing log: its line count, matched lines, steps, candidate statuses.
+
+    `normalised` keeps the candidates' normalised texts from one passing log to the next.
+    """
     result = _Comparison()
+    checker = _Checker(candidates, normalised, result.status)
     for raw_block in _blocks(chunks):
         block = _canonical(raw_block)
-        hashes = list(map(hash, key_bytes(block).split(b"\n")))
-        if block.endswith(b"\n"):
-            hashes.pop()
-        result.lines += len(hashes)
-        result.matched += sum(map(failing_keys.__contains__, hashes))
         _collect_steps(block, result.steps)
-        if not open_keys or open_keys.isdisjoint(hashes):
-            continue
-        raw_lines = block.split(b"\n")
-        for index, key in enumerate(hashes):
-            if key not in open_keys:
-                continue
-            text = normalise_volatile(clean_line(raw_lines[index].decode("utf-8", "replace")))
-            numbers = by_key[key]
-            for number in numbers:
-                if wanted[number] == text:
-                    result.status[number] = LineStatus.PRESENT
-                else:
-                    result.status.setdefault(number, LineStatus.CHANGED)
-            checks[key] = checks.get(key, 0) + 1
-            if checks[key] >= MAX_CHECKS_PER_KEY or all(
-                result.status.get(n) is LineStatus.PRESENT for n in numbers
-            ):
-                open_keys.discard(key)  # seen often enough: it stays changed (or present)
+        for piece, lines in keyed_pieces(block):
+            hashes = list(map(hash, lines))
+            result.lines += len(hashes)
+            if failing_keys.issuperset(hashes):  # most pieces of a run of the same job
+                result.matched += len(hashes)
+            else:
+                result.matched += sum(map(failing_keys.__contains__, hashes))
+            if checker.open_keys:
+                checker.check_piece(piece, hashes)
     return result
 
 
 def _collect_steps(block: bytes, steps: set[str]) -> None:
+    if not contains_any(block, _STEP_MARKER):
+        return  # most blocks: one fast pass instead of a slower `find`
     position = block.find(b"##[group]Run ")
     while position >= 0:
         start = block.rfind(b"\n", 0, position) + 1
@@ -174,8 +231,9 @@ def diagnose_with_baseline(
     logs: list[BaselineLog] = []
     warnings: list[str] = []
     status: dict[int, LineStatus] = {}
+    normalised = _Normalised()
     for index, stream in enumerate(baseline_streams, 1):
-        comparison = _compare(stream, candidates, scan.line_keys)
+        comparison = _compare(stream, candidates, scan.line_keys, normalised)
         same, how = _same_job(scan, comparison)
         if not same:
             warning = f"baseline log {index} looks like another job ({how}): ignored"

@@ -21,7 +21,7 @@ from functools import lru_cache
 from contexten.analysis.logs.failing_tests import TRIGGERS, FailingTestCollector, Trigger
 from contexten.analysis.logs.matcher import BlockMatcher, Prefilter, build_matcher
 from contexten.analysis.logs.rules import RULES, Role, Rule
-from contexten.analysis.logs.text import clean_line, key_bytes, line_key
+from contexten.analysis.logs.text import clean_line, contains_any, keyed_pieces, line_key
 
 BLOCK_BYTES = 4 << 20
 MAX_LINE_BYTES = 64 << 10  # longer lines are cut (their numbering is kept)
@@ -34,9 +34,7 @@ NEIGHBOURS = 2  # baseline mode: lines kept before each hit (new ones may become
 MAX_CONTEXT_KEYS = 20_000
 MAX_LINE_KEYS = 2_000_000
 
-# Bytes that occur in any line break but `\n` (the last three also inside other UTF-8
-# characters): one memchr each tells most blocks apart without a slower search.
-_BREAK_BYTES = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x85", b"\xa8", b"\xa9")
+# Every line break but `\n`, as UTF-8 (text.contains_any looks for all in one pass).
 _OTHER_BREAKS = (
     b"\r",
     b"\x0b",
@@ -73,7 +71,9 @@ class ScanResult:
     # Baseline mode only: keys of the lines around hits and failure markers, and of every
     # line of the log (capped), for alignment with passing runs.
     context_keys: tuple[tuple[int, int], ...] = ()
-    line_keys: frozenset[int] = frozenset()
+    # line_keys is the scanner's own set, not a frozen copy (up to MAX_LINE_KEYS keys, tens
+    # of MB): read it, never change it.
+    line_keys: set[int] | frozenset[int] = frozenset()
 
 
 def _small_log_engine() -> str | None:
@@ -110,6 +110,12 @@ def _blocks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
         size += len(data)
         if size < BLOCK_BYTES:
             continue
+        split = _split_at_last_newline(pending)
+        if split is not None:
+            block, rest = split
+            yield block
+            pending, size = ([rest], len(rest)) if rest else ([], 0)
+            continue
         joined = b"".join(pending)
         cut = joined.rfind(b"\n") + 1
         if cut == 0:
@@ -127,6 +133,22 @@ def _blocks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
+def _split_at_last_newline(pending: list[bytes]) -> tuple[bytes, bytes] | None:
+    """`b"".join(pending)` cut just after its last `\\n` (None if there is none).
+
+    The same as joining and slicing, with one copy of the block instead of two.
+    """
+    for index in range(len(pending) - 1, -1, -1):
+        cut = pending[index].rfind(b"\n") + 1
+        if cut:
+            chunk = pending[index]
+            head = chunk if cut == len(chunk) else memoryview(chunk)[:cut]
+            block = b"".join([*pending[:index], head])
+            rest = chunk[cut:] + b"".join(pending[index + 1 :])
+            return block, rest
+    return None
+
+
 def _last_break(data: bytes) -> int:
     """Offset just after the last line break of any kind (0 if none), never inside `\\r\\n`."""
     end = 0
@@ -139,9 +161,7 @@ def _last_break(data: bytes) -> int:
 
 def _canonical(block: bytes) -> bytes:
     """The block with every kind of line break written as `\\n` (numbering unchanged)."""
-    if not any(byte in block for byte in _BREAK_BYTES):
-        return block
-    if not any(sep in block for sep in _OTHER_BREAKS):
+    if not contains_any(block, _OTHER_BREAKS):
         return block
     text = block.decode("utf-8", "replace")
     lines = text.splitlines()
@@ -194,7 +214,7 @@ class LogScanner:
             # A big log: worth the Hyperscan compile (~0.25 s) for its speed.
             self._matcher, self._items = _compiled(None)
         if self._keep_keys and len(self._line_keys) < MAX_LINE_KEYS:
-            self._line_keys.update(map(hash, key_bytes(block).split(b"\n")))
+            self._keep_line_keys(block)
         self._next_line += self._scan_block(block)
         self._last_ended_with_break = block.endswith(b"\n")
 
@@ -219,10 +239,19 @@ class LogScanner:
             engine=self._matcher.name,
             has_text=self._has_text,
             context_keys=tuple(sorted(self._context_keys.items())),
-            line_keys=frozenset(self._line_keys),
+            line_keys=self._line_keys,
         )
 
     # -- one block -------------------------------------------------------------------------
+    def _keep_line_keys(self, block: bytes) -> None:
+        keys = self._line_keys
+        for _, lines in keyed_pieces(block):
+            keys.update(map(hash, lines))
+        if block.endswith(b"\n"):
+            # The empty text after the block's last line break has always been keyed too
+            # (it was one `split` item); kept so the matched-line counts stay as they were.
+            keys.add(hash(b""))
+
     def _scan_block(self, block: bytes) -> int:
         """Scan one block; return the number of line breaks in it."""
         lines: dict[int, set[int] | None] = {}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
 
 # `2022-03-22T19:26:23.6131043Z ` at the start of every line of a raw Actions log.
 ACTIONS_TIMESTAMP = re.compile(r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
@@ -84,18 +87,90 @@ def normalise(text: str) -> str:
 _KEY_DELETE = b"0123456789abcdefABCDEF"
 # Temp directories as they read once hex letters are gone (/_temp/ -> /_tmp/, ...).
 _KEY_TEMP = re.compile(rb"(/_?tmp/|/vr/olrs/)[^\s'\":]*")
+_KEY_TEMP_MARKERS = (b"tmp/", b"/vr/olrs/")  # what _KEY_TEMP needs to match at all
+# Lines are keyed this many bytes at a time, so the short-lived line objects stay in the
+# CPU cache: ~20% faster than keying a 4 MB block at once.
+KEY_PIECE_BYTES = 256 << 10
+# Below this size a few `in` tests beat the call into Hyperscan.
+_BULK_BYTES = 4 << 10
 
 
 def key_bytes(raw: bytes) -> bytes:
     """The bytes of one or more raw lines, reduced for keying (line breaks are kept)."""
     reduced = raw.translate(None, _KEY_DELETE)
-    if b"tmp/" in reduced or b"/vr/olrs/" in reduced:
+    if contains_any(reduced, _KEY_TEMP_MARKERS):
         reduced = _KEY_TEMP.sub(rb"\1", reduced)
     return reduced
 
 
 def line_key(raw: bytes) -> int:
     return hash(key_bytes(raw))
+
+
+def keyed_pieces(block: bytes) -> Iterator[tuple[bytes, list[bytes]]]:
+    """`block` cut after a `\\n` every KEY_PIECE_BYTES or so: (piece, its reduced lines).
+
+    A piece's reduced lines are `key_bytes(piece).split(b"\\n")` without the empty item
+    after a final `\\n`, so `hash` of each is the `line_key` of one line of the block, in
+    order. Keys never depend on where the pieces are cut: a line is never split, and
+    _KEY_TEMP never matches across a line break.
+    """
+    start = 0
+    while True:
+        end = block.find(b"\n", start + KEY_PIECE_BYTES - 1) + 1
+        last = end in (0, len(block))
+        piece = block[start:] if last else block[start:end]
+        lines = key_bytes(piece).split(b"\n")
+        if piece.endswith(b"\n"):
+            lines.pop()
+        yield piece, lines
+        if last:
+            return
+        start = end
+
+
+@lru_cache(maxsize=16)
+def _literal_database(literals: tuple[bytes, ...]) -> Any:
+    """A Hyperscan database of `literals`; None without Hyperscan.
+
+    None too for an empty literal or one with a NUL byte (the binding reads C strings).
+    """
+    if not all(literals) or any(b"\0" in literal for literal in literals):
+        return None
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=list(literals),
+        ids=list(range(len(literals))),
+        elements=len(literals),
+        flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(literals),
+        literal=True,
+    )
+    return database
+
+
+def contains_any(data: bytes, literals: tuple[bytes, ...]) -> bool:
+    """Whether `data` holds any of `literals`: one SIMD pass over big buffers.
+
+    `in` reads the data once per literal at ~3 GB/s; Hyperscan reads it once for all of
+    them, several times faster. Same answer either way.
+    """
+    database = _literal_database(literals) if len(data) >= _BULK_BYTES else None
+    if database is None:
+        return any(literal in data for literal in literals)
+    import hyperscan
+
+    found: list[int] = []
+
+    def on_match(literal_id: int, start: int, end: int, flags: int, context: object) -> None:
+        found.append(literal_id)
+
+    # A scratch per call (under a microsecond): a shared one is not thread-safe.
+    database.scan(data, match_event_handler=on_match, scratch=hyperscan.Scratch(database))
+    return bool(found)
 
 
 def stable_hash(*parts: str) -> str:

@@ -1,0 +1,272 @@
+"""Scale-out: the same failed-run deliveries through the distributed stack, three ways.
+
+For each configuration a fresh stack is started on this host (see
+tests/postgres/distributed_stack.py): a Prefect server, a `process` work pool with the
+deployments of `contexten initialize --work-pool`, N `prefect worker start --limit K`
+processes and the webhook receiver with its dispatcher; our store and Prefect share one
+database engine:
+
+    postgres, 1 worker    Prefect and the store on PostgreSQL
+    postgres, 2 workers   the same with a second worker
+    sqlite,   1 worker    Prefect and the store on SQLite files (the embedded default)
+
+The same number of GitHub runs, each with one job that failed transiently (network down
+during `pip install`) and passes on re-run, is seeded in the sandbox, and their
+`workflow_run` completed deliveries are sent to the receiver at once (a burst). Each one
+becomes a failure_analysis flow run on a worker, which diagnoses the log and asks the
+sandbox to re-run the failed jobs.
+
+    event  = the receiver acknowledged the delivery (202 received by the sender)
+    action = the re-run request reached the sandbox (the new attempt's creation time)
+
+Printed per configuration: runs/s (runs / (last action - first event)) and p50/p95/max of
+event-to-action latency, side by side. A throw-away PostgreSQL is started from the
+installed server binaries (or pass --postgres-url-base postgresql://user@host:port).
+
+    python benchmarks/scale_out.py [--deliveries 100] [--worker-limit 2] [--only sqlite-1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "postgres"))
+
+from distributed_stack import (  # noqa: E402
+    DistributedStack,
+    StackConfig,
+    StackError,
+    seed_failed_runs,
+)
+from throwaway_postgres import PostgresUnavailable, ThrowawayPostgres  # noqa: E402
+
+from contexten.sandbox.testing import running_sandbox  # noqa: E402
+from contexten.sandbox.webhooks import WebhookSender  # noqa: E402
+
+CONFIGURATIONS = ("postgres-1", "postgres-2", "sqlite-1")
+REPOSITORY = "bench/scale-out"
+SEND_CONCURRENCY = 20
+
+
+@dataclass(frozen=True)
+class Result:
+    configuration: str
+    workers: int
+    worker_limit: int
+    deliveries: int
+    accepted: int
+    actions: int
+    completed_flow_runs: int
+    seconds: float
+    runs_per_second: float
+    p50_seconds: float
+    p95_seconds: float
+    max_seconds: float
+    startup_seconds: float
+    note: str = ""
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (values need not be sorted); NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+async def send_burst(sender: WebhookSender, runs: list[Any]) -> dict[int, float]:
+    """Deliver each run's `workflow_run` completed event; run id -> wall time acknowledged."""
+    with sender.state.lock:
+        requests = [
+            (run.id, sender.request("workflow_run", sender.payloads.workflow_run(run, "completed")))
+            for run in runs
+        ]
+    accepted: dict[int, float] = {}
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def post(run_id: int, body: bytes, headers: dict[str, str]) -> None:
+            async with gate:
+                response = await client.post(sender.url, content=body, headers=headers)
+            if response.status_code == 202:
+                accepted[run_id] = time.time()
+
+        await asyncio.gather(
+            *(post(run_id, body, headers) for run_id, (_guid, body, headers) in requests)
+        )
+    return accepted
+
+
+def action_times(runs: list[Any]) -> dict[int, float]:
+    """Run id -> wall time its failed jobs were re-run (attempt 2 created), for re-run runs."""
+    return {run.id: run.attempts[1].created_at.timestamp() for run in runs if len(run.attempts) > 1}
+
+
+def run_configuration(
+    name: str,
+    *,
+    deliveries: int,
+    worker_limit: int,
+    workdir: Path,
+    postgres: ThrowawayPostgres | None,
+    timeout: float,
+) -> Result:
+    engine, _, count = name.partition("-")
+    workers = int(count)
+    with running_sandbox(services=("github",)) as sandbox:
+        service_env = sandbox.env()
+        if engine == "postgres":
+            if postgres is None:
+                raise StackError("no PostgreSQL server")
+            database = name.replace("-", "_")
+            postgres.create_database(f"prefect_{database}")
+            prefect_url = postgres.url(f"prefect_{database}", driver="asyncpg")
+            store_url = postgres.create_database(f"store_{database}")
+        else:
+            prefect_url = f"sqlite+aiosqlite:///{workdir / 'prefect.db'}"
+            store_url = f"sqlite:///{workdir / 'contexten.db'}"
+        config = StackConfig(
+            prefect_database_url=prefect_url,
+            store_database_url=store_url,
+            workers=workers,
+            worker_limit=worker_limit,
+            pool=f"bench-{name}",
+            service_env=service_env,
+            max_concurrent_workflows=max(8, workers * worker_limit),
+        )
+        started = time.monotonic()
+        with DistributedStack(config, workdir) as stack:
+            startup = time.monotonic() - started
+            runs = seed_failed_runs(sandbox.state.github, REPOSITORY, deliveries)
+            sender = WebhookSender(sandbox.state.github, f"{stack.receiver_url}/webhook")
+            accepted = asyncio.run(send_burst(sender, runs))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if len(action_times(runs)) >= len(accepted):
+                    break
+                time.sleep(0.5)
+            actions = action_times(runs)
+            completed = _completed_when_final(stack, len(accepted), deadline)
+    latencies = [actions[run_id] - at for run_id, at in accepted.items() if run_id in actions]
+    span = (max(actions.values()) - min(accepted.values())) if actions and accepted else math.nan
+    note = "" if len(actions) == len(accepted) else f"timed out after {timeout:.0f} s"
+    return Result(
+        configuration=name,
+        workers=workers,
+        worker_limit=worker_limit,
+        deliveries=deliveries,
+        accepted=len(accepted),
+        actions=len(actions),
+        completed_flow_runs=completed,
+        seconds=span,
+        runs_per_second=len(actions) / span if span and span > 0 else math.nan,
+        p50_seconds=percentile(latencies, 0.50),
+        p95_seconds=percentile(latencies, 0.95),
+        max_seconds=max(latencies) if latencies else math.nan,
+        startup_seconds=startup,
+        note=note,
+    )
+
+
+def _completed_when_final(stack: DistributedStack, expected: int, deadline: float) -> int:
+    """Completed failure-analysis flow runs once all are final (or at the deadline)."""
+    final = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+    runs: list[dict[str, Any]] = []
+    while True:
+        try:
+            runs = stack.flow_runs()
+        except httpx.HTTPError:
+            runs = []
+        done = len(runs) >= expected and all(r["state"]["type"] in final for r in runs)
+        if done or time.monotonic() > deadline:
+            return sum(1 for r in runs if r["state"]["type"] == "COMPLETED")
+        time.sleep(1.0)
+
+
+def print_table(results: list[Result]) -> None:
+    header = (
+        f"{'configuration':<14}{'workers':>9}{'runs':>6}{'re-run':>8}{'completed':>11}"
+        f"{'runs/s':>8}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'startup s':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.configuration:<14}{f'{r.workers}x{r.worker_limit}':>9}{r.deliveries:>6}"
+            f"{r.actions:>8}{r.completed_flow_runs:>11}{r.runs_per_second:>8.2f}"
+            f"{r.p50_seconds:>8.1f}{r.p95_seconds:>8.1f}{r.max_seconds:>8.1f}"
+            f"{r.startup_seconds:>11.1f}" + (f"  ({r.note})" if r.note else "")
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deliveries", type=int, default=100)
+    parser.add_argument("--worker-limit", type=int, default=2, help="--limit of each worker")
+    parser.add_argument("--only", choices=CONFIGURATIONS, action="append")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per configuration, s")
+    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.deliveries < 1 or args.worker_limit < 1:
+        parser.error("--deliveries and --worker-limit must be at least 1")
+    # A clean stop on SIGTERM too: the stack's processes and PostgreSQL are torn down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    for name in list(os.environ):  # this process only reads the sandbox and HTTP APIs
+        if name.startswith(("PREFECT_", "DATABASE_URL")):
+            del os.environ[name]
+    chosen = args.only or list(CONFIGURATIONS)
+    # Not "contexten-…": resource cleanup removes such entries of the system temp dir.
+    base = Path(tempfile.mkdtemp(prefix="scale-out-bench-"))
+    postgres: ThrowawayPostgres | None = None
+    results: list[Result] = []
+    try:
+        if any(name.startswith("postgres") for name in chosen):
+            try:
+                postgres = ThrowawayPostgres.start()
+            except PostgresUnavailable as exc:
+                print(f"skipping the PostgreSQL configurations: {exc}", file=sys.stderr)
+                chosen = [name for name in chosen if not name.startswith("postgres")]
+        for name in chosen:
+            print(f"== {name}: {args.deliveries} deliveries ...", file=sys.stderr, flush=True)
+            results.append(
+                run_configuration(
+                    name,
+                    deliveries=args.deliveries,
+                    worker_limit=args.worker_limit,
+                    workdir=base / name,
+                    postgres=postgres,
+                    timeout=args.timeout,
+                )
+            )
+    finally:
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print(
+        f"{args.deliveries} failed-run deliveries in one burst per configuration; "
+        "event = delivery acknowledged by the receiver, action = re-run request at the sandbox"
+    )
+    print_table(results)
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

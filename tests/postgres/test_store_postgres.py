@@ -1,0 +1,136 @@
+"""Our store on a real PostgreSQL: migrations to head, schema equal to the models, and
+GitHub's 64-bit ids stored without loss."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from contexten.store.db import MIGRATIONS_DIR, Store
+from contexten.store.models import Base, CiTiming, DiagnosisRecord, LogCacheEntry
+
+pytestmark = pytest.mark.postgres
+
+# Real id sizes: run ids passed 2**31 long ago, job ids are past 2**34 (sandbox: 25e9).
+RUN_ID = 9_000_000_001 + 2**33
+JOB_ID = 25_000_000_001 + 2**36
+
+
+def _alembic_head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_migrations_reach_head_and_match_the_models(postgres_database: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store = Store(postgres_database)
+    try:
+        store.migrate()
+        with store.engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            tables = set(
+                connection.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                ).scalars()
+            )
+        assert version == _alembic_head()
+        assert differences == [], f"migrations and models differ on PostgreSQL: {differences}"
+        assert set(Base.metadata.tables) <= tables
+        # A second migration (another replica starting) changes nothing.
+        Store(postgres_database).migrate()
+    finally:
+        store.dispose()
+
+
+def test_github_ids_beyond_32_bits_round_trip(postgres_database: str) -> None:
+    store = Store(postgres_database)
+    try:
+        store.migrate()
+        with store.session() as session:
+            session.add(
+                DiagnosisRecord(
+                    repository="octo/app",
+                    run_id=RUN_ID,
+                    job_id=JOB_ID,
+                    category="test_failure",
+                    confidence=0.9,
+                    signature="sig",
+                )
+            )
+            session.add(
+                CiTiming(
+                    repository="octo/app",
+                    workflow_name="CI",
+                    run_id=RUN_ID,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            session.add(
+                LogCacheEntry(job_id=JOB_ID, repository="octo/app", size_bytes=3, data=b"log")
+            )
+        with store.session() as session:
+            diagnosis = session.scalars(select(DiagnosisRecord)).one()
+            timing = session.scalars(select(CiTiming)).one()
+            cached = session.get(LogCacheEntry, JOB_ID)
+        assert (diagnosis.run_id, diagnosis.job_id) == (RUN_ID, JOB_ID)
+        assert timing.run_id == RUN_ID
+        assert cached is not None and cached.data == b"log"
+        with store.engine.connect() as connection:
+            types: dict[str, str] = dict(
+                connection.execute(
+                    text(
+                        "SELECT table_name || '.' || column_name, data_type "
+                        "FROM information_schema.columns WHERE column_name IN ('run_id', 'job_id')"
+                        " AND table_name IN ('diagnoses', 'ci_timings', 'log_cache')"
+                    )
+                ).all()
+            )
+        assert types == {
+            "diagnoses.run_id": "bigint",
+            "diagnoses.job_id": "bigint",
+            "ci_timings.run_id": "bigint",
+            "log_cache.job_id": "bigint",
+        }
+    finally:
+        store.dispose()
+
+
+_MIGRATE = "import sys; from contexten.store.db import Store; Store(sys.argv[1]).migrate()"
+
+
+def _migrate_in_processes(url: str, count: int) -> list[subprocess.CompletedProcess[str]]:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _MIGRATE, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return results
+
+
+def test_replicas_start_together_on_a_migrated_store(postgres_database: str) -> None:
+    """The documented procedure: migrate once (`contexten initialize`), then start replicas."""
+    first = _migrate_in_processes(postgres_database, 1)
+    assert first[0].returncode == 0, first[0].stderr[-500:]
+    results = _migrate_in_processes(postgres_database, 3)
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr[-300:] for r in results]
