@@ -37,6 +37,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,6 +79,7 @@ class Result:
     p95_seconds: float
     max_seconds: float
     startup_seconds: float
+    load_average: float  # of the whole machine while measuring: other work skews figures
     note: str = ""
 
 
@@ -111,6 +113,33 @@ async def send_burst(sender: WebhookSender, runs: list[Any]) -> dict[int, float]
             *(post(run_id, body, headers) for run_id, (_guid, body, headers) in requests)
         )
     return accepted
+
+
+class LoadSampler:
+    """The mean 1-minute load average of the machine over a measurement."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(interval):
+                return
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / len(self.samples) if self.samples else math.nan
 
 
 def action_times(runs: list[Any]) -> dict[int, float]:
@@ -155,12 +184,13 @@ def run_configuration(
             startup = time.monotonic() - started
             runs = seed_failed_runs(sandbox.state.github, REPOSITORY, deliveries)
             sender = WebhookSender(sandbox.state.github, f"{stack.receiver_url}/webhook")
-            accepted = asyncio.run(send_burst(sender, runs))
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if len(action_times(runs)) >= len(accepted):
-                    break
-                time.sleep(0.5)
+            with LoadSampler() as load:
+                accepted = asyncio.run(send_burst(sender, runs))
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    if len(action_times(runs)) >= len(accepted):
+                        break
+                    time.sleep(0.5)
             actions = action_times(runs)
             completed = _completed_when_final(stack, len(accepted), deadline)
     latencies = [actions[run_id] - at for run_id, at in accepted.items() if run_id in actions]
@@ -180,6 +210,7 @@ def run_configuration(
         p95_seconds=percentile(latencies, 0.95),
         max_seconds=max(latencies) if latencies else math.nan,
         startup_seconds=startup,
+        load_average=load.mean,
         note=note,
     )
 
@@ -202,7 +233,7 @@ def _completed_when_final(stack: DistributedStack, expected: int, deadline: floa
 def print_table(results: list[Result]) -> None:
     header = (
         f"{'configuration':<14}{'workers':>9}{'runs':>6}{'re-run':>8}{'completed':>11}"
-        f"{'runs/s':>8}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'startup s':>11}"
+        f"{'runs/s':>8}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'startup s':>11}{'load':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -211,7 +242,8 @@ def print_table(results: list[Result]) -> None:
             f"{r.configuration:<14}{f'{r.workers}x{r.worker_limit}':>9}{r.deliveries:>6}"
             f"{r.actions:>8}{r.completed_flow_runs:>11}{r.runs_per_second:>8.2f}"
             f"{r.p50_seconds:>8.1f}{r.p95_seconds:>8.1f}{r.max_seconds:>8.1f}"
-            f"{r.startup_seconds:>11.1f}" + (f"  ({r.note})" if r.note else "")
+            f"{r.startup_seconds:>11.1f}{r.load_average:>7.1f}"
+            + (f"  ({r.note})" if r.note else "")
         )
 
 
@@ -260,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(base, ignore_errors=True)
     print(
         f"{args.deliveries} failed-run deliveries in one burst per configuration; "
-        "event = delivery acknowledged by the receiver, action = re-run request at the sandbox"
+        "event = delivery acknowledged by the receiver, action = re-run request at the sandbox; "
+        f"load = mean 1-min load average while measuring ({os.cpu_count()} CPUs)"
     )
     print_table(results)
     if args.json:
