@@ -18,7 +18,13 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
-_SESSION_HOME = Path(tempfile.mkdtemp(prefix="contexten-tests-"))
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="ctx-tests-"))
+# The system temp directory of the session is private too: recovery's resource cleanup
+# deletes old `contexten-*` entries there, and must never reach the machine's real /tmp.
+_SESSION_TMP = _SESSION_HOME / "tmp"
+_SESSION_TMP.mkdir()
+os.environ["TMPDIR"] = str(_SESSION_TMP)
+tempfile.tempdir = str(_SESSION_TMP)
 
 # Variables the suite must not inherit from the developer's or CI's machine.
 _SCRUBBED_PREFIXES = (

@@ -25,7 +25,7 @@ def default_home() -> Path:
 class AlertThresholds(BaseSettings):
     """Alert thresholds; each one is also an environment variable (e.g. ALERT_CPU_PERCENT)."""
 
-    model_config = SettingsConfigDict(env_prefix="ALERT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ALERT_", extra="ignore", env_ignore_empty=True)
 
     cpu_percent: float = 80.0
     memory_percent: float = 85.0
@@ -37,7 +37,7 @@ class AlertThresholds(BaseSettings):
 class Settings(BaseSettings):
     """All of contexten's configuration. Field name == environment variable (upper-cased)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     # --- hosted services: credentials (optional unless the service is used) ---
     codegen_org_id: str | None = None

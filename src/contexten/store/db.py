@@ -92,6 +92,10 @@ class Store:
             cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
             try:
                 with self.engine.begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        # Replicas starting together on a fresh database: one migrates,
+                        # the others wait here and then find the schema at head.
+                        connection.execute(text("SELECT pg_advisory_xact_lock(7131962)"))
                     cfg.attributes["connection"] = connection
                     command.upgrade(cfg, "head")
             except Exception as exc:
