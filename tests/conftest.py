@@ -23,6 +23,9 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="ctx-tests-"))
 # deletes old `contexten-*` entries there, and must never reach the machine's real /tmp.
 _SESSION_TMP = _SESSION_HOME / "tmp"
 _SESSION_TMP.mkdir()
+# Others may traverse (not list) them: the throw-away PostgreSQL runs as the postgres user.
+_SESSION_HOME.chmod(0o711)
+_SESSION_TMP.chmod(0o711)
 os.environ["TMPDIR"] = str(_SESSION_TMP)
 tempfile.tempdir = str(_SESSION_TMP)
 
