@@ -8,6 +8,14 @@ from pathlib import Path
 import pytest
 
 from contexten.config import Settings
+from contexten.integrations.interface import (
+    CIProviderError,
+    CodingAgentError,
+    ErrorReason,
+    IntegrationError,
+    IssueTrackerError,
+    NotifierError,
+)
 from contexten.orchestration.execution import (
     claim_idempotency_key,
     execute_workflow,
@@ -111,6 +119,55 @@ async def test_workflow_errors_are_not_retried(
     assert result.status == "failed"
     row = load_execution(store, result.run_id)
     assert row is not None and row.error == "WorkflowError: LINEAR_API_KEY is not set"
+
+
+# Every ErrorReason and whether a workflow run is retried after it. A new reason fails
+# test_every_error_reason_has_a_retry_verdict until it is added here.
+RETRY_VERDICTS: dict[ErrorReason, bool] = {
+    ErrorReason.RATE_LIMITED: True,
+    ErrorReason.UNAVAILABLE: True,
+    ErrorReason.AUTH: False,
+    ErrorReason.NOT_FOUND: False,
+    ErrorReason.CONFLICT: False,
+    ErrorReason.INVALID: False,
+    ErrorReason.ERROR: False,
+}
+
+
+def test_every_error_reason_has_a_retry_verdict() -> None:
+    assert set(RETRY_VERDICTS) == set(ErrorReason)
+
+
+@pytest.mark.parametrize(
+    "error_type", [CIProviderError, IssueTrackerError, NotifierError, CodingAgentError]
+)
+@pytest.mark.parametrize("reason", list(ErrorReason))
+async def test_integration_errors_retry_only_when_transient(
+    settings: Settings,
+    store: Store,
+    fake_body: types.SimpleNamespace,
+    reason: ErrorReason,
+    error_type: type[IntegrationError],
+) -> None:
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    fake_body.script = [
+        error_type(f"{reason.value} from the service", reason=reason, service="github"),
+        WorkflowOutcome(ok=True, summary="second try"),
+    ]
+    result = await execute_workflow(
+        "linear_sync", {}, settings=settings, store=store, sleep=fake_sleep
+    )
+    if RETRY_VERDICTS[reason]:
+        assert fake_body.calls == 2 and sleeps == [7]
+        assert result.status == "completed" and result.summary == "second try"
+    else:
+        assert fake_body.calls == 1 and sleeps == []
+        assert result.status == "failed"
+        assert result.error == f"{error_type.__name__}: {reason.value} from the service"
 
 
 async def test_not_implemented_fails_clearly(settings: Settings, store: Store) -> None:

@@ -70,15 +70,16 @@ class ExecutionResult:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    """Integration faults and OS-level hiccups are worth a retry; our own verdicts are not."""
+    """Only what may succeed later is retried: a transient integration fault (rate limited
+    or unavailable) and OS-level hiccups. Our own verdicts, rejected credentials, missing
+    objects, conflicts and invalid requests fail at once: a retry would do the same again.
+    """
     if isinstance(exc, WorkflowError):
         return False
-    try:
-        from contexten.integrations.interface import IntegrationError
-    except ImportError:  # pragma: no cover - integrations always ship with the package
-        return isinstance(exc, OSError | TimeoutError)
+    from contexten.integrations.interface import IntegrationError
+
     if isinstance(exc, IntegrationError):
-        return bool(getattr(exc, "retryable", True))
+        return exc.transient
     return isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError)
 
 
