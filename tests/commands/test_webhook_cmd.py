@@ -40,6 +40,37 @@ def test_serve_without_secret_exits_2(clean_env: Path, capsys: pytest.CaptureFix
     assert "GITHUB_WEBHOOK_SECRET is not set" in err and "--insecure" in err
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org", "[::]"])
+def test_insecure_refuses_a_non_loopback_host(
+    clean_env: Path, capsys: pytest.CaptureFixture[str], host: str
+) -> None:
+    assert main(["webhook", "serve", "--insecure", "--host", host, "--port", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("contexten: error: --insecure accepts unsigned deliveries")
+    assert repr(host) in err and "\n" not in err
+
+
+def test_insecure_from_the_environment_refuses_a_non_loopback_host_too(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEBHOOK_INSECURE", "true")
+    monkeypatch.setenv("WEBHOOK_HOST", "0.0.0.0")
+    reload_settings()
+    assert main(["webhook", "serve", "--port", "9"]) == 2
+    assert "binds to loopback only, not '0.0.0.0'" in capsys.readouterr().err
+
+
+def test_server_insecure_refuses_a_non_loopback_webhook_host(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEBHOOK_HOST", "0.0.0.0")
+    reload_settings()
+    assert main(["server", "--insecure", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "binds to loopback only, not '0.0.0.0' (WEBHOOK_HOST)" in err
+    assert not (clean_env / "home" / "server.lock").exists()  # refused before anything ran
+
+
 def test_bad_rules_file_exits_2(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

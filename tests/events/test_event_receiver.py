@@ -292,3 +292,39 @@ def test_metrics_route_is_mounted_only_when_provided(
     monkeypatch.setattr(contexten.monitoring, "metrics", bare, raising=False)
     with TestClient(create_app(settings, store)) as without:
         assert without.get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("example.org", False),
+        ("localhost.example.org", False),
+        ("", False),
+    ],
+)
+def test_is_loopback_host(host: str, loopback: bool) -> None:
+    from contexten.events.receiver import is_loopback_host
+
+    assert is_loopback_host(host) is loopback
+
+
+def test_insecure_bind_problem_only_for_unsigned_intake_beyond_loopback(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from contexten.events.receiver import insecure_bind_problem
+
+    unsigned = Settings(contexten_home=tmp_path)
+    signed = Settings(contexten_home=tmp_path, github_webhook_secret=SecretStr("s"))
+    assert insecure_bind_problem(unsigned, "0.0.0.0", insecure=True) is not None
+    assert insecure_bind_problem(unsigned, "127.0.0.1", insecure=True) is None
+    assert insecure_bind_problem(unsigned, "0.0.0.0", insecure=False) is None  # refused later
+    assert insecure_bind_problem(signed, "0.0.0.0", insecure=True) is None  # signed anyway

@@ -164,3 +164,84 @@ def test_second_server_for_the_same_home_is_refused(tmp_path: Path) -> None:
         other.wait(10)
         http.shutdown()  # type: ignore[attr-defined]
     assert running_server(settings) is None  # a record of a dead process is stale
+
+
+HOLD_LOCK = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from contexten.orchestration.supervisor import HomeLock\n"
+    "HomeLock(Path(sys.argv[1])).acquire()\n"
+    "print('locked', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def _hold_lock(home: Path) -> subprocess.Popen[str]:
+    """Another process (a first server) holding the home's lock."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(home)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_home_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
+    from contexten.orchestration.supervisor import HomeLock, HomeLockedError
+
+    holder = _hold_lock(tmp_path)
+    try:
+        with pytest.raises(HomeLockedError) as refused:
+            HomeLock(tmp_path).acquire()
+        assert refused.value.pid == holder.pid
+        assert f"pid {holder.pid}" in str(refused.value)
+    finally:
+        holder.kill()
+        holder.wait(10)
+    # The kernel drops the lock with its holder, even killed: the file left behind is stale.
+    lock = HomeLock(tmp_path)
+    lock.acquire()
+    assert lock.held and lock.holder_pid() == os.getpid()
+    lock.release()
+    assert not lock.held and lock.holder_pid() is None
+
+
+def test_second_supervisor_starts_nothing_while_the_lock_is_held(tmp_path: Path) -> None:
+    from contexten.orchestration.supervisor import HomeLockedError
+
+    holder = _hold_lock(tmp_path)
+    try:
+        settings = Settings(contexten_home=tmp_path)
+        write_server_record(settings, "http://127.0.0.1:9/api", "", holder.pid)
+        (tmp_path / "components.json").write_text("{}")
+        second = Supervisor(settings)
+        with pytest.raises(HomeLockedError, match=f"pid {holder.pid}"):
+            second.start()
+        assert second.prefect is None and second.children == {}
+        assert not (tmp_path / "contexten.db").exists()  # not even the store was migrated
+        second.stop()
+        # the first server's records are kept
+        assert (tmp_path / "server.json").exists() and (tmp_path / "components.json").exists()
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_server_command_exits_2_naming_the_lock_holder(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import signal
+
+    from contexten.cli import main
+
+    holder = _hold_lock(contexten_home)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert main(["server", "--no-webhook", "--port", "0"]) == 2
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        holder.kill()
+        holder.wait(10)
+    err = capsys.readouterr().err
+    assert err.startswith("contexten: error: a contexten server already runs for")
+    assert f"pid {holder.pid}" in err

@@ -7,7 +7,7 @@ from types import FrameType
 
 import typer
 
-from contexten.commands._common import EXIT_FAILED, EXIT_OK, fail
+from contexten.commands._common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, fail
 
 app = typer.Typer(add_completion=False)
 
@@ -23,7 +23,7 @@ def server(
     """Start and supervise the embedded components until Ctrl-C or SIGTERM."""
     from contexten.config import get_settings
     from contexten.orchestration.prefect_server import PrefectServerError
-    from contexten.orchestration.supervisor import Supervisor, SupervisorError
+    from contexten.orchestration.supervisor import HomeLockedError, Supervisor, SupervisorError
 
     settings = get_settings()
     if not 0 <= port <= 65535:
@@ -33,6 +33,14 @@ def server(
             "GITHUB_WEBHOOK_SECRET is not set: set it, pass --insecure to accept unsigned "
             "webhooks, or --no-webhook"
         )
+    if webhook:
+        from contexten.events.receiver import insecure_bind_problem
+
+        problem = insecure_bind_problem(
+            settings, settings.webhook_host, insecure=insecure, origin="WEBHOOK_HOST"
+        )
+        if problem is not None:
+            fail(problem)
     from contexten.recovery.manager import register_supervisor
 
     supervisor = Supervisor(settings, port=port, with_webhook=webhook, webhook_insecure=insecure)
@@ -45,6 +53,9 @@ def server(
     signal.signal(signal.SIGINT, on_signal)
     try:
         api_url = supervisor.start()
+    except HomeLockedError as exc:  # another server holds this home: nothing was started
+        supervisor.stop()
+        fail(str(exc), code=EXIT_BAD_INPUT)
     except (PrefectServerError, SupervisorError) as exc:
         supervisor.stop()
         fail(str(exc), code=EXIT_FAILED)

@@ -75,11 +75,15 @@ def serve(
     """Serve POST /webhook, /healthz, /readyz (and /metrics) until SIGINT/SIGTERM."""
     import uvicorn
 
-    from contexten.events.receiver import ReceiverConfigError
+    from contexten.config import get_settings
+    from contexten.events.receiver import ReceiverConfigError, insecure_bind_problem
     from contexten.events.service import build_app
 
+    bind_host = host or get_settings().webhook_host
+    problem = insecure_bind_problem(get_settings(), bind_host, insecure=insecure)
+    if problem is not None:
+        fail(problem)
     settings, store, rules, factory = _setup(trigger)
-    bind_host = host or settings.webhook_host
     bind_port = port or settings.webhook_port
     if not 1 <= bind_port <= 65535:
         fail(f"--port {bind_port} must be between 1 and 65535")

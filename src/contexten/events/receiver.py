@@ -68,6 +68,38 @@ class ReceiverConfigError(ValueError):
     """The receiver cannot start with this configuration; the message says what to set."""
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and literal loopback addresses (127.0.0.0/8, ::1); no DNS."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_bind_problem(
+    settings: Settings, host: str, *, insecure: bool, origin: str = ""
+) -> str | None:
+    """Why the receiver must not serve on `host`: unsigned intake beyond this machine.
+
+    Unsigned deliveries (`--insecure` or WEBHOOK_INSECURE with no GITHUB_WEBHOOK_SECRET)
+    are accepted on a loopback address only; anywhere else anyone who can reach the port
+    could start workflows.
+    """
+    unsigned = (insecure or settings.webhook_insecure) and settings.github_webhook_secret is None
+    if not unsigned or is_loopback_host(host):
+        return None
+    return (
+        f"--insecure accepts unsigned deliveries and binds to loopback only, not {host!r}"
+        f"{f' ({origin})' if origin else ''}: "
+        "set GITHUB_WEBHOOK_SECRET, or serve on 127.0.0.1"
+    )
+
+
 @dataclass
 class IntakeStats:
     """Counters of what the receiver answered, by outcome (for /readyz and metrics)."""

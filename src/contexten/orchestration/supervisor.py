@@ -36,6 +36,78 @@ class SupervisorError(Exception):
     """A component could not be started."""
 
 
+class HomeLockedError(SupervisorError):
+    """Another `contexten server` holds the lock on this CONTEXTEN_HOME."""
+
+    def __init__(self, home: Path, pid: int | None) -> None:
+        self.home = home
+        self.pid = pid
+        holder = f"pid {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"a contexten server already runs for {home} ({holder} holds {home / LOCK_FILE}): "
+            "use it, or stop it first"
+        )
+
+
+LOCK_FILE = "server.lock"
+
+
+class HomeLock:
+    """An exclusive OS lock (flock) on CONTEXTEN_HOME/server.lock, held for the server's life.
+
+    The kernel drops the lock when the process dies however it dies, so a stale file never
+    blocks a restart. The holder writes its PID into the file so a refused second server
+    can name it. The descriptor is not inherited by the child components (close_fds).
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / LOCK_FILE
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise HomeLockedError(self.path.parent, self.holder_pid()) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def holder_pid(self) -> int | None:
+        """The PID written by the holder (None when unreadable or not yet written)."""
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def release(self) -> None:
+        import fcntl
+
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
 @dataclass
 class ChildComponent:
     """A supervised child process started from an argv."""
@@ -88,6 +160,7 @@ class Supervisor:
     children: dict[str, ChildComponent] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
     reported_dead: set[str] = field(default_factory=set)  # logged once, not every check
+    lock: HomeLock | None = None
 
     @property
     def home(self) -> Path:
@@ -110,6 +183,10 @@ class Supervisor:
     def start(self) -> str:
         from contexten.store.db import open_store
 
+        # The lock comes first: two servers on one home would share Prefect's SQLite file,
+        # server.json and the deployments. Nothing is started or migrated without it.
+        self.lock = HomeLock(self.home)
+        self.lock.acquire()
         other = running_server(self.settings)
         if other is not None:
             # Two servers on one home would share Prefect's SQLite file and server.json.
@@ -207,9 +284,12 @@ class Supervisor:
         if self.prefect is not None:
             self.prefect.stop()
         record = read_server_record(self.settings)
-        if record is None or record.get("pid") in (None, os.getpid()):  # never another's
-            clear_server_record(self.settings)
+        refused = self.lock is not None and not self.lock.held  # another server holds it
+        if not refused and (record is None or record.get("pid") in (None, os.getpid())):
+            clear_server_record(self.settings)  # never another server's records
             (self.home / "components.json").unlink(missing_ok=True)
+        if self.lock is not None:
+            self.lock.release()
 
 
 def running_server(settings: Settings) -> dict[str, str] | None:
