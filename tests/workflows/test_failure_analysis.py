@@ -170,7 +170,7 @@ def counts(sandbox: SandboxServer, repo: str) -> dict[str, int]:
         "issue": len(issues),
         "linear_comment": sum(len(state.linear.comments(i.id)) for i in issues),
         "slack": sum(1 for m in state.slack.messages() if f"[{repo}]" in m.text),
-        "agent": sum(1 for r in state.codegen.runs() if f"repository {repo}." in r.prompt),
+        "agent": sum(1 for r in state.codegen.runs() if _for_repo(r.prompt, repo)),
     }
 
 
@@ -178,8 +178,13 @@ def issues_of(sandbox: SandboxServer, repo: str) -> list[Any]:
     return [i for i in sandbox.state.linear.issues() if i.title.startswith(f"[{repo}]")]
 
 
+def _for_repo(prompt: str, repo: str) -> bool:
+    """A fenced diagnosis names the repository inside its block; an operator's prompt in words."""
+    return f"\nrepository: {repo}\n" in prompt or f"repository {repo}." in prompt
+
+
 def agent_runs_of(sandbox: SandboxServer, repo: str) -> list[Any]:
-    return [r for r in sandbox.state.codegen.runs() if f"repository {repo}." in r.prompt]
+    return [r for r in sandbox.state.codegen.runs() if _for_repo(r.prompt, repo)]
 
 
 def report(ctx: WorkflowContext) -> str:

@@ -642,24 +642,37 @@ def annotations_for(jobs: Sequence[JobDiagnosis]) -> list[Annotation]:
 
 
 def agent_prompt(run: RunInfo, job: JobDiagnosis, *, create_pr: bool) -> str:
-    """The instructions (ours) plus the diagnosis (from the log: fenced by render_for_agent)."""
-    target = sanitize(run.head_branch or "the default branch", 200)
+    """The instructions (ours) plus everything from the repository and the log, fenced.
+
+    Only our own words, numbers and the category are outside the block: the repository,
+    workflow, job and branch names, the commit and its message, the run's link and the
+    pull request titles (in `display_title`) are quoted inside it by render_for_agent.
+    """
     action = (
-        f"Open a pull request against `{target}` that fixes the cause, with a short explanation."
+        "Open a pull request against the branch named in the block that fixes the cause, "
+        "with a short explanation."
         if create_pr
         else "Propose a patch in your reply; do not open a pull request."
     )
+    context = [
+        ("repository", run.repository),
+        ("workflow", run.workflow_name),
+        ("job", job.job_name),
+        ("branch", run.head_branch or "(the default branch)"),
+        ("commit", run.head_sha),
+        ("commit message or pull request title", run.display_title),
+        ("run", run.html_url),
+    ]
     return "\n".join(
         [
-            f"A CI job failed in the GitHub repository {run.repository}.",
-            f"Workflow: {sanitize(run.workflow_name, 200)}, run {run.run_id} (attempt "
-            f"{run.run_attempt}), commit {run.head_sha}, branch `{target}`.",
-            f"Job: `{sanitize(job.job_name, 200).replace('`', 'ˋ')}`. Run: {run.html_url}",
+            f"A CI job failed in a GitHub repository: run {run.run_id} (attempt "
+            f"{run.run_attempt}). The block below names the repository, workflow, job, "
+            "branch and commit.",
             "",
             f"Task: find the cause of this failure in the repository and fix it. {action} "
             "Do not disable or skip tests to make the job pass.",
             "",
-            render_for_agent(job.diagnosis),
+            render_for_agent(job.diagnosis, context=[(k, v) for k, v in context if v]),
         ]
     )
 
