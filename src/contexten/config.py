@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = 25 * 1024 * 1024
     webhook_insecure: bool = False
     webhook_lease_seconds: int = 300  # a claimed delivery is re-claimed after this
+    webhook_max_header_bytes: int = 32 * 1024  # request line and headers: 431 beyond
+    webhook_max_connections: int = 512  # connections and requests at once: 503 beyond
+    # bodies buffered at once across requests (each reserves its Content-Length first)
+    webhook_max_buffered_bytes: int = 64 * 1024 * 1024
     routing_rules_file: Path | None = None  # JSON/YAML rules that extend or replace the defaults
     alert_routes_file: Path | None = None  # default: CONTEXTEN_HOME/alert_routes.json
 

@@ -107,6 +107,8 @@ def serve(
         )
     except ReceiverConfigError as exc:
         fail(str(exc))
+    from contexten.events.limits import uvicorn_limits
+
     config = uvicorn.Config(
         application,
         host=bind_host,
@@ -116,6 +118,7 @@ def serve(
         lifespan="on",
         server_header=False,
         timeout_graceful_shutdown=10,
+        **uvicorn_limits(settings),
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises the stop signal after its graceful shutdown; a no-op handler

@@ -4,13 +4,15 @@
 requests, see InboxWriter), so it answers in milliseconds; a dispatcher turns inbox rows
 into workflow runs. Answers:
 
+- 401: X-Hub-Signature-256 missing or malformed (checked before the body is read, which is
+  then never read: the connection is closed) or wrong (checked before anything is parsed).
 - 413: Content-Length or the streamed body exceeds WEBHOOK_MAX_BODY_BYTES.
-- 401: X-Hub-Signature-256 missing or wrong (checked before anything is parsed).
 - 400: missing/invalid X-GitHub-Event or X-GitHub-Delivery; a content type other than
   JSON or form-encoded `payload=`; a body that is not a JSON object.
 - 200: ping (`pong`); a delivery id seen before (`duplicate`; nothing new is done).
 - 202: recorded: `accepted` (a rule listens to this event) or `ignored` (none does).
-- 503: the inbox could not be written (the sender should redeliver).
+- 503: the inbox could not be written, or the bodies being read at once already fill
+  WEBHOOK_MAX_BUFFERED_BYTES for 10 s (the sender should redeliver).
 
 Also `GET /healthz` (the process answers), `GET /readyz` (the store answers and the inbox
 writer runs) and, when `contexten.monitoring.metrics` provides one, `GET /metrics`.
@@ -36,8 +38,9 @@ from starlette.routing import BaseRoute, Route
 
 from contexten.config import Settings
 from contexten.events.inbox import IGNORED, PENDING, Inbox, InboxError, InboxWriter, NewDelivery
+from contexten.events.limits import BodyBudget, BudgetExhausted
 from contexten.events.routing import PING_EVENT, RoutingRule, known_events, load_rules
-from contexten.events.signature import SIGNATURE_HEADER, verify
+from contexten.events.signature import SIGNATURE_HEADER, verify, well_formed
 from contexten.store.db import Store
 
 if TYPE_CHECKING:
@@ -111,36 +114,64 @@ class IntakeStats:
 
 
 class _Rejection(Exception):
-    """A delivery refused with an HTTP status and a one-line reason."""
+    """A delivery refused with an HTTP status and a one-line reason.
 
-    def __init__(self, status: int, reason: str) -> None:
+    `close`: the body was not read (or not all of it); the connection is closed after the
+    answer instead of reading and discarding what the sender still has.
+    """
+
+    def __init__(self, status: int, reason: str, *, close: bool = False) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.close = close
 
 
 def _reply(status: int, outcome: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"status": outcome, "detail": detail, **extra}, status_code=status)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _declared_length(request: Request, limit: int) -> int | None:
+    """Content-Length, checked against the limit before a byte of the body is read."""
     declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise _Rejection(400, "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _Rejection(413, f"body of {int(declared)} bytes exceeds the {limit}-byte limit")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:  # chunked or lying Content-Length: stop reading at the limit
-            raise _Rejection(413, f"body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    if declared is None:
+        return None
+    if not declared.strip().isdigit():
+        raise _Rejection(400, "Content-Length is not a number", close=True)
+    if int(declared) > limit:
+        raise _Rejection(
+            413, f"body of {int(declared)} bytes exceeds the {limit}-byte limit", close=True
+        )
+    return int(declared)
 
 
-def _payload_text(content_type: str, body: bytes) -> str:
+async def _read_body(request: Request, limit: int, declared: int | None) -> bytearray:
+    """The body, read into one buffer (each chunk freed as soon as it is copied).
+
+    With a Content-Length the buffer is allocated once at that size: no copies as it grows.
+    """
+    if declared is None:
+        body = bytearray()
+        async for chunk in request.stream():
+            if len(body) + len(chunk) > limit:  # chunked: stop reading at the limit
+                raise _Rejection(413, f"body exceeds the {limit}-byte limit", close=True)
+            body += chunk
+        return body
+    body = bytearray(declared)
+    filled = 0
+    with memoryview(body) as view:
+        async for chunk in request.stream():
+            end = filled + len(chunk)
+            if end > declared:  # the server's framing prevents it; never write past
+                raise _Rejection(400, "body is longer than its Content-Length", close=True)
+            view[filled:end] = chunk
+            filled = end
+    if filled < declared:
+        del body[filled:]
+    return body
+
+
+def _payload_text(content_type: str, body: bytes | bytearray) -> str:
     media = content_type.split(";", 1)[0].strip().lower()
     if media in _JSON_TYPES:
         try:
@@ -234,6 +265,8 @@ def create_app(
         )
     if settings.webhook_max_body_bytes < 1:
         raise ReceiverConfigError("WEBHOOK_MAX_BODY_BYTES must be at least 1")
+    if settings.webhook_max_buffered_bytes < 1:
+        raise ReceiverConfigError("WEBHOOK_MAX_BUFFERED_BYTES must be at least 1")
     rule_set = list(rules) if rules is not None else load_rules()
     listened = known_events(rule_set)
     the_inbox = inbox or Inbox(store)
@@ -241,6 +274,7 @@ def create_app(
     stats = IntakeStats()
     tasks: dict[str, asyncio.Task[None]] = {}
     limit = settings.webhook_max_body_bytes
+    budget = BodyBudget(settings.webhook_max_buffered_bytes)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
@@ -271,6 +305,7 @@ def create_app(
     app.state.stats = stats
     app.state.rules = rule_set
     app.state.dispatcher = dispatcher
+    app.state.body_budget = budget
 
     async def record(delivery: NewDelivery) -> bool:
         if not writer.alive:
@@ -279,8 +314,27 @@ def create_app(
         return await asyncio.wait_for(asyncio.shield(future), INSERT_TIMEOUT_SECONDS)
 
     async def intake(request: Request) -> Response:
-        body = await _read_body(request, limit)
-        if secret and not verify(secret, body, request.headers.get(SIGNATURE_HEADER)):
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if secret and not well_formed(signature):  # refused unread: costs no memory
+            raise _Rejection(401, "missing or invalid X-Hub-Signature-256", close=True)
+        declared = _declared_length(request, limit)
+        try:
+            async with budget.reserve(limit if declared is None else declared):
+                return await verified_intake(request, signature, declared)
+        except BudgetExhausted as exc:
+            logger.warning("delivery refused unread: %s", exc)
+            stats.add("busy")
+            return JSONResponse(
+                {"status": "busy", "detail": "too many bodies being read; redeliver later"},
+                status_code=503,
+                headers={"Retry-After": "10", "Connection": "close"},
+            )
+
+    async def verified_intake(
+        request: Request, signature: str | None, declared: int | None
+    ) -> Response:
+        body = await _read_body(request, limit, declared)
+        if secret and not verify(secret, body, signature):
             raise _Rejection(401, "missing or invalid X-Hub-Signature-256")
         event = request.headers.get(EVENT_HEADER, "")
         delivery_id = request.headers.get(DELIVERY_HEADER, "")
@@ -341,7 +395,10 @@ def create_app(
                 rejection.status,
                 rejection.reason,
             )
-            return _reply(rejection.status, "rejected", rejection.reason)
+            reply = _reply(rejection.status, "rejected", rejection.reason)
+            if rejection.close:
+                reply.headers["Connection"] = "close"
+            return reply
 
     app.router.routes.append(Route(WEBHOOK_PATH, webhook, methods=["POST"]))
 

@@ -20,16 +20,26 @@ def sign(secret: str | bytes, body: bytes) -> str:
     return _PREFIX + hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str | bytes, body: bytes, header_value: str | None) -> bool:
+def well_formed(header_value: str | None) -> bool:
+    """True when `header_value` looks like a signature (`sha256=` and 64 hex digits).
+
+    Checked before the body is read: a request without one is refused unread.
+    """
+    return bool(
+        header_value
+        and header_value.startswith(_PREFIX)
+        and _HEX64.fullmatch(header_value[len(_PREFIX) :])
+    )
+
+
+def verify(secret: str | bytes, body: bytes | bytearray, header_value: str | None) -> bool:
     """True when `header_value` is the signature of `body`; compared in constant time.
 
     A missing, malformed or wrong-algorithm header is simply not valid; the caller
     answers 401 in every case and does not say which, so nothing leaks to a prober.
     """
-    if not header_value or not header_value.startswith(_PREFIX):
+    if header_value is None or not well_formed(header_value):
         return False
     received = header_value[len(_PREFIX) :]
-    if not _HEX64.fullmatch(received):
-        return False
     expected = hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode("ascii"), received.lower().encode("ascii"))
