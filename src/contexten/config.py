@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     workflow_default_timeout: int = 3600
     max_concurrent_workflows: int = 5
     workflow_retry_delay: int = 60
+    # A run's lease: renewed every quarter of it while the run lives; a run whose lease
+    # expired (its process died) is taken over and re-run from the start.
+    execution_lease_seconds: int = 60
 
     # --- webhook receiver ---
     webhook_host: str = "127.0.0.1"

@@ -7,17 +7,16 @@ server is reachable), so both modes record, retry and report alike. No Prefect i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from contexten.config import Settings
 from contexten.orchestration.workflows import (
@@ -26,8 +25,10 @@ from contexten.orchestration.workflows import (
     WorkflowParameters,
     validate_parameters,
 )
+from contexten.store import executions as runs
 from contexten.store.db import Store
-from contexten.store.models import WorkflowExecution
+from contexten.store.executions import FINAL_STATUSES as FINAL_STATUSES
+from contexten.store.executions import LEASED_MODES, Claim, Execution
 from contexten.workflows.base import (
     Artifact,
     WorkflowContext,
@@ -36,8 +37,6 @@ from contexten.workflows.base import (
 )
 
 logger = logging.getLogger("contexten.orchestration")
-
-FINAL_STATUSES = frozenset({"completed", "failed", "crashed", "cancelled"})
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -85,58 +84,118 @@ def _is_retryable(exc: BaseException) -> bool:
 
 def record_execution(store: Store, run_id: str, **fields: Any) -> None:
     """Insert or update the WorkflowExecution row for run_id (safe against a racing insert)."""
-    for _ in range(3):
-        try:
-            with store.session() as session:
-                row = session.scalars(
-                    select(WorkflowExecution).where(WorkflowExecution.run_id == run_id)
-                ).first()
-                if row is None:
-                    row = WorkflowExecution(run_id=run_id, **fields)
-                    session.add(row)
-                else:
-                    for name, value in fields.items():
-                        setattr(row, name, value)
-            return
-        except IntegrityError:
-            continue
-    raise RuntimeError(f"could not record workflow execution {run_id}")
+    runs.record(store, run_id, **fields)
 
 
-def load_execution(store: Store, run_id: str) -> WorkflowExecution | None:
-    with store.session() as session:
-        return session.scalars(
-            select(WorkflowExecution).where(WorkflowExecution.run_id == run_id)
-        ).first()
+def load_execution(store: Store, run_id: str) -> Execution | None:
+    return runs.load(store, run_id)
 
 
-def find_by_idempotency_key(store: Store, key: str) -> WorkflowExecution | None:
-    with store.session() as session:
-        return session.scalars(
-            select(WorkflowExecution).where(WorkflowExecution.idempotency_key == key)
-        ).first()
+def find_by_idempotency_key(store: Store, key: str) -> Execution | None:
+    return runs.find_by_key(store, key)
 
 
 def claim_idempotency_key(
-    store: Store, key: str, run_id: str, workflow_type: AutonomousWorkflowType, mode: str
+    store: Store,
+    key: str,
+    run_id: str,
+    workflow_type: AutonomousWorkflowType,
+    mode: str,
+    *,
+    parameters: dict[str, Any] | None = None,
+    owner: str | None = None,
+    lease_seconds: float = 60.0,
 ) -> str | None:
-    """Reserve `key` for a new run; return the existing run id when it was taken already."""
-    try:
-        with store.session() as session:
-            session.add(
-                WorkflowExecution(
-                    run_id=run_id,
-                    idempotency_key=key,
-                    workflow_type=workflow_type.value,
-                    mode=mode,
-                    status="scheduled",
-                    parameters={},
+    """Reserve `key` for a new run; return the existing run id when it was taken already
+    (and is alive or done). See `claim_run` for the takeover of a dead process's run."""
+    claim = claim_run(
+        store,
+        key,
+        run_id,
+        workflow_type,
+        mode,
+        parameters=parameters or {},
+        owner=owner,
+        lease_seconds=lease_seconds,
+    )
+    return None if claim.owned and not claim.taken_over else claim.run_id
+
+
+def claim_run(
+    store: Store,
+    key: str,
+    run_id: str,
+    workflow_type: AutonomousWorkflowType,
+    mode: str,
+    *,
+    parameters: dict[str, Any],
+    owner: str | None = None,
+    lease_seconds: float,
+) -> Claim:
+    """Reserve `key` under a lease held by `owner` (default: this process).
+
+    `owned`: the caller must run it (`run_id` is new, or with `taken_over` the stale run
+    of a process that died, re-run from the start under its old id).
+    """
+    return runs.claim(
+        store,
+        key,
+        run_id,
+        workflow_type.value,
+        mode,
+        parameters=parameters,
+        owner=owner or runs.process_owner(),
+        lease_seconds=lease_seconds,
+    )
+
+
+class LeaseLost(Exception):
+    """Another process took the run over (this one's heartbeat could not renew in time)."""
+
+
+@asynccontextmanager
+async def hold_lease(
+    store: Store, run_id: str, *, owner: str, lease_seconds: float
+) -> AsyncIterator[None]:
+    """Renew `owner`'s lease on the run every quarter lease while the block runs.
+
+    If the lease was lost (the run was taken over after this process stalled), the block
+    is cancelled and LeaseLost raised: the new owner runs it; this one must stop.
+    """
+    task = asyncio.current_task()
+    lost = False
+
+    async def beat() -> None:
+        nonlocal lost
+        interval = max(lease_seconds / 4, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                gone = await asyncio.to_thread(
+                    runs.renew, store, [run_id], owner=owner, lease_seconds=lease_seconds
                 )
-            )
-        return None
-    except IntegrityError:
-        existing = find_by_idempotency_key(store, key)
-        return existing.run_id if existing is not None else None
+            except Exception as exc:  # a store hiccup: try again at the next beat
+                logger.warning("cannot renew the lease of run %s: %s", run_id, _describe(exc))
+                continue
+            if gone:
+                lost = True
+                logger.error("run %s was taken over by another process; stopping it", run_id)
+                if task is not None:
+                    task.cancel()
+                return
+
+    beater = asyncio.create_task(beat(), name=f"lease-{run_id}")
+    try:
+        yield
+    except asyncio.CancelledError:
+        if lost and task is not None:
+            task.uncancel()
+            raise LeaseLost(f"run {run_id} was taken over by another process") from None
+        raise
+    finally:
+        beater.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beater
 
 
 async def run_body(
@@ -158,23 +217,55 @@ async def execute_workflow(
     run_id: str | None = None,
     mode: str = "in-process",
     sleep: Sleep = asyncio.sleep,
+    owner: str | None = None,
 ) -> ExecutionResult:
-    """Validate, run with retries, record. Raises WorkflowParameterError on bad parameters."""
+    """Validate, run with retries, record. Raises WorkflowParameterError on bad parameters.
+
+    In the leased modes (in-process, prefect-local) the run is held under `owner`'s lease
+    (default: this process), renewed while it runs; should another process take it over,
+    this one stops (LeaseLost) and records nothing more.
+    """
     params = validate_parameters(workflow_type, parameters)
     wtype = AutonomousWorkflowType(workflow_type)
-    spec = REGISTRY[wtype]
     run_id = run_id or str(uuid.uuid4())
+    if mode not in LEASED_MODES:
+        return await _execute(params, wtype, settings, store, run_id, mode, sleep, None)
+    holder = owner or runs.process_owner()
+    lease = float(settings.execution_lease_seconds)
+    async with hold_lease(store, run_id, owner=holder, lease_seconds=lease):
+        return await _execute(params, wtype, settings, store, run_id, mode, sleep, holder)
+
+
+async def _execute(
+    params: WorkflowParameters,
+    wtype: AutonomousWorkflowType,
+    settings: Settings,
+    store: Store,
+    run_id: str,
+    mode: str,
+    sleep: Sleep,
+    owner: str | None,
+) -> ExecutionResult:
+    spec = REGISTRY[wtype]
     started = datetime.now(UTC)
     clock = time.monotonic()
-    record_execution(
+    lease: dict[str, Any] = {}
+    if owner is not None:
+        expires = started + timedelta(seconds=settings.execution_lease_seconds)
+        lease = {"lease_owner": owner, "lease_expires_at": expires}
+    if not runs.record(
         store,
         run_id,
+        owner=owner,
         workflow_type=wtype.value,
         mode=mode,
         status="running",
         parameters=params.model_dump(mode="json"),
         started_at=started,
-    )
+        error=None,
+        **lease,
+    ):
+        raise LeaseLost(f"run {run_id} is held by another process")
     delays = spec.retry_delays(settings.workflow_retry_delay)
     ctx = WorkflowContext(
         settings=settings, store=store, run_id=run_id, in_prefect=mode == "prefect"
@@ -203,9 +294,10 @@ async def execute_workflow(
     duration = time.monotonic() - clock
     finished = datetime.now(UTC)
     if outcome is None:
-        record_execution(
+        runs.record(
             store,
             run_id,
+            owner=owner,
             status="failed",
             error=error,
             finished_at=finished,
@@ -226,9 +318,10 @@ async def execute_workflow(
     for index, table in enumerate(outcome.tables):
         ctx.publish_table(f"{wtype.value}-table-{index + 1}", table)
     result_data = {"ok": outcome.ok, "summary": outcome.summary, "data": outcome.data}
-    record_execution(
+    runs.record(
         store,
         run_id,
+        owner=owner,
         status="completed",
         result=_jsonable(result_data),
         error=None,

@@ -12,7 +12,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -21,9 +21,11 @@ from contexten.config import Settings, get_settings
 from contexten.orchestration.execution import (
     FINAL_STATUSES,
     ExecutionResult,
-    claim_idempotency_key,
+    LeaseLost,
+    claim_run,
     execute_workflow,
     find_by_idempotency_key,
+    hold_lease,
     load_execution,
     record_execution,
 )
@@ -33,7 +35,9 @@ from contexten.orchestration.workflows import (
     parse_workflow_type,
     validate_parameters,
 )
+from contexten.store import executions as runs
 from contexten.store.db import Store, open_store
+from contexten.store.executions import Claim, Execution
 
 logger = logging.getLogger("contexten.orchestration")
 
@@ -146,6 +150,7 @@ class PrefectOrchestrator:
         self._api_url: str | None = None
         self._api_checked = False
         self._in_process_slots = asyncio.Semaphore(self.settings.max_concurrent_workflows)
+        self._background: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:  # never show credentials
         return f"PrefectOrchestrator(prefect_api_url={self._api_url!r})"
@@ -290,35 +295,72 @@ class PrefectOrchestrator:
             )
         return run_id
 
-    async def _run_local_flow(
-        self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
-    ) -> str:
-        """Run the Prefect flow here (tracked by the server), under the same idempotency."""
-        from contexten.orchestration.flows import FLOWS, WorkflowRunFailed
-
+    def _claim(
+        self,
+        wtype: AutonomousWorkflowType,
+        payload: dict[str, Any],
+        key: str | None,
+        mode: str,
+    ) -> Claim:
+        """A new run held by this process; or, for a key already used, the run that has it
+        (taken over when its process died: the caller then re-runs it from the start)."""
         run_id = str(uuid.uuid4())
-        if key is not None:
-            existing = claim_idempotency_key(self.store, key, run_id, wtype, "prefect-local")
-            if existing is not None:
-                return existing
-        else:
+        lease = float(self.settings.execution_lease_seconds)
+        if key is None:
             record_execution(
                 self.store,
                 run_id,
                 workflow_type=wtype.value,
-                mode="prefect-local",
+                mode=mode,
                 status="scheduled",
                 parameters=payload,
+                lease_owner=runs.process_owner(),
+                lease_expires_at=datetime.now(UTC) + timedelta(seconds=lease),
             )
+            return Claim(run_id, owned=True)
+        claim = claim_run(
+            self.store, key, run_id, wtype, mode, parameters=payload, lease_seconds=lease
+        )
+        if claim.taken_over:
+            logger.warning(
+                "run %s (%s) lost its process: taken over, re-running it from the start",
+                claim.run_id,
+                wtype.value,
+            )
+        return claim
+
+    async def _run_local_flow(
+        self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
+    ) -> str:
+        """Run the Prefect flow here (tracked by the server), under the same idempotency."""
+        claim = self._claim(wtype, payload, key, "prefect-local")
+        if not claim.owned:
+            return claim.run_id
+        return await self._run_claimed_local(wtype, payload, claim.run_id)
+
+    async def _run_claimed_local(
+        self, wtype: AutonomousWorkflowType, payload: dict[str, Any], run_id: str
+    ) -> str:
+        from contexten.orchestration.flows import FLOWS, WorkflowRunFailed
+
+        owner = runs.process_owner()
+        lease = float(self.settings.execution_lease_seconds)
         try:
-            await FLOWS[wtype](parameters=payload, run_id=run_id)  # type: ignore[misc]
+            async with hold_lease(self.store, run_id, owner=owner, lease_seconds=lease):
+                await FLOWS[wtype](parameters=payload, run_id=run_id)  # type: ignore[misc]
         except WorkflowRunFailed:
             pass  # recorded as failed by the flow; the status says why
+        except LeaseLost as exc:
+            logger.warning("%s", exc)  # its new owner runs and records it
         except Exception as exc:
             # The run never got going (e.g. the Prefect API failed): record that, so a
             # retry of the same key reports this run instead of hanging on "scheduled".
-            record_execution(
-                self.store, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"
+            runs.record(
+                self.store,
+                run_id,
+                owner=owner,
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}",
             )
             raise
         return run_id
@@ -326,17 +368,91 @@ class PrefectOrchestrator:
     async def _run_in_process(
         self, wtype: AutonomousWorkflowType, payload: dict[str, Any], key: str | None
     ) -> str:
-        run_id = str(uuid.uuid4())
-        if key is not None:
-            existing = claim_idempotency_key(self.store, key, run_id, wtype, "in-process")
-            if existing is not None:
-                return existing
+        claim = self._claim(wtype, payload, key, "in-process")
+        if not claim.owned:
+            return claim.run_id
         logger.info("no Prefect server reachable: running %s in-process", wtype.value)
-        async with self._in_process_slots:
-            result: ExecutionResult = await execute_workflow(
-                wtype, payload, settings=self.settings, store=self.store, run_id=run_id
+        return await self._run_claimed_in_process(wtype, payload, claim.run_id)
+
+    async def _run_claimed_in_process(
+        self, wtype: AutonomousWorkflowType, payload: dict[str, Any], run_id: str
+    ) -> str:
+        owner = runs.process_owner()
+        lease = float(self.settings.execution_lease_seconds)
+        try:
+            # The lease is renewed while the run waits for a slot too.
+            async with (
+                hold_lease(self.store, run_id, owner=owner, lease_seconds=lease),
+                self._in_process_slots,
+            ):
+                result: ExecutionResult = await execute_workflow(
+                    wtype,
+                    payload,
+                    settings=self.settings,
+                    store=self.store,
+                    run_id=run_id,
+                    owner=owner,
+                )
+                return result.run_id
+        except LeaseLost as exc:
+            logger.warning("%s", exc)  # its new owner runs and records it
+            return run_id
+
+    async def recover_stale_runs(self, *, limit: int = 20, wait: bool = True) -> list[Execution]:
+        """Take over the runs whose process died (lease expired) and re-run them here.
+
+        Each is re-run from the start under its run id and idempotency key; its external
+        actions stay exactly-once through the action ledger. `wait=False` starts the
+        re-runs in the background (a dispatcher's sweep) instead of awaiting them.
+        """
+        lease = float(self.settings.execution_lease_seconds)
+        found = await asyncio.to_thread(runs.stale, self.store, lease_seconds=lease, limit=limit)
+        owner = runs.process_owner()
+        taken: list[Execution] = []
+        for stale in found:
+            won = await asyncio.to_thread(
+                runs.take_over, self.store, stale, owner=owner, lease_seconds=lease
             )
-        return result.run_id
+            if not won:
+                continue  # another process was first, or it finished meanwhile
+            logger.warning(
+                "run %s (%s) of %s lost its process: taken over, re-running it from the start",
+                stale.run_id,
+                stale.workflow_type,
+                stale.lease_owner or "an unknown process",
+            )
+            taken.append(stale)
+            rerun = self._rerun(stale)
+            if wait:
+                await rerun
+            else:
+                task = asyncio.create_task(rerun, name=f"rerun-{stale.run_id}")
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        return taken
+
+    async def _rerun(self, stale: Execution) -> None:
+        try:
+            wtype = AutonomousWorkflowType(stale.workflow_type)
+            payload = validate_parameters(wtype, stale.parameters).model_dump(
+                mode="json", exclude_defaults=True
+            )
+        except Exception as exc:
+            runs.record(
+                self.store,
+                stale.run_id,
+                owner=runs.process_owner(),
+                status="failed",
+                error=f"cannot re-run after takeover: {type(exc).__name__}: {exc}",
+            )
+            return
+        try:
+            if self.prefect_api_url() is not None:
+                await self._run_claimed_local(wtype, payload, stale.run_id)
+            else:
+                await self._run_claimed_in_process(wtype, payload, stale.run_id)
+        except Exception as exc:  # recorded by the run itself; the sweep goes on
+            logger.error("re-run of %s failed: %s", stale.run_id, exc)
 
     async def wait_for_run(
         self, run_id: str, *, timeout: float | None = None, poll: float = 0.5
@@ -399,14 +515,7 @@ class PrefectOrchestrator:
         )
 
     async def list_recent(self, limit: int = 20) -> list[WorkflowStatus]:
-        from sqlalchemy import select
-
-        from contexten.store.models import WorkflowExecution
-
-        with self.store.session() as session:
-            rows = session.scalars(
-                select(WorkflowExecution).order_by(WorkflowExecution.id.desc()).limit(limit)
-            ).all()
+        rows = await asyncio.to_thread(runs.recent, self.store, limit)
         return [_status_from_row(row) for row in rows]
 
     async def get_metrics(self) -> Any:

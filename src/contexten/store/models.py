@@ -67,6 +67,15 @@ class WorkflowExecution(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The lease of the process running it (renewed by its heartbeat); a run whose lease
+    # expired is taken over and re-run from the start under the same idempotency key.
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    takeovers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    taken_over_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    taken_over_from: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
 
 
 class DiagnosisRecord(Base):
