@@ -76,3 +76,56 @@ def test_bad_input_exits_2(
 ) -> None:
     assert main(["recover", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def _dead_health_check_run(run_id: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from contexten.config import get_settings
+    from contexten.store import executions as runs
+    from contexten.store import open_store
+
+    store = open_store(get_settings().effective_database_url)
+    runs.record(
+        store,
+        run_id,
+        idempotency_key=f"key-{run_id}",
+        workflow_type="health_check",
+        mode="in-process",
+        status="running",
+        parameters={},
+        lease_owner="deadhost:1:abc",
+        lease_expires_at=datetime.now(UTC) - timedelta(seconds=5),
+    )
+
+
+def test_dry_run_lists_runs_of_dead_processes_without_touching_them(
+    machine: Machine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _dead_health_check_run("run-dead-1")
+    assert main(["recover", "--dry-run", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [stale] = data["stale_runs"]
+    assert stale["run_id"] == "run-dead-1" and stale["dead_owner"] == "deadhost:1:abc"
+    assert stale["status_after_rerun"] is None
+    assert main(["recover", "--dry-run"]) == 0
+    assert "would take over 1" in capsys.readouterr().out
+
+
+def test_recover_takes_over_and_reruns_runs_of_dead_processes(
+    machine: Machine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contexten.config import get_settings
+    from contexten.store import executions as runs
+    from contexten.store import open_store
+
+    _dead_health_check_run("run-dead-2")
+    main(["recover", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    [stale] = data["stale_runs"]
+    assert stale["run_id"] == "run-dead-2"
+    assert stale["status_after_rerun"] in ("completed", "failed")  # it ran to an end
+    row = runs.load(open_store(get_settings().effective_database_url), "run-dead-2")
+    assert row is not None and row.takeovers == 1 and row.status == stale["status_after_rerun"]
+    main(["recover", "--json"])
+    assert json.loads(capsys.readouterr().out)["stale_runs"] == []  # once only

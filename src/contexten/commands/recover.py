@@ -1,6 +1,8 @@
 """`contexten recover [--component NAME] [--failure-type TYPE] [--dry-run] [--json]`.
 
-Runs the system_recovery workflow in-process: without options it checks everything and
+First takes over the workflow runs whose process died (their lease expired) and re-runs
+them from the start under their idempotency keys (`--dry-run` lists them only). Then runs
+the system_recovery workflow in-process: without options it checks everything and
 recovers what is failing; `--dry-run` shows the plans only. Exit 0 when nothing is left
 unrecovered, 1 when a recovery failed or went to a human, 2 on bad input.
 """
@@ -47,10 +49,12 @@ def recover(
             parse_failure_type(failure_type)
         except WorkflowError as exc:
             fail(f"--failure-type: {exc}")
+    stale = _take_over_stale_runs(dry_run) if component is None else []
     result = _run(component, failure_type, dry_run)
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "stale_runs": stale})
     else:
+        _print_stale(stale, dry_run)
         _print(result)
     if result.status != "completed" or not result.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -75,6 +79,54 @@ def _run(component: str | None, failure_type: str | None, dry_run: bool) -> Any:
     return asyncio.run(
         execute_workflow("system_recovery", parameters, settings=settings, store=store)
     )
+
+
+def _take_over_stale_runs(dry_run: bool) -> list[dict[str, Any]]:
+    """Runs of dead processes: listed (dry run), or taken over and re-run here."""
+    from contexten.config import get_settings
+    from contexten.orchestration import PrefectOrchestrator
+    from contexten.store import executions as runs
+    from contexten.store.db import StoreError, open_store
+
+    settings = get_settings()
+    try:
+        store = open_store(settings.effective_database_url)
+    except StoreError as exc:
+        fail(f"{exc} (recovery needs the store)", code=EXIT_FAILED)
+    if dry_run:
+        found = runs.stale(store, lease_seconds=settings.execution_lease_seconds)
+        return [_stale_dict(row, None) for row in found]
+    orchestrator = PrefectOrchestrator(settings=settings, store=store)
+    taken = asyncio.run(orchestrator.recover_stale_runs(wait=True))
+    return [_stale_dict(row, runs.load(store, row.run_id)) for row in taken]
+
+
+def _stale_dict(row: Any, after: Any) -> dict[str, Any]:
+    return {
+        "run_id": row.run_id,
+        "workflow_type": row.workflow_type,
+        "idempotency_key": row.idempotency_key,
+        "dead_owner": row.lease_owner,
+        "lease_expired_at": row.lease_expires_at.isoformat() if row.lease_expires_at else None,
+        "status_after_rerun": after.status if after is not None else None,
+    }
+
+
+def _print_stale(stale: list[dict[str, Any]], dry_run: bool) -> None:
+    if not stale:
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    verb = "would take over" if dry_run else "took over and re-ran"
+    console.print(f"runs whose process died: {verb} {len(stale)}")
+    for run in stale:
+        after = "" if dry_run else f" -> {run['status_after_rerun']}"
+        console.print(
+            f"  {run['run_id'][:8]}  {escape(run['workflow_type'])}  "
+            f"(was {escape(str(run['dead_owner']))}){after}"
+        )
 
 
 def _print(result: Any) -> None:

@@ -30,6 +30,11 @@ def collect_status(limit: int = 10) -> dict[str, Any]:
             "(DATABASE_URL) for the store and for Prefect to avoid 'database is locked' stalls"
         )
     recent = asyncio.run(orchestrator.list_recent(limit))
+    from contexten.store import executions as runs
+
+    lease = settings.execution_lease_seconds
+    stale = runs.stale(orchestrator.store, lease_seconds=lease, limit=limit)
+    taken = runs.taken_over(orchestrator.store, limit)
     return {
         "config_problems": settings.validate(),
         "mode": "prefect" if api_url else "in-process",
@@ -41,6 +46,27 @@ def collect_status(limit: int = 10) -> dict[str, Any]:
         "max_concurrent_workflows": settings.max_concurrent_workflows,
         "warnings": warnings,
         "recent_runs": [run.to_dict() for run in recent],
+        # not final, their process gone (lease expired): the next dispatcher, server or
+        # `contexten recover` takes them over
+        "stale_runs": [_lease_dict(row) for row in stale],
+        "taken_over_runs": [_lease_dict(row) for row in taken],
+    }
+
+
+def _lease_dict(row: Any) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "run_id": row.run_id,
+        "workflow_type": row.workflow_type,
+        "status": row.status,
+        "mode": row.mode,
+        "lease_owner": row.lease_owner,
+        "lease_expires_at": iso(row.lease_expires_at),
+        "takeovers": row.takeovers,
+        "taken_over_at": iso(row.taken_over_at),
+        "taken_over_from": row.taken_over_from,
     }
 
 
@@ -99,6 +125,22 @@ def status(
         console.print(f"[yellow]config:[/yellow] {escape(problem)}", soft_wrap=True)
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+    for run in data["stale_runs"]:
+        console.print(
+            f"[red]stale run:[/red] {run['run_id'][:8]} {escape(run['workflow_type'])} "
+            f"{run['status']}, its process {escape(str(run['lease_owner']))} stopped renewing "
+            f"its lease ({run['lease_expires_at'] or 'never leased'}): the next dispatcher "
+            "or `contexten recover` takes it over",
+            soft_wrap=True,
+        )
+    for run in data["taken_over_runs"]:
+        console.print(
+            f"[yellow]taken over:[/yellow] {run['run_id'][:8]} "
+            f"{escape(run['workflow_type'])} {run['status']}, re-run by "
+            f"{escape(str(run['lease_owner']))} at {run['taken_over_at']} after "
+            f"{escape(str(run['taken_over_from']))} died ({run['takeovers']}x)",
+            soft_wrap=True,
+        )
     if not data["recent_runs"]:
         console.print("recent runs: none yet (try `contexten execute -o health_check`)")
         raise typer.Exit(EXIT_OK)

@@ -9,6 +9,10 @@ already started: nothing is dispatched twice.
 
 Several dispatchers (threads, processes or hosts) may share one inbox: claims are atomic
 (see `inbox`). At most `concurrency` deliveries are in flight per dispatcher.
+
+A trigger with a `sweep()` coroutine (the orchestrator's) is also asked, when the
+dispatcher starts and every `sweep_interval` seconds, to take over the runs whose process
+died (their lease expired): a run already acknowledged as dispatched is never lost.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from contexten.orchestration.workflows import WorkflowParameterError
 logger = logging.getLogger("contexten.events.dispatcher")
 
 Trigger = Callable[[str, dict[str, Any], str], Awaitable[str]]
+Sweep = Callable[[], Awaitable[int]]
 
 MAX_RETRY_DELAY_SECONDS = 3600.0
 
@@ -98,6 +103,8 @@ class Dispatcher:
         retention: timedelta | None = timedelta(days=14),
         wake_delay: float = 0.02,
         on_outcome: Callable[[DispatchOutcome], None] | None = None,
+        sweep: Sweep | None = None,
+        sweep_interval: float = 30.0,
     ) -> None:
         self.inbox = inbox
         self.trigger = trigger
@@ -118,6 +125,11 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[DispatchOutcome]] = set()
         self._last_purge = 0.0
+        self.sweep = sweep if sweep is not None else getattr(trigger, "sweep", None)
+        self.sweep_interval = sweep_interval
+        self._last_sweep: float | None = None
+        self._sweeping: asyncio.Task[None] | None = None
+        self.taken_over = 0
 
     # ----- control -----
     def wake(self) -> None:
@@ -145,10 +157,14 @@ class Dispatcher:
             while not self._stopping.is_set():
                 claimed = await self._fill()
                 await self._maybe_purge()
+                self._maybe_sweep()
                 if claimed:
                     continue
                 await self._idle()
         finally:
+            if self._sweeping is not None and not self._sweeping.done():
+                self._sweeping.cancel()
+                await asyncio.gather(self._sweeping, return_exceptions=True)
             await self._drain(grace_seconds)
             logger.info("dispatcher %s stopped", self.worker_id)
 
@@ -219,6 +235,26 @@ class Dispatcher:
             return
         if removed:
             logger.info("purged %d settled deliveries older than %s", removed, self.retention)
+
+    def _maybe_sweep(self) -> None:
+        """Start a sweep for dead processes' runs (at start, then every sweep_interval)."""
+        if self.sweep is None or (self._sweeping is not None and not self._sweeping.done()):
+            return
+        now = time.monotonic()
+        if self._last_sweep is not None and now - self._last_sweep < self.sweep_interval:
+            return
+        self._last_sweep = now
+        self._sweeping = asyncio.create_task(self._sweep_once(self.sweep), name="sweep")
+
+    async def _sweep_once(self, sweep: Sweep) -> None:
+        try:
+            taken = await sweep()
+        except Exception as exc:  # housekeeping must never stop dispatching
+            logger.warning("sweep for runs of dead processes failed: %s", _describe(exc))
+            return
+        if taken:
+            self.taken_over += taken
+            logger.warning("took over %d run(s) whose process died", taken)
 
     # ----- one delivery -----
     async def handle(self, item: InboxItem) -> DispatchOutcome:

@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute
@@ -23,6 +23,7 @@ from contexten.events.routing import RoutingRule, load_rules
 from contexten.store.db import Store
 
 TriggerFactory = Callable[[Settings, Store], Trigger]
+T = TypeVar("T")
 DEFAULT_LEASE_SECONDS = 300.0
 
 
@@ -42,8 +43,29 @@ class _LoopThread:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    async def call(self, coroutine: Coroutine[Any, Any, str]) -> str:
+    async def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
+
+
+class OrchestratorTrigger:
+    """PrefectOrchestrator.trigger_workflow as a Trigger, plus `sweep` for the dispatcher."""
+
+    def __init__(self, orchestrator: Any, worker: _LoopThread) -> None:
+        self.orchestrator = orchestrator
+        self.worker = worker
+
+    async def __call__(self, workflow_type: str, parameters: dict[str, Any], key: str) -> str:
+        return await self.worker.call(
+            self.orchestrator.trigger_workflow(workflow_type, parameters, idempotency_key=key)
+        )
+
+    async def sweep(self) -> int:
+        """Take over the runs whose process died; they re-run in the background."""
+
+        async def start() -> int:
+            return len(await self.orchestrator.recover_stale_runs(wait=False))
+
+        return await self.worker.call(start())
 
 
 def orchestrator_trigger(settings: Settings, store: Store) -> Trigger:
@@ -51,19 +73,12 @@ def orchestrator_trigger(settings: Settings, store: Store) -> Trigger:
 
     The orchestrator runs on its own loop thread: finding the server makes a blocking
     health check, and an in-process run executes the whole workflow; neither may hold up
-    the receiver answering GitHub.
+    the receiver answering GitHub. Its `sweep` takes over runs of dead processes.
     """
     from contexten.orchestration import PrefectOrchestrator
 
     orchestrator = PrefectOrchestrator(settings=settings, store=store)
-    worker = _LoopThread("contexten-orchestrator")
-
-    async def trigger(workflow_type: str, parameters: dict[str, Any], key: str) -> str:
-        return await worker.call(
-            orchestrator.trigger_workflow(workflow_type, parameters, idempotency_key=key)
-        )
-
-    return trigger
+    return OrchestratorTrigger(orchestrator, _LoopThread("contexten-orchestrator"))
 
 
 def load_trigger_factory(spec: str) -> TriggerFactory:

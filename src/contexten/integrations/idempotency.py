@@ -15,7 +15,9 @@
 4. Record the result (`done`) or the error (`failed`; the next call tries again).
 
 The row's claim (owner, lease end) lives in `result` while the row is pending, because the
-table has no owner/lease columns.
+table has no owner/lease columns. The owner is the process's id (the same one that holds
+its workflow runs' leases): when one of those runs was taken over, that process is known
+dead, and its pending claims are taken over at once instead of after their lease.
 """
 
 from __future__ import annotations
@@ -24,10 +26,7 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from contexten.integrations.http import RetryPolicy
 from contexten.integrations.interface import ErrorReason, IntegrationError
 from contexten.integrations.redaction import redact
 from contexten.store.db import Store
+from contexten.store.executions import owner_superseded
 from contexten.store.models import ActionRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,10 @@ async def run_checked(
 
 
 def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This process's owner id, shared with the leases of the workflow runs it holds."""
+    from contexten.store.executions import process_owner
+
+    return process_owner()
 
 
 class ActionInProgress(IntegrationError):
@@ -235,7 +238,11 @@ class ActionLedger:
             state = _state(row)
         if state.status == "done":
             return _Claim("done", state.attempts, state.result)
-        if state.status == "pending" and (state.lease_until or 0) > time.time():
+        if (
+            state.status == "pending"
+            and (state.lease_until or 0) > time.time()
+            and not (state.owner and owner_superseded(self.store, state.owner))
+        ):
             return _Claim("busy", state.attempts, lease_until=state.lease_until)
         with self.store.session() as session:
             taken = session.execute(
