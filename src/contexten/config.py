@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = 30.0
     http_max_attempts: int = 5
     http_max_total_seconds: float = 300.0
+    # after an ambiguous write, look it up this long (and at least the timeout) before retrying
+    http_late_write_seconds: float = 10.0
 
     alert_thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
 

@@ -61,6 +61,10 @@ class RetryPolicy:
     max_delay: float = 60.0
     max_total_seconds: float = 300.0
     timeout_seconds: float = 30.0
+    # How long after an ambiguous failure a write may still land at the service (a request
+    # the client gave up on can complete later): look it up for at least this long, and at
+    # least timeout_seconds, before trying it again.
+    late_write_seconds: float = 10.0
     jitter: bool = True
     secondary_min_wait: float = SECONDARY_LIMIT_MIN_WAIT
     sleep: Callable[[float], Awaitable[None]] = field(
@@ -76,9 +80,15 @@ class RetryPolicy:
             "max_attempts": max(1, settings.http_max_attempts),
             "max_total_seconds": max(0.0, settings.http_max_total_seconds),
             "timeout_seconds": max(0.1, settings.http_timeout_seconds),
+            "late_write_seconds": max(0.0, settings.http_late_write_seconds),
         }
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def late_write_window(self) -> float:
+        """Seconds to keep looking for the result of an ambiguous write before retrying."""
+        return max(self.timeout_seconds, self.late_write_seconds)
 
     def backoff(self, attempt: int) -> float:
         """Exponential back-off before retry number `attempt` (1-based), full jitter."""

@@ -11,7 +11,9 @@
    This also covers a crash between the remote success and the local record, and a store
    that is new (a CI job's fresh SQLite file) while the remote side remembers.
 3. Otherwise `perform()`; on an ambiguous failure (`maybe_processed`: the request may have
-   taken effect) look it up again before retrying, with the shared back-off.
+   taken effect, perhaps later: a request the client gave up on can still complete at the
+   service) keep looking it up for the policy's `late_write_window` (at least the request
+   timeout) and retry only when it has not appeared by then.
 4. Record the result (`done`) or the error (`failed`; the next call tries again).
 
 The row's claim (owner, lease end) lives in `result` while the row is pending, because the
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 
 Result = dict[str, Any]
 MARKER_PREFIX = "<!-- contexten:key="
+LOOKUP_FIRST_STEP = 0.5  # seconds before the first look-up after an ambiguous failure
+LOOKUP_MAX_STEP = 4.0  # then doubling up to this
 
 
 def idempotency_key(*parts: Any) -> str:
@@ -83,8 +87,11 @@ async def run_checked(
     """Perform an action; after an ambiguous failure look it up before trying again.
 
     `check_first`: an earlier attempt may have succeeded, so look it up before performing.
-    Without `find_existing`, an ambiguous failure is retried blindly (at least once
-    semantics); with it, the action happens at most once as long as the lookup sees it.
+    After an ambiguous failure the lookup is repeated until `policy.late_write_window` has
+    passed (the first request may complete at the service after the client gave up on it),
+    and only then is the action tried again. Without `find_existing`, an ambiguous failure
+    is retried blindly (at least once semantics); with it, the action happens at most once
+    as long as the lookup sees it.
     """
     started = policy.monotonic()
     tries = 0
@@ -100,11 +107,45 @@ async def run_checked(
         except IntegrationError as exc:
             if not _retry_ambiguous(exc, tries, started, policy):
                 raise
-            delay = policy.backoff(tries)
+            if find_existing is None:
+                delay = policy.backoff(tries)
+                log.warning("%s may have taken effect (%s); retrying in %.1fs", label, exc, delay)
+                await policy.sleep(delay)
+                continue
             log.warning(
-                "%s may have taken effect (%s); checking before retry in %.1fs", label, exc, delay
+                "%s may have taken effect (%s); looking for it for %.0fs before a retry",
+                label,
+                exc,
+                policy.late_write_window,
             )
-            await policy.sleep(delay)
+            landed = await await_late_write(find_existing, policy)
+            if landed is not None:
+                log.info("%s took effect after the client gave up; using it", label)
+                return landed
+
+
+async def await_late_write(
+    find_existing: Callable[[], Awaitable[Result | None]], policy: RetryPolicy
+) -> Result | None:
+    """Look the action up until `policy.late_write_window` has passed; None if it never
+    appeared (the caller then tries again, after one more lookup)."""
+    window = policy.late_write_window
+    waited = 0.0  # the sleeps alone add up to the window: at least that long really passes
+    step = LOOKUP_FIRST_STEP
+    while waited < window:
+        delay = min(window - waited, step)
+        await policy.sleep(delay)
+        waited += delay
+        step = min(step * 2, LOOKUP_MAX_STEP)
+        try:
+            existing = await find_existing()
+        except IntegrationError as exc:
+            if not exc.transient:
+                raise
+            continue  # the service is struggling: look again at the next step
+        if existing is not None:
+            return existing
+    return None
 
 
 def default_owner() -> str:

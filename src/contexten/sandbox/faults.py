@@ -10,6 +10,10 @@ Rules match requests by method and a glob on the path (`fnmatch`, e.g. "*/rerun*
 - `drop_rate`: run the handler, then close the connection mid-response (a dropped
   connection after the action took effect);
 - `drop_before_rate`: close the connection before the handler runs;
+- `late_rate`: the request completes after the client gave up: its body is read at once,
+  then after `late_delay` seconds the handler runs (the action takes effect) and answers a
+  client that, with a shorter timeout, is long gone ("completes after the client timed
+  out": the client sees a timeout although the action happened, later);
 - `latency`: added seconds before the handler runs;
 - `rate_limit_burst`: the next N matching requests get the service's real rate-limit
   response (`rate_limit_style`: github_primary_403, github_primary_429,
@@ -74,10 +78,13 @@ class FaultRule:
     error_after_rate: float = 0.0
     drop_rate: float = 0.0
     drop_before_rate: float = 0.0
+    late_rate: float = 0.0
+    late_delay: float = 4.0
     latency: float = 0.0
     rate_limit_burst: int = 0
     rate_limit_style: RateLimitStyle | None = None
     rate_limit_wait: int = 2  # seconds until the limit resets / Retry-After
+    times: int | None = None  # faults this rule may still inject (None: no limit)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -170,15 +177,20 @@ class FaultInjector:
                     rule.rate_limit_burst -= 1
                     self.counts["rate_limit"] += 1
                     return "rate_limit", rule, latency
+                if rule.times is not None and rule.times <= 0:
+                    continue
                 roll = self._rng.random()
                 for action, rate in (
                     ("error", rule.error_rate),
                     ("drop_before", rule.drop_before_rate),
                     ("error_after", rule.error_after_rate),
                     ("drop_after", rule.drop_rate),
+                    ("late", rule.late_rate),
                 ):
                     if roll < rate:
                         self.counts[action] += 1
+                        if rule.times is not None:
+                            rule.times -= 1
                         return action, rule, latency
                     roll -= rate
             return "none", None, latency
@@ -302,6 +314,13 @@ class FaultInjector:
                 await _respond(send, *injector.error_response(rule.error_status))
             elif action == "drop_before":
                 await _drop(send)
+            elif action == "late":
+                # Read the body while the client still waits (after it gives up, the server
+                # would only say "disconnected"), then take effect once it has given up.
+                replay = await _buffered(receive)
+                await asyncio.sleep(rule.late_delay)
+                injector.counts["late_completed"] += 1
+                await app(scope, replay, _ignore_gone(send))
             else:
                 await app(scope, receive, _discard_send)
                 if action == "error_after":
@@ -310,6 +329,40 @@ class FaultInjector:
                     await _drop(send)
 
         return middleware
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """Read the whole request now; return a receive() that replays it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            await asyncio.sleep(3600)  # nothing more will come
+        replayed = True
+        return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+    return replay
+
+
+def _ignore_gone(send: Send) -> Send:
+    """A send that does not mind a client which already went away."""
+
+    async def forgiving(message: Message) -> None:
+        try:
+            await send(message)
+        except Exception:  # the connection is gone: the client timed out long ago
+            return
+
+    return forgiving
 
 
 async def _discard_send(message: Message) -> None:
