@@ -83,6 +83,66 @@ async def ensure_concurrency_limit(limit: int) -> None:
             )
 
 
+ZOMBIE_AUTOMATION_NAME = "contexten: crash flow runs without heartbeats"
+# Flow-run processes send a heartbeat every HEARTBEAT_SECONDS (PREFECT_FLOWS_HEARTBEAT_
+# FREQUENCY, at least 30); a Running run with none for ZOMBIE_AFTER_SECONDS lost its
+# process (a worker host or container died) and is marked Crashed, as Prefect documents.
+HEARTBEAT_SECONDS = 30
+ZOMBIE_AFTER_SECONDS = 120
+
+
+def heartbeat_env() -> dict[str, str]:
+    """Environment for processes that execute flow runs (runner, workers)."""
+    return {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}
+
+
+async def ensure_zombie_automation() -> bool:
+    """Create the automation that marks a flow run Crashed when its heartbeats stop;
+    True when it was created now (False: it exists already)."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    try:
+        await Automation.aread(name=ZOMBIE_AUTOMATION_NAME)
+        return False
+    except ValueError:  # not found
+        pass
+    automation = Automation(
+        name=ZOMBIE_AUTOMATION_NAME,
+        description="A Running flow run whose heartbeats stopped lost its process.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=ZOMBIE_AFTER_SECONDS),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                name=None,
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {ZOMBIE_AFTER_SECONDS} s: its process died",
+                force=True,  # also out of Cancelling, where a dead worker leaves runs
+            )
+        ],
+    )
+    await automation.acreate()
+    return True
+
+
 async def save_secret_blocks(settings: Settings) -> list[str]:
     """Store each configured secret as a Prefect Secret block; return the block names."""
     from prefect.blocks.system import Secret

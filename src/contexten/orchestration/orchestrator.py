@@ -42,6 +42,12 @@ from contexten.store.executions import Claim, Execution
 logger = logging.getLogger("contexten.orchestration")
 
 
+# Prefect states of a run that will never act on its delivery: a trigger of its key starts
+# a new run instead (at most MAX_DEAD_RUN_RESTARTS times per key).
+DEAD_STATES = frozenset({"CRASHED", "CANCELLED", "CANCELLING"})
+MAX_DEAD_RUN_RESTARTS = 5
+
+
 class OrchestratorError(Exception):
     """The orchestrator could not do what was asked; the message says why."""
 
@@ -193,18 +199,21 @@ class PrefectOrchestrator:
                     "start one with `contexten server` or set PREFECT_API_URL",
                 ),
             )
+        notes: list[str] = []
         from contexten.orchestration.deploy import (
             deployment_full_name,
             ensure_concurrency_limit,
+            ensure_zombie_automation,
             register_deployments,
             save_secret_blocks,
         )
 
         await ensure_concurrency_limit(self.settings.max_concurrent_workflows)
+        if await ensure_zombie_automation():
+            notes.append("created the automation that crashes flow runs whose heartbeats stop")
         blocks = await save_secret_blocks(self.settings)
         pool = work_pool or self.settings.prefect_work_pool
         deployments: tuple[str, ...] = ()
-        notes: list[str] = []
         if pool:
             infos = await register_deployments(self.settings, pool)
             deployments = tuple(info.name for info in infos)
@@ -269,20 +278,35 @@ class PrefectOrchestrator:
         from contexten.orchestration.deploy import deployment_full_name
 
         spec = REGISTRY[wtype]
-        try:
-            flow_run = await run_deployment(  # type: ignore[misc]
-                name=deployment_full_name(spec),
-                parameters={"parameters": payload},
-                timeout=0,
-                idempotency_key=key,
-                tags=["contexten", *spec.tags],
-                as_subflow=False,
+        # The key's run may be dead: Crashed (its worker host died; see the zombie
+        # automation), Cancelled or stuck Cancelling. The delivery must still be acted on:
+        # a new run starts under the same key with a deterministic suffix, so concurrent
+        # triggers of that key agree on the same new run.
+        for restart in range(MAX_DEAD_RUN_RESTARTS + 1):
+            prefect_key = key if key is None or restart == 0 else f"{key}#restart-{restart}"
+            try:
+                flow_run = await run_deployment(  # type: ignore[misc]
+                    name=deployment_full_name(spec),
+                    parameters={"parameters": payload},
+                    timeout=0,
+                    idempotency_key=prefect_key,
+                    tags=["contexten", *spec.tags],
+                    as_subflow=False,
+                )
+            except ObjectNotFound:
+                raise OrchestratorError(
+                    f"deployment {deployment_full_name(spec)} is not registered on the Prefect "
+                    "server: is `contexten server` (its runner) or a worker running?"
+                ) from None
+            state = flow_run.state
+            if key is None or state is None or state.type.value not in DEAD_STATES:
+                break
+            logger.warning(
+                "flow run %s for key %s is %s: starting a new one",
+                flow_run.id,
+                key,
+                state.type.value,
             )
-        except ObjectNotFound:
-            raise OrchestratorError(
-                f"deployment {deployment_full_name(spec)} is not registered on the Prefect "
-                "server: is `contexten server` (its runner) or a worker running?"
-            ) from None
         run_id = str(flow_run.id)
         if load_execution(self.store, run_id) is None:
             record_execution(

@@ -15,10 +15,15 @@ from contexten.config import get_settings
 async def serve_all() -> None:
     from prefect.flows import aserve
 
-    from contexten.orchestration.deploy import build_deployments, ensure_concurrency_limit
+    from contexten.orchestration.deploy import (
+        build_deployments,
+        ensure_concurrency_limit,
+        ensure_zombie_automation,
+    )
 
     settings = get_settings()
     await ensure_concurrency_limit(settings.max_concurrent_workflows)
+    await ensure_zombie_automation()
     deployments = await build_deployments(settings)
     await aserve(
         *deployments, limit=settings.max_concurrent_workflows, print_starting_message=False

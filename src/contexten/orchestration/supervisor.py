@@ -178,6 +178,10 @@ class Supervisor:
                 "PREFECT_LOGGING_LEVEL": env.get("PREFECT_LOGGING_LEVEL", "WARNING"),
             }
         )
+        from contexten.orchestration.deploy import heartbeat_env
+
+        for name, value in heartbeat_env().items():  # flow runs send heartbeats
+            env.setdefault(name, value)
         return env
 
     def start(self) -> str:

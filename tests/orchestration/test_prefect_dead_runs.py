@@ -1,0 +1,84 @@
+"""Through a real Prefect server: a trigger whose key returns a dead run starts a new one;
+initialize creates the automation that crashes flow runs whose heartbeats stop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.prefect_server
+
+
+def prefect_settings(api_url: str) -> Any:
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    return temporary_settings({PREFECT_API_URL: api_url, PREFECT_CLIENT_MAX_RETRIES: 5})
+
+
+async def _force_state(run_id: str, state: Any) -> None:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        await client.set_flow_run_state(UUID(run_id), state, force=True)
+
+
+@pytest.mark.parametrize("dead", ["Crashed", "Cancelled", "Cancelling"])
+async def test_a_key_whose_run_died_starts_a_new_run_once(
+    prefect_server: str, contexten_home: Path, dead: str
+) -> None:
+    from prefect import states
+
+    from contexten.config import reload_settings
+    from contexten.orchestration import PrefectOrchestrator
+    from contexten.orchestration.deploy import build_deployments
+
+    settings = reload_settings().model_copy(update={"dispatch_mode": "deployment"})
+    with prefect_settings(prefect_server):
+        orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
+        (deployment,) = [d for d in await build_deployments(settings) if d.name == "health-check"]
+        await deployment.aapply()  # registered, served by nobody: runs stay Scheduled
+        key = f"github-delivery:dead-{dead}:health_check"
+        first = await orchestrator.trigger_workflow("health_check", {}, idempotency_key=key)
+        assert await orchestrator.trigger_workflow("health_check", {}, idempotency_key=key) == (
+            first  # alive (Scheduled): the same run
+        )
+        state = {
+            "Crashed": states.Crashed(message="worker host died"),
+            "Cancelled": states.Cancelled(),
+            "Cancelling": states.Cancelling(),
+        }[dead]
+        await _force_state(first, state)
+        second = await orchestrator.trigger_workflow("health_check", {}, idempotency_key=key)
+        third = await orchestrator.trigger_workflow("health_check", {}, idempotency_key=key)
+    assert second != first  # a new run for the delivery
+    assert third == second  # and only one
+
+
+async def test_initialize_creates_the_zombie_automation_once(
+    prefect_server: str, contexten_home: Path
+) -> None:
+    from prefect.automations import Automation
+
+    from contexten.config import reload_settings
+    from contexten.orchestration import PrefectOrchestrator
+    from contexten.orchestration.deploy import (
+        ZOMBIE_AFTER_SECONDS,
+        ZOMBIE_AUTOMATION_NAME,
+        ensure_zombie_automation,
+    )
+
+    settings = reload_settings()
+    with prefect_settings(prefect_server):
+        orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
+        await orchestrator.initialize()
+        automation = await Automation.aread(name=ZOMBIE_AUTOMATION_NAME)
+        assert await ensure_zombie_automation() is False  # exists: not created twice
+    trigger = automation.trigger
+    assert trigger.posture.value == "Proactive"  # type: ignore[union-attr]
+    assert trigger.within.total_seconds() == ZOMBIE_AFTER_SECONDS  # type: ignore[union-attr]
+    (action,) = automation.actions
+    assert action.type == "change-flow-run-state" and action.state.value == "CRASHED"  # type: ignore[union-attr]
