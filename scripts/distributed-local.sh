@@ -10,6 +10,7 @@
 # Settings (environment):
 #   WORKERS=2  WORKER_LIMIT=2  POOL=contexten  PREFECT_PORT=4200  WEBHOOK_PORT=8787
 #   PG_PORT=5433  SANDBOX_PORT=8900  STATE_DIR=${TMPDIR:-/tmp}/distributed-contexten (data, logs)
+#   WORKER_HEALTH_PORT=8080: worker i answers GET /health on WORKER_HEALTH_PORT + i - 1
 #   PREFECT_DATABASE_URL + DATABASE_URL: use an existing PostgreSQL (databases must exist)
 #     instead of starting one, e.g.
 #     PREFECT_DATABASE_URL=postgresql+asyncpg://u:p@db:5432/prefect
@@ -38,12 +39,13 @@ PREFECT_PORT="${PREFECT_PORT:-4200}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-8787}"
 PG_PORT="${PG_PORT:-5433}"
 SANDBOX_PORT="${SANDBOX_PORT:-8900}"
+WORKER_HEALTH_PORT="${WORKER_HEALTH_PORT:-8080}"
 # Not "contexten-…" under /tmp: resource cleanup removes such entries of the temp dir.
 STATE_DIR="${STATE_DIR:-${TMPDIR:-/tmp}/distributed-contexten}"
 LOGS="$STATE_DIR/logs"
 mkdir -p "$LOGS"
 
-for n in "$WORKERS" "$WORKER_LIMIT" "$PREFECT_PORT" "$WEBHOOK_PORT" "$PG_PORT" "$SANDBOX_PORT"; do
+for n in "$WORKERS" "$WORKER_LIMIT" "$PREFECT_PORT" "$WEBHOOK_PORT" "$PG_PORT" "$SANDBOX_PORT" "$WORKER_HEALTH_PORT"; do
   case "$n" in ''|*[!0-9]*) echo "distributed-local.sh: '$n' is not a number (WORKERS, *_PORT, WORKER_LIMIT)" >&2; exit 2 ;; esac
 done
 
@@ -153,6 +155,9 @@ export PREFECT_WORK_POOL="$POOL"
 export PREFECT_WORKER_QUERY_SECONDS="${PREFECT_WORKER_QUERY_SECONDS:-1}"
 export PREFECT_WORKER_PREFETCH_SECONDS="${PREFECT_WORKER_PREFETCH_SECONDS:-2}"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# Flow runs send heartbeats; the automation `initialize` creates crashes a run without one
+# for 2 minutes (its worker died), and its delivery then starts a new run.
+export PREFECT_FLOWS_HEARTBEAT_FREQUENCY="${PREFECT_FLOWS_HEARTBEAT_FREQUENCY:-30}"
 if [ "$SANDBOX" = 1 ]; then
   # The sandbox's GitHub on SANDBOX_PORT, with the credentials it accepts (not secrets).
   eval "$("$PYTHON" - "$SANDBOX_PORT" <<'EOF'
@@ -184,10 +189,13 @@ say "contexten initialize --work-pool $POOL (store migrated, pool, limit, secret
 "$PYTHON" -m contexten.cli initialize --work-pool "$POOL"
 
 # ---------------------------------------------------------------- 4. workers
-say "$WORKERS workers (prefect worker start --pool $POOL --type process --limit $WORKER_LIMIT)"
+say "$WORKERS workers (prefect worker start --pool $POOL --type process --limit $WORKER_LIMIT --with-healthcheck)"
 for i in $(seq 1 "$WORKERS"); do
-  start "worker-$i" "$PYTHON" -m prefect worker start --pool "$POOL" --type process \
-    --limit "$WORKER_LIMIT" --name "worker-$i"
+  # Each its own health port: on one host they would all want the default :8080.
+  PREFECT_WORKER_WEBSERVER_PORT=$((WORKER_HEALTH_PORT + i - 1)) \
+    start "worker-$i" "$PYTHON" -m prefect worker start --pool "$POOL" --type process \
+    --limit "$WORKER_LIMIT" --name "worker-$i" --with-healthcheck
+  echo "worker-$i: health on http://127.0.0.1:$((WORKER_HEALTH_PORT + i - 1))/health"
   PIDS+=("$LAST_PID")
 done
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from contexten.config import Settings
@@ -23,3 +25,30 @@ def test_problems_are_listed_not_raised() -> None:
     assert "MAX_CONCURRENT_WORKFLOWS=0 must be at least 1" in problems
     assert "LINEAR_API_KEY is set but LINEAR_TEAM_ID is missing" in problems
     assert all("\\n" not in p for p in problems)
+
+
+def test_database_password_is_url_escaped_into_the_url(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+    from sqlalchemy.engine import make_url
+
+    odd = "p@ss:w/rd%#? &x"
+    settings = Settings(
+        contexten_home=tmp_path,
+        database_url="postgresql+psycopg://contexten@postgres:5432/contexten",
+        database_password=SecretStr(odd),
+    )
+    url = make_url(settings.effective_database_url)
+    assert (url.username, url.password, url.host, url.database) == (
+        "contexten",
+        odd,
+        "postgres",
+        "contexten",
+    )
+    assert odd in settings.secret_values()
+    assert not any("DATABASE" in p for p in settings.validate())
+    userless = Settings(
+        contexten_home=tmp_path,
+        database_url="postgresql+psycopg://postgres/contexten",
+        database_password=SecretStr(odd),
+    )
+    assert any("DATABASE_PASSWORD is set" in p for p in userless.validate())

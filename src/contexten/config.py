@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # --- local state ---
     contexten_home: Path = Field(default_factory=default_home)
     database_url: str | None = None  # default: sqlite file under contexten_home
+    # the password for DATABASE_URL, given apart so that it may hold any character: it is
+    # URL-escaped into the URL (which then carries none)
+    database_password: SecretStr | None = None
 
     # --- switches ---
     monitoring_enabled: bool = True
@@ -139,6 +142,8 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
+            if self.database_password is not None:
+                return with_password(self.database_url, self.database_password.get_secret_value())
             return self.database_url
         return f"sqlite:///{self.data_dir / 'contexten.db'}"
 
@@ -214,6 +219,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append(f"GITHUB_REPOSITORY={s.github_repository!r} must be owner/name")
     if s.database_url and "://" not in s.database_url:
         problems.append(f"DATABASE_URL={s.database_url!r} is not a database URL")
+    if s.database_password is not None and "@" not in (s.database_url or ""):
+        problems.append("DATABASE_PASSWORD is set but DATABASE_URL names no user (user@host)")
     if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         problems.append(
             f"LOG_LEVEL={s.log_level!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL"
@@ -278,3 +285,16 @@ def reload_settings() -> Settings:
     """Forget the cached settings and read the environment again (configuration reset)."""
     get_settings.cache_clear()
     return get_settings()
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` URL-escaped into its user part (replacing one it had)."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url  # no user to give it to: validate() reports it
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    netloc = f"{user}:{quote(password, safe='')}@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))

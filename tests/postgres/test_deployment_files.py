@@ -45,12 +45,18 @@ def test_compose_wires_every_component_to_postgres_and_prefect() -> None:
     services = _compose()["services"]
     assert {"postgres", "prefect-migrate", "prefect-server", *CONTEXTEN_SERVICES} <= set(services)
     for name in ("prefect-migrate", "prefect-server"):
-        url = services[name]["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
-        assert url.startswith("postgresql+asyncpg://") and url.endswith("@postgres:5432/prefect")
+        env = services[name]["environment"]
+        assert "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in env  # Prefect builds it
+        assert env["PREFECT_SERVER_DATABASE_DRIVER"] == "postgresql+asyncpg"
+        assert (env["PREFECT_SERVER_DATABASE_HOST"], env["PREFECT_SERVER_DATABASE_NAME"]) == (
+            "postgres",
+            "prefect",
+        )
+        assert _required(env["PREFECT_SERVER_DATABASE_PASSWORD"])
     for name in CONTEXTEN_SERVICES:
         env = services[name]["environment"]
-        assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
-        assert env["DATABASE_URL"].endswith("@postgres:5432/contexten")
+        assert env["DATABASE_URL"] == "postgresql+psycopg://contexten@postgres:5432/contexten"
+        assert _required(env["DATABASE_PASSWORD"])  # escaped into the URL by contexten
         assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api"
         for credential in CREDENTIALS:  # passed through from the shell, never written here
             assert env.get(credential) is None, credential
@@ -64,6 +70,35 @@ def test_compose_wires_every_component_to_postgres_and_prefect() -> None:
     assert services["contexten-init"]["depends_on"]["prefect-server"] == {
         "condition": "service_healthy"
     }
+
+
+def _required(value: str) -> bool:
+    """`${POSTGRES_PASSWORD:?…}`: compose refuses to start without it (no known default)."""
+    return value.startswith("${POSTGRES_PASSWORD:?") and value.endswith("}")
+
+
+def test_compose_requires_the_postgres_password_and_never_writes_one() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    assert "POSTGRES_PASSWORD:-" not in text  # no fallback password
+    assert not re.search(r"://[^@/\s]+:[^@/\s]+@", text)  # no password inside a URL
+    assert _required(_compose()["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"])
+
+
+def test_compose_workers_outlast_the_longest_workflow_and_send_heartbeats() -> None:
+    from contexten.orchestration.workflows import REGISTRY
+
+    worker = _compose()["services"]["worker"]
+    grace = worker["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > max(
+        s.timeout_seconds for s in REGISTRY.values()
+    )
+    assert int(worker["environment"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) >= 30
+
+
+def test_local_script_gives_each_worker_its_own_health_port() -> None:
+    text = SCRIPT.read_text(encoding="utf-8")
+    assert "PREFECT_WORKER_WEBSERVER_PORT=$((WORKER_HEALTH_PORT + i - 1))" in text
+    assert "--with-healthcheck" in text
 
 
 def test_compose_probes_hit_endpoints_the_receiver_serves(tmp_path: Path) -> None:
