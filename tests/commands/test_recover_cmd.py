@@ -129,3 +129,12 @@ def test_recover_takes_over_and_reruns_runs_of_dead_processes(
     assert row is not None and row.takeovers == 1 and row.status == stale["status_after_rerun"]
     main(["recover", "--json"])
     assert json.loads(capsys.readouterr().out)["stale_runs"] == []  # once only
+
+
+def test_workers_component_is_checked_not_refused(
+    machine: Machine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["recover", "--component", "workers", "--json"])
+    out = capsys.readouterr().out
+    assert "no check for component" not in out
+    assert code == 0 and json.loads(out)["data"]["recoveries"] == []  # no Prefect: nothing

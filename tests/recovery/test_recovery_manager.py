@@ -331,6 +331,34 @@ async def test_stuck_flow_run_is_cancelled_and_restarted(store: Store, settings:
     assert "started new-run" in report.attempts[0].detail
 
 
+async def test_every_stuck_run_of_one_flow_is_restarted_in_one_call(
+    store: Store, settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    from contexten.recovery.manager import failures_from_stuck_runs
+
+    runs = FakeFlowRuns()
+    manager, _ = make(store, settings, flow_runs=runs)
+    stuck = [STUCK, replace(STUCK, id="r2", name="stuck-owl"), replace(STUCK, id="r3")]
+    failures = failures_from_stuck_runs(stuck)
+    assert {f.key for f in failures} == {"flow-stuck:health-check"}  # one key per flow
+    reports = await manager.recover_many(failures)
+    assert [r.outcome for r in reports] == ["succeeded"] * 3  # none skipped
+    assert sorted(runs.cancelled) == ["r1", "r2", "r3"]
+    assert sorted(runs.restarted) == ["r1", "r2", "r3"]
+
+
+async def test_workers_component_has_a_check(store: Store, settings: Settings) -> None:
+    from contexten.recovery.manager import RecoveryClients, default_component_check
+
+    unconfigured = settings.model_copy(update={"prefect_api_url": None})
+    result = await default_component_check(unconfigured, store, RecoveryClients(), "workers")
+    assert result.name == "workers"
+    assert "no check for component" not in result.detail
+    assert result.status in ("disabled", "unhealthy")
+
+
 async def test_stuck_ad_hoc_run_runs_in_process(store: Store, settings: Settings) -> None:
     ran: list[tuple[str, Any]] = []
 

@@ -397,13 +397,14 @@ async def check_webhook(settings: Settings, *, timeout: float, expected: bool) -
 async def check_workers(
     control: Any, settings: Settings, *, now: datetime | None = None
 ) -> ComponentHealth:
-    """Late scheduled runs and runs stuck in Running past their timeout."""
+    """Late scheduled runs and runs stuck in Running (or Cancelling, where a dead worker
+    leaves them) past their timeout."""
     from contexten.monitoring.flow_runs import find_late, find_stuck
 
     moment = now or datetime.now(UTC)
     start = time.perf_counter()
     try:
-        running = await control.list_runs(["RUNNING"])
+        running = await control.list_runs(["RUNNING", "CANCELLING"])
         waiting = await control.list_runs(["SCHEDULED", "PENDING"])
     except Exception as exc:
         return ComponentHealth("workers", "unhealthy", f"cannot list flow runs: {exc}"[:300])

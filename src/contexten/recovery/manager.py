@@ -391,8 +391,22 @@ class RecoveryManager:
             self._in_flight.discard(failure.key)
 
     async def recover_many(self, failures: Sequence[Failure]) -> list[RecoveryReport]:
-        """Recover several failures concurrently (bounded by MAX_CONCURRENT_RECOVERIES)."""
-        return list(await asyncio.gather(*(self.recover(f) for f in failures)))
+        """Recover several failures concurrently (bounded by MAX_CONCURRENT_RECOVERIES).
+
+        Failures sharing a key (several stuck runs of one flow) are recovered one after
+        the other, so each gets its recovery; concurrently all but one would be skipped.
+        """
+        reports: list[RecoveryReport | None] = [None] * len(failures)
+        by_key: dict[str, list[int]] = {}
+        for index, failure in enumerate(failures):
+            by_key.setdefault(failure.key, []).append(index)
+
+        async def in_turn(indices: list[int]) -> None:
+            for index in indices:
+                reports[index] = await self.recover(failures[index])
+
+        await asyncio.gather(*(in_turn(indices) for indices in by_key.values()))
+        return [report for report in reports if report is not None]
 
     async def _recover(self, failure: Failure) -> RecoveryReport:
         now = _now()
@@ -897,6 +911,19 @@ async def default_component_check(
         return await health.check_prefect(settings, timeout=timeout)
     if name == "webhook":
         return await health.check_webhook(settings, timeout=timeout, expected=True)
+    if name == "workers":
+        prefect = await health.check_prefect(settings, timeout=timeout)
+        if prefect.status not in ("healthy", "degraded"):
+            if prefect.status == "disabled":
+                return ComponentHealth("workers", "disabled", "Prefect server not configured")
+            return ComponentHealth("workers", "unhealthy", "Prefect API unreachable")
+        from contexten.monitoring.flow_runs import PrefectFlowRunControl
+
+        key = settings.prefect_api_key
+        control = PrefectFlowRunControl(
+            str(prefect.data["api_url"]), key.get_secret_value() if key else None
+        )
+        return await health.check_workers(control, settings)
     if name in ("cpu", "memory", "disk"):
         resources = await asyncio.to_thread(health.measure_resources, settings.data_dir)
         found = health.resource_components(resources, settings.alert_thresholds)

@@ -50,8 +50,8 @@ async def stuck_run_failures(settings: Settings) -> tuple[list[Failure], Any]:
     control = PrefectFlowRunControl(
         str(prefect.data["api_url"]), key.get_secret_value() if key else None
     )
-    try:
-        running = await control.list_runs(["RUNNING"])
+    try:  # Cancelling too: a dead worker leaves its runs there for good
+        running = await control.list_runs(["RUNNING", "CANCELLING"])
     except FlowRunControlError:
         return [], control
     stuck = find_stuck(
@@ -90,6 +90,11 @@ async def failures_for(
         health = await manager.check(params.component)
         if health.status not in ("unhealthy", "degraded"):
             return []
+        if params.component == "workers" and health.data.get("stuck"):
+            stuck, control = await stuck_run_failures(ctx.settings)
+            if stuck:  # every stuck run, each restarted
+                manager.flow_runs = control
+                return stuck
         category = category_from_detail(health.detail, params.component)
         if params.component in ("cpu", "memory", "disk"):
             category = FailureCategory.RESOURCE_EXHAUSTION
