@@ -11,7 +11,8 @@ Several dispatchers (threads, processes or hosts) may share one inbox: claims ar
 (see `inbox`). At most `concurrency` deliveries are in flight per dispatcher.
 
 A trigger with a `sweep()` coroutine (the orchestrator's) is also asked, when the
-dispatcher starts and every `sweep_interval` seconds, to take over the runs whose process
+dispatcher starts and every `sweep_interval` seconds (half EXECUTION_LEASE_SECONDS, at
+most 30), to take over the runs whose process
 died (their lease expired): a run already acknowledged as dispatched is never lost.
 """
 
@@ -104,7 +105,7 @@ class Dispatcher:
         wake_delay: float = 0.02,
         on_outcome: Callable[[DispatchOutcome], None] | None = None,
         sweep: Sweep | None = None,
-        sweep_interval: float = 30.0,
+        sweep_interval: float | None = None,
     ) -> None:
         self.inbox = inbox
         self.trigger = trigger
@@ -126,7 +127,12 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[DispatchOutcome]] = set()
         self._last_purge = 0.0
         self.sweep = sweep if sweep is not None else getattr(trigger, "sweep", None)
-        self.sweep_interval = sweep_interval
+        # half a run lease (at most 30 s): a dead run is taken over soon after its lease ends
+        self.sweep_interval = (
+            sweep_interval
+            if sweep_interval is not None
+            else min(30.0, max(1.0, settings.execution_lease_seconds / 2))
+        )
         self._last_sweep: float | None = None
         self._sweeping: asyncio.Task[None] | None = None
         self.taken_over = 0

@@ -1,0 +1,306 @@
+"""Exactly once under kill -9: deliveries, workflow runs and external actions.
+
+Starts the GitHub sandbox (in this process) and `contexten webhook serve` (receiver and
+dispatcher, workflow runs in-process) in a subprocess, sends N signed workflow_job
+failure deliveries, and SIGKILLs the server at random moments (at least `--kills` times,
+while deliveries arrive and while runs execute), restarting it each time; deliveries
+without a 2xx answer are sent again, as GitHub's redelivery would.
+
+The server's failure_analysis body is replaced (by the `chaos_trigger` factory below,
+which then returns the real orchestrator trigger) with one that sleeps a random while,
+comments once on a sandbox issue through the GitHub client and the action ledger (key:
+the run), and sleeps again: a kill lands before, during or after the external action.
+Runs of killed processes are taken over when their lease (EXECUTION_LEASE_SECONDS) ends.
+
+Counted at the end, at the sandbox and in the store: deliveries acknowledged, runs per
+key, comments per run. Exactly once = every delivery has one completed run and one
+comment; none has two.
+
+    python benchmarks/chaos_exactly_once.py [--deliveries 1000] [--kills 5] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from webhook_durability import Server, free_port
+
+REPOSITORY = "octo/chaos"
+PER_ISSUE = 50  # comments per sandbox issue (a look-up lists one issue's comments)
+CHAOS_ENV = "CHAOS_GITHUB_ISSUES"
+
+
+# ----- loaded in the server process by --trigger chaos_exactly_once:chaos_trigger -----
+def chaos_trigger(settings: Any, store: Any) -> Any:
+    """Install the chaos failure_analysis body, then return the real orchestrator trigger."""
+    import types
+
+    from contexten.events.service import orchestrator_trigger
+    from contexten.workflows.base import WorkflowOutcome
+
+    module = types.ModuleType("contexten.workflows.failure_analysis")
+
+    async def run(params: Any, ctx: Any) -> Any:
+        from contexten.integrations import factory
+        from contexten.integrations.idempotency import idempotency_key
+
+        run_id = int(params.workflow_run_id)
+        issue = 1 + (run_id % 100_000) // PER_ISSUE
+        await asyncio.sleep(random.uniform(0.0, 0.4))
+        client = factory.github_client(ctx.settings, ctx.store)
+        assert client is not None, "GITHUB_TOKEN / GITHUB_API_URL not set"
+        try:
+            await client.create_issue_comment(
+                params.repository,
+                issue,
+                f"chaos run {run_id}",
+                key=idempotency_key("chaos-comment", params.repository, run_id),
+            )
+        finally:
+            await client.aclose()
+        await asyncio.sleep(random.uniform(0.0, 0.3))
+        return WorkflowOutcome(ok=True, summary=f"commented for run {run_id}")
+
+    module.run = run  # type: ignore[attr-defined]
+    sys.modules["contexten.workflows.failure_analysis"] = module
+    return orchestrator_trigger(settings, store)
+
+
+# ----- the harness -----
+def payload(n: int) -> bytes:
+    run_id = 100_000 + n
+    return json.dumps(
+        {
+            "action": "completed",
+            "workflow_job": {
+                "id": 900_000 + n,
+                "run_id": run_id,
+                "run_attempt": 1,
+                "name": "test",
+                "status": "completed",
+                "conclusion": "failure",
+                "head_branch": "main",
+                "head_sha": "0" * 40,
+            },
+            "repository": {"full_name": REPOSITORY, "name": "chaos", "owner": {"login": "octo"}},
+        }
+    ).encode()
+
+
+@dataclass
+class ChaosReport:
+    deliveries: int
+    kills: int = 0
+    acknowledged: set[int] = field(default_factory=set)
+    sends: int = 0
+    executions: int = 0
+    completed: int = 0
+    taken_over: int = 0
+    missing_runs: list[int] = field(default_factory=list)
+    comments: Counter[int] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def lost(self) -> list[int]:
+        return [n for n in range(self.deliveries) if self.comments[100_000 + n] == 0]
+
+    @property
+    def duplicated(self) -> list[int]:
+        return [run for run, count in self.comments.items() if count > 1]
+
+    @property
+    def ok(self) -> bool:
+        return (
+            len(self.acknowledged) == self.deliveries
+            and not self.missing_runs
+            and not self.lost
+            and not self.duplicated
+            and self.kills > 0
+        )
+
+    def lines(self) -> list[str]:
+        return [
+            f"deliveries:                          {self.deliveries}",
+            f"kill -9 of the server (restarted):   {self.kills}",
+            f"posts sent (incl. redeliveries):     {self.sends}",
+            f"acknowledged (2xx):                  {len(self.acknowledged)}",
+            f"workflow runs (one per key):         {self.executions}",
+            f"  completed:                         {self.completed}",
+            f"  taken over from a killed process:  {self.taken_over}",
+            f"deliveries without a completed run:  {len(self.missing_runs)}",
+            f"comments at the sandbox:             {sum(self.comments.values())}",
+            f"  deliveries without a comment:      {len(self.lost)}",
+            f"  deliveries with 2+ comments:       {len(self.duplicated)}",
+            f"wall time:                           {self.seconds:.1f} s",
+            f"verdict:                             {'EXACTLY ONCE' if self.ok else 'FAILED'}",
+        ]
+
+
+def _headers(delivery: str, body: bytes, secret: str) -> dict[str, str]:
+    from contexten.events.signature import sign
+
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "workflow_job",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": sign(secret, body),
+    }
+
+
+async def send_until_acknowledged(
+    server: Server, report: ChaosReport, secret: str, connections: int, done: asyncio.Event
+) -> None:
+    """Send every delivery; those without a 2xx go to the back of the queue (redelivery)."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(report.deliveries):
+        queue.put_nowait(n)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while len(report.acknowledged) < report.deliveries:
+            try:
+                n = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                await asyncio.sleep(0.05)
+                continue
+            body = payload(n)
+            report.sends += 1
+            try:
+                response = await client.post(
+                    f"{server.url}/webhook",
+                    content=body,
+                    headers=_headers(f"chaos-{n:05d}", body, secret),
+                )
+                if 200 <= response.status_code < 300:
+                    report.acknowledged.add(n)
+                    continue
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)  # the server is down or restarting
+            queue.put_nowait(n)
+
+    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+        await asyncio.gather(*(worker(client) for _ in range(connections)))
+    done.set()
+
+
+def completed_runs(database_url: str, deliveries: int) -> tuple[int, int, int, list[int]]:
+    """(runs, completed, taken over, delivery numbers without a completed run)."""
+    from contexten.store import executions as runs
+    from contexten.store.db import Store
+
+    store = Store(database_url)
+    try:
+        rows = runs.recent(store, limit=10 * deliveries + 100)
+    finally:
+        store.dispose()
+    by_key = {row.idempotency_key: row for row in rows if row.idempotency_key}
+    missing = []
+    for n in range(deliveries):
+        row = by_key.get(f"failure_analysis:{REPOSITORY}:{100_000 + n}:1")
+        if row is None or row.status != "completed":
+            missing.append(n)
+    completed = sum(1 for row in rows if row.status == "completed")
+    return len(rows), completed, sum(1 for row in rows if row.takeovers > 0), missing
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=1000)
+    parser.add_argument("--kills", type=int, default=5, help="at least this many kill -9")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--lease-seconds", type=float, default=4.0, help="runs and deliveries")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    from contexten.sandbox.testing import running_sandbox
+
+    started = time.monotonic()
+    report = ChaosReport(args.deliveries)
+    with (
+        running_sandbox(services=("github",)) as sandbox,
+        tempfile.TemporaryDirectory(prefix="chaos-") as tmp,
+    ):
+        state = sandbox.state.github
+        state.add_repo(REPOSITORY, files={"README.md": "# chaos\n"})
+        for _ in range(args.deliveries // PER_ISSUE + 1):
+            state.add_issue(REPOSITORY, "chaos target")
+        env = sandbox.env()
+        server = Server(Path(tmp), free_port(), lease_seconds=args.lease_seconds)
+        base_env = server.env
+
+        def server_env() -> dict[str, str]:
+            return {
+                **base_env(),
+                "GITHUB_API_URL": env["GITHUB_API_URL"],
+                "GITHUB_TOKEN": env["GITHUB_TOKEN"],
+                "GITHUB_WEBHOOK_SECRET": env["GITHUB_WEBHOOK_SECRET"],
+                "EXECUTION_LEASE_SECONDS": str(max(1, int(args.lease_seconds))),
+                "MAX_CONCURRENT_WORKFLOWS": "8",
+                "HTTP_TIMEOUT_SECONDS": "10",
+            }
+
+        server.env = server_env  # type: ignore[method-assign]
+        trigger = ["--trigger", "chaos_exactly_once:chaos_trigger"]
+        server.start(extra_args=trigger)
+        database_url = server_env()["DATABASE_URL"]
+
+        async def scenario() -> None:
+            done = asyncio.Event()
+            sender = asyncio.create_task(
+                send_until_acknowledged(
+                    server, report, env["GITHUB_WEBHOOK_SECRET"], args.connections, done
+                )
+            )
+            # Kills while deliveries arrive and after, while runs execute.
+            while report.kills < args.kills or not done.is_set():
+                await asyncio.sleep(rng.uniform(1.0, 5.0))
+                if report.kills >= args.kills and done.is_set():
+                    break
+                server.kill()
+                report.kills += 1
+                await asyncio.to_thread(server.start, 120.0, trigger)
+            await sender
+
+        asyncio.run(scenario())
+        deadline = time.monotonic() + args.timeout
+        while True:
+            total, completed, taken, missing = completed_runs(database_url, args.deliveries)
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        server.stop()
+        report.executions, report.completed, report.taken_over = total, completed, taken
+        report.missing_runs = missing
+        pattern = re.compile(r"^chaos run (\d+)")
+        for comment in state.comments(REPOSITORY):
+            found = pattern.match(comment.body or "")
+            if found:
+                report.comments[int(found.group(1))] += 1
+    report.seconds = time.monotonic() - started
+    print("exactly once under kill -9 (receiver + dispatcher, in-process runs, GitHub sandbox)")
+    for line in report.lines():
+        print("  " + line)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.exit(main())
