@@ -286,12 +286,21 @@ def prefect_trigger() -> Trigger:
 
 class Demo:
     def __init__(
-        self, home: Path, *, use_prefect: bool | None, timeout: float, progress: Progress
+        self,
+        home: Path,
+        *,
+        use_prefect: bool | None,
+        timeout: float,
+        progress: Progress,
+        prepare_sandbox: Callable[[SandboxServer], None] | None = None,
+        extra_environ: dict[str, str] | None = None,
     ) -> None:
         self.home = home
         self.use_prefect = use_prefect
         self.timeout = timeout
         self.progress = progress
+        self.prepare_sandbox = prepare_sandbox  # e.g. fault rules (benchmarks)
+        self.extra_environ = dict(extra_environ or {})
         self.outcomes: queue.Queue[DispatchOutcome] = queue.Queue()
         self.records: dict[str, EventRecord] = {}
         self.deadline = 0.0
@@ -317,6 +326,9 @@ class Demo:
             runs = scenario.seed(sandbox.state, sandbox.github_url)
             secret = secrets.token_hex(32)
             environ = demo_environ(sandbox, self.home, secret, server[0] if server else None)
+            environ.update(self.extra_environ)
+            if self.prepare_sandbox is not None:
+                self.prepare_sandbox(sandbox)
             with patched_environ(environ):
                 settings = Settings()
                 store = open_store(settings.effective_database_url)
@@ -664,8 +676,19 @@ def run_demo(
     use_prefect: bool | None = None,
     timeout: float = 50.0,
     progress: Progress | None = None,
+    prepare_sandbox: Callable[[SandboxServer], None] | None = None,
+    extra_environ: dict[str, str] | None = None,
 ) -> DemoResult:
-    """Run the whole demo; `use_prefect` None = a Prefect server if one runs, else in-process."""
+    """Run the whole demo; `use_prefect` None = a Prefect server if one runs, else in-process.
+
+    `prepare_sandbox` is called with the started sandbox before anything is sent (fault
+    rules, for benchmarks); `extra_environ` adds settings (e.g. HTTP_TIMEOUT_SECONDS).
+    """
     return Demo(
-        home, use_prefect=use_prefect, timeout=timeout, progress=progress or (lambda _m: None)
+        home,
+        use_prefect=use_prefect,
+        timeout=timeout,
+        progress=progress or (lambda _m: None),
+        prepare_sandbox=prepare_sandbox,
+        extra_environ=extra_environ,
     ).run()
