@@ -30,8 +30,9 @@ from contexten.config import Settings, reload_settings
 from contexten.demo import scenario
 from contexten.events.dispatcher import DispatchOutcome, Trigger
 from contexten.sandbox.server import SandboxServer
+from contexten.store import executions as run_records
 from contexten.store.db import Store, open_store
-from contexten.store.models import RecoveryRecord, WorkflowExecution
+from contexten.store.models import RecoveryRecord
 
 Progress = Callable[[str], None]
 WEBHOOK_PATH = "/webhook"
@@ -474,26 +475,25 @@ class Demo:
 
 
 def execution_summary(store: Store, run_id: str) -> dict[str, Any]:
-    with store.session() as session:
-        row = session.scalar(select(WorkflowExecution).where(WorkflowExecution.run_id == run_id))
-        if row is None:
-            return {"run_id": run_id, "status": "unknown"}
-        result = dict(row.result or {})
-        data = dict(result.get("data") or {})
-        return {
-            "run_id": run_id,
-            "workflow_type": row.workflow_type,
-            "mode": row.mode,
-            "status": row.status,
-            "ok": result.get("ok"),
-            "summary": result.get("summary") or row.error,
-            "decision": data.get("decision"),
-            "jobs": data.get("jobs", []),
-            "actions": data.get("actions", []),
-            "report": str(store_reports_dir(store) / run_id / f"{data.get('report')}.md")
-            if data.get("report")
-            else None,
-        }
+    row = run_records.load(store, run_id)
+    if row is None:
+        return {"run_id": run_id, "status": "unknown"}
+    result = dict(row.result or {})
+    data = dict(result.get("data") or {})
+    return {
+        "run_id": run_id,
+        "workflow_type": row.workflow_type,
+        "mode": row.mode,
+        "status": row.status,
+        "ok": result.get("ok"),
+        "summary": result.get("summary") or row.error,
+        "decision": data.get("decision"),
+        "jobs": data.get("jobs", []),
+        "actions": data.get("actions", []),
+        "report": str(store_reports_dir(store) / run_id / f"{data.get('report')}.md")
+        if data.get("report")
+        else None,
+    }
 
 
 def store_reports_dir(store: Store) -> Path:
@@ -639,23 +639,8 @@ def verify(
         if all(m == ["baseline"] for m in modes.values()) and len(modes) == 4
         else str(modes),
     )
-    with store.session() as session:
-        analyses = (
-            session.scalar(
-                select(func.count())
-                .select_from(WorkflowExecution)
-                .where(WorkflowExecution.workflow_type == "failure_analysis")
-            )
-            or 0
-        )
-        failed = (
-            session.scalar(
-                select(func.count())
-                .select_from(WorkflowExecution)
-                .where(WorkflowExecution.status != "completed")
-            )
-            or 0
-        )
+    analyses = run_records.count(store, workflow_type="failure_analysis")
+    failed = run_records.count(store, status_not="completed")
     check("orchestrator: one failure_analysis per run attempt (4 failures + 1 re-run)", 5, analyses)
     check("orchestrator: every workflow run completed", 0, failed)
     return checks

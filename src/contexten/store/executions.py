@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contexten.store.db import Store
@@ -168,6 +168,18 @@ def recent(store: Store, limit: int = 20) -> list[Execution]:
             select(WorkflowExecution).order_by(WorkflowExecution.id.desc()).limit(limit)
         ).all()
         return [_execution(row) for row in rows]
+
+
+def count(store: Store, *, workflow_type: str | None = None, status_not: str | None = None) -> int:
+    """How many runs (of `workflow_type`; not in status `status_not`)."""
+    table = WorkflowExecution
+    statement = select(func.count()).select_from(table)
+    if workflow_type is not None:
+        statement = statement.where(table.workflow_type == workflow_type)
+    if status_not is not None:
+        statement = statement.where(table.status != status_not)
+    with store.session() as session:
+        return int(session.scalar(statement) or 0)
 
 
 def claim(
