@@ -17,7 +17,7 @@ from contexten.integrations.interface import (
     NotifierError,
 )
 from contexten.orchestration.execution import (
-    claim_idempotency_key,
+    claim_run,
     execute_workflow,
     load_execution,
 )
@@ -193,11 +193,23 @@ async def test_bad_parameters_raise_before_anything_runs(
 
 
 def test_idempotency_key_claimed_once(store: Store) -> None:
-    first = claim_idempotency_key(
-        store, "k1", "run-a", AutonomousWorkflowType.LINEAR_SYNC, "in-process"
+    first = claim_run(
+        store,
+        "k1",
+        "run-a",
+        AutonomousWorkflowType.LINEAR_SYNC,
+        "in-process",
+        parameters={},
+        lease_seconds=60,
     )
-    second = claim_idempotency_key(
-        store, "k1", "run-b", AutonomousWorkflowType.LINEAR_SYNC, "in-process"
+    second = claim_run(
+        store,
+        "k1",
+        "run-b",
+        AutonomousWorkflowType.LINEAR_SYNC,
+        "in-process",
+        parameters={},
+        lease_seconds=60,
     )
-    assert first is None
-    assert second == "run-a"
+    assert first.owned and first.run_id == "run-a"
+    assert not second.owned and second.run_id == "run-a"  # alive: not run again

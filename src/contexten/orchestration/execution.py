@@ -95,32 +95,6 @@ def find_by_idempotency_key(store: Store, key: str) -> Execution | None:
     return runs.find_by_key(store, key)
 
 
-def claim_idempotency_key(
-    store: Store,
-    key: str,
-    run_id: str,
-    workflow_type: AutonomousWorkflowType,
-    mode: str,
-    *,
-    parameters: dict[str, Any] | None = None,
-    owner: str | None = None,
-    lease_seconds: float = 60.0,
-) -> str | None:
-    """Reserve `key` for a new run; return the existing run id when it was taken already
-    (and is alive or done). See `claim_run` for the takeover of a dead process's run."""
-    claim = claim_run(
-        store,
-        key,
-        run_id,
-        workflow_type,
-        mode,
-        parameters=parameters or {},
-        owner=owner,
-        lease_seconds=lease_seconds,
-    )
-    return None if claim.owned and not claim.taken_over else claim.run_id
-
-
 def claim_run(
     store: Store,
     key: str,
