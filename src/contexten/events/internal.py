@@ -133,11 +133,15 @@ def recoverable_components(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def health_events(
-    run_id: str, data: Mapping[str, Any], *, budget: int, open_circuits: frozenset[str] = frozenset()
+    run_id: str,
+    data: Mapping[str, Any],
+    *,
+    budget: int,
+    open_circuits: frozenset[str] = frozenset(),
 ) -> list[InternalEvent]:
     """health_check: one `health.unhealthy` per recoverable component, at most `budget`
     (the recoveries that may still start), skipping integrations whose circuit is open."""
-    events = []
+    events: list[InternalEvent] = []
     for component in recoverable_components(data):
         if len(events) >= budget:
             break
@@ -185,8 +189,8 @@ def regression_events(
 def alert_event(name: str, alert: Mapping[str, Any]) -> InternalEvent:
     """`alert.firing` / `alert.resolved` for an alert record (as AlertView.to_dict)."""
     key = f"{alert.get('id')}:{alert.get('first_seen')}"
-    payload = {"action": name.split(".", 1)[1], "alert": dict(alert)}
-    return InternalEvent(name, key, payload, None, payload["action"])
+    action = name.split(".", 1)[1]
+    return InternalEvent(name, key, {"action": action, "alert": dict(alert)}, None, action)
 
 
 def delivery_of(event: InternalEvent) -> Any:
@@ -223,9 +227,7 @@ def _open_circuits(store: Store) -> frozenset[str]:
     from contexten.recovery.policy import breaker_allows
 
     now = time.time()
-    return frozenset(
-        n for n in INTEGRATIONS if not breaker_allows(load_breaker(store, n), now)[0]
-    )
+    return frozenset(n for n in INTEGRATIONS if not breaker_allows(load_breaker(store, n), now)[0])
 
 
 def outcome_events(

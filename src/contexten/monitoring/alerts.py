@@ -289,7 +289,7 @@ class SlackSink:
         from contexten.integrations.interface import Message
 
         text = render_text(alert, event)
-        blocks = (
+        blocks: tuple[dict[str, Any], ...] = (
             {"type": "header", "text": {"type": "plain_text", "text": text[:150]}},
             {"type": "section", "text": {"type": "mrkdwn", "text": alert.message[:2900]}},
             {

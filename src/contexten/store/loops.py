@@ -74,6 +74,5 @@ def recent_executions(store: Store, limit: int = 5) -> list[dict[str, Any]]:
             select(WorkflowExecution).order_by(WorkflowExecution.id.desc()).limit(limit)
         ).all()
         return [
-            {"run_id": r.run_id, "workflow_type": r.workflow_type, "status": r.status}
-            for r in rows
+            {"run_id": r.run_id, "workflow_type": r.workflow_type, "status": r.status} for r in rows
         ]

@@ -1,0 +1,135 @@
+"""End to end over real sockets, the loops that close by themselves: a scheduled health
+check heals an unhealthy component through `health.unhealthy`; (more below).
+
+Each test runs the receiver with its dispatcher (in-process workflows) against a sandbox,
+with the default routing rules, and asserts what the sandbox and the store saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import queue
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from contexten.config import Settings
+from contexten.demo.loop import ReceiverThread, execution_summary, in_process_trigger
+from contexten.events.dispatcher import DispatchOutcome
+from contexten.events.internal import HEALTH_UNHEALTHY, InternalEvent
+from contexten.events.routing import DEFAULT_RULES
+from contexten.events.service import build_app
+from contexten.orchestration import PrefectOrchestrator
+from contexten.sandbox.server import SandboxServer
+from contexten.sandbox.testing import running_sandbox
+from contexten.store.db import Store, open_store
+from contexten.store.models import RecoveryRecord
+
+SECRET = "closed-loops-secret"
+_repos = itertools.count(1)
+
+
+@dataclass
+class Loop:
+    sandbox: SandboxServer
+    settings: Settings
+    store: Store
+    url: str
+    repo: str
+    outcomes: queue.Queue[DispatchOutcome] = field(default_factory=queue.Queue)
+    settled: dict[str, DispatchOutcome] = field(default_factory=dict)
+
+    def wait(self, delivery_id: str, timeout: float = 60.0) -> DispatchOutcome:
+        deadline = time.monotonic() + timeout
+        while delivery_id not in self.settled:
+            outcome = self.outcomes.get(timeout=max(0.01, deadline - time.monotonic()))
+            self.settled[outcome.delivery_id] = outcome
+        return self.settled[delivery_id]
+
+    def run(self, workflow_type: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Run a workflow here (as its schedule would), recorded in the loop's store."""
+        orchestrator = PrefectOrchestrator(settings=self.settings, store=self.store)
+        run_id = asyncio.run(orchestrator.trigger_workflow(workflow_type, parameters))
+        return execution_summary(self.store, run_id)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with running_sandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def loop(sandbox: SandboxServer, tmp_path: Path) -> Iterator[Loop]:
+    repo = f"loops/app{next(_repos)}"
+    sandbox.state.github.add_repo(repo, default_branch="main")
+    env = {k.lower(): v for k, v in sandbox.env().items()}
+    env.update(github_webhook_secret=SECRET, github_repository=repo)
+    settings = Settings(
+        **env,
+        contexten_home=tmp_path / "home",
+        prefect_api_url=None,
+        workflow_retry_delay=0,
+        http_max_attempts=1,
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'loops.db'}")
+    outcomes: queue.Queue[DispatchOutcome] = queue.Queue()
+    app = build_app(
+        settings,
+        store,
+        trigger=in_process_trigger(settings, store),
+        rules=list(DEFAULT_RULES),
+        poll_interval=0.1,
+        on_outcome=outcomes.put,
+    )
+    receiver = ReceiverThread(app).start()
+    try:
+        yield Loop(sandbox, settings, store, receiver.url, repo, outcomes)
+    finally:
+        receiver.stop()
+        for injector in sandbox.faults.values():
+            injector.clear()
+
+
+def _recovery_started(store: Store, key: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with store.session() as session:
+            if session.scalars(select(RecoveryRecord).where(RecoveryRecord.key == key)).first():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"no recovery of {key} started")
+
+
+def test_the_scheduled_health_check_heals_an_unhealthy_component(loop: Loop) -> None:
+    loop.sandbox.faults["github"].add(path="/rate_limit", error_rate=1.0, error_status=503)
+    check = loop.run("health_check", {})  # the schedule passes no parameters
+    assert check["status"] == "completed", check
+    assert component_status(loop.store, check["run_id"], "github") == "unhealthy"
+    unhealthy = InternalEvent(HEALTH_UNHEALTHY, f"github:{check['run_id']}")
+    _recovery_started(loop.store, "github")
+    loop.sandbox.faults["github"].clear()  # the outage ends while recovery backs off
+    outcome = loop.wait(unhealthy.delivery_id)
+    assert outcome.status == "dispatched" and outcome.workflow_types == ("system_recovery",)
+    [recovery] = [execution_summary(loop.store, r) for r in outcome.run_ids]
+    assert recovery["status"] == "completed" and recovery["ok"], recovery
+    with loop.store.session() as session:
+        [record] = session.scalars(select(RecoveryRecord).where(RecoveryRecord.key == "github"))
+        assert record.outcome == "succeeded"
+    again = loop.run("health_check", {})
+    assert component_status(loop.store, again["run_id"], "github") == "healthy"
+
+
+def component_status(store: Store, run_id: str, name: str) -> str | None:
+    from contexten.orchestration.execution import load_execution
+
+    row = load_execution(store, run_id)
+    assert row is not None and row.result is not None
+    components = row.result["data"]["components"]
+    return next((c["status"] for c in components if c["name"] == name), None)
