@@ -13,23 +13,29 @@ import queue
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from contexten.config import Settings
+from contexten.demo import scenario
 from contexten.demo.loop import ReceiverThread, execution_summary, in_process_trigger
 from contexten.events.dispatcher import DispatchOutcome
-from contexten.events.internal import HEALTH_UNHEALTHY, InternalEvent
+from contexten.events.internal import HEALTH_UNHEALTHY, REGRESSION_DETECTED, InternalEvent
 from contexten.events.routing import DEFAULT_RULES
 from contexten.events.service import build_app
 from contexten.orchestration import PrefectOrchestrator
+from contexten.sandbox.github import JobSpec
 from contexten.sandbox.server import SandboxServer
 from contexten.sandbox.testing import running_sandbox
 from contexten.store.db import Store, open_store
 from contexten.store.models import RecoveryRecord
+from contexten.workflows.regression_actions import CHECK_NAME as PERF_CHECK
 
 SECRET = "closed-loops-secret"
 _repos = itertools.count(1)
@@ -51,6 +57,20 @@ class Loop:
             outcome = self.outcomes.get(timeout=max(0.01, deadline - time.monotonic()))
             self.settled[outcome.delivery_id] = outcome
         return self.settled[delivery_id]
+
+    def payloads(self) -> scenario.Payloads:
+        token = self.sandbox.env()["GITHUB_TOKEN"]
+        return scenario.Payloads(self.sandbox.github_url, token, repo=self.repo)
+
+    def send(self, delivery: scenario.Delivery) -> DispatchOutcome:
+        response = httpx.post(
+            self.url + "/webhook",
+            content=delivery.body,
+            headers=delivery.headers(SECRET),
+            timeout=10,
+        )
+        assert response.status_code == 202, response.text
+        return self.wait(delivery.delivery_id)
 
     def run(self, workflow_type: str, parameters: dict[str, Any]) -> dict[str, Any]:
         """Run a workflow here (as its schedule would), recorded in the loop's store."""
@@ -133,3 +153,45 @@ def component_status(store: Store, run_id: str, name: str) -> str | None:
     assert row is not None and row.result is not None
     components = row.result["data"]["components"]
     return next((c["status"] for c in components if c["name"] == name), None)
+
+
+def test_a_pull_request_run_that_regressed_alerts_and_gets_a_check_run(loop: Loop) -> None:
+    gh = loop.sandbox.state.github
+    gh.add_branch(loop.repo, "develop")
+    number = gh.add_pull_request(loop.repo, "slow-feature", title="Slower").number
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    last = None
+    for i in range(10):
+        for branch, seconds in (("develop", 300.0), ("slow-feature", 480.0)):
+            last = gh.add_run(
+                loop.repo,
+                head_branch=branch,
+                event="push" if branch == "develop" else "pull_request",
+                pull_requests=[number] if branch == "slow-feature" else [],
+                created_at=start + timedelta(hours=i, minutes=5 if branch != "develop" else 0),
+                jobs=(
+                    JobSpec(
+                        "test",
+                        steps=(("Set up job", "success"), ("Run pytest", "success")),
+                        duration_seconds=float(rng.normal(seconds, 5)),
+                    ),
+                ),
+            )
+    assert last is not None and last.head_branch == "slow-feature"
+    payloads = loop.payloads()
+    delivery = payloads.workflow_run(last.id, "perf", "a PR run finished")
+    payloads.close()
+    outcome = loop.send(delivery)
+    assert outcome.workflow_types == ("test_optimization", "performance_monitoring")
+    perf = execution_summary(loop.store, outcome.run_ids[1])
+    assert perf["status"] == "completed" and perf["ok"] is False, perf
+    [check] = [c for c in gh.check_runs(loop.repo) if c.name == PERF_CHECK]
+    assert check.head_sha == last.head_sha and check.conclusion == "neutral"
+    assert "CI run time" in check.summary and "p=" in check.summary
+    assert "| CI | test |" in (check.text or "")
+    slack = [m for m in loop.sandbox.state.slack.messages() if "perf-regression" in m.text]
+    assert len(slack) == 1 and "slow-feature" in slack[0].text
+    event = InternalEvent(REGRESSION_DETECTED, f"{loop.repo}:slow-feature:{last.head_sha}")
+    recorded = loop.wait(event.delivery_id)
+    assert recorded.status == "ignored"  # recorded for rules of one's own; none by default
