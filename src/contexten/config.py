@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None
+    slack_signing_secret: SecretStr | None = None  # verifies Slack's slash commands, buttons
     linear_api_key: SecretStr | None = None
     linear_team_id: str | None = None
 
@@ -109,6 +110,8 @@ class Settings(BaseSettings):
     webhook_lease_seconds: int = 300  # a claimed delivery is re-claimed after this
     routing_rules_file: Path | None = None  # JSON/YAML rules that extend or replace the defaults
     alert_routes_file: Path | None = None  # default: CONTEXTEN_HOME/alert_routes.json
+    # Who may give `/contexten ...` commands in pull request comments (author_association).
+    comment_command_associations: str = "OWNER,MEMBER,COLLABORATOR"
 
     # --- outbound HTTP ---
     http_timeout_seconds: float = 30.0

@@ -35,6 +35,7 @@ from contexten.sandbox.server import SandboxServer
 from contexten.sandbox.testing import running_sandbox
 from contexten.store.db import Store, open_store
 from contexten.store.models import RecoveryRecord
+from contexten.workflows.pr_workflow_lint import CHECK_NAME as PR_LINT_CHECK
 from contexten.workflows.regression_actions import CHECK_NAME as PERF_CHECK
 
 SECRET = "closed-loops-secret"
@@ -195,3 +196,118 @@ def test_a_pull_request_run_that_regressed_alerts_and_gets_a_check_run(loop: Loo
     event = InternalEvent(REGRESSION_DETECTED, f"{loop.repo}:slow-feature:{last.head_sha}")
     recorded = loop.wait(event.delivery_id)
     assert recorded.status == "ignored"  # recorded for rules of one's own; none by default
+
+
+BAD_WORKFLOW = """name: CI
+on: [pull_request]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: pytest
+"""
+
+
+def test_a_pull_request_touching_a_workflow_is_linted_and_annotated(loop: Loop) -> None:
+    gh = loop.sandbox.state.github
+    gh.add_branch(loop.repo, "ci-change")
+    head = gh.add_commit(
+        loop.repo,
+        "ci-change",
+        {".github/workflows/ci.yml": BAD_WORKFLOW, "src/app.py": "print('x')\n"},
+        "Add CI",
+    )
+    number = gh.add_pull_request(loop.repo, "ci-change", title="Add CI").number
+    payloads = loop.payloads()
+    delivery = payloads.pull_request(number, "pr", "a PR adds a workflow")
+    payloads.close()
+    outcome = loop.send(delivery)
+    assert outcome.workflow_types == ("workflow_optimization",)
+    [run] = [execution_summary(loop.store, r) for r in outcome.run_ids]
+    assert run["status"] == "completed", run
+    [check] = [c for c in gh.check_runs(loop.repo) if c.name == PR_LINT_CHECK]
+    assert check.head_sha == head and check.conclusion == "failure"
+    rules = {a["title"] for a in check.annotations}
+    assert {"missing-timeout", "unpinned-action", "missing-permissions"} <= rules
+    assert {a["path"] for a in check.annotations} == {".github/workflows/ci.yml"}
+    unpinned = next(a for a in check.annotations if a["title"] == "unpinned-action")
+    assert unpinned["start_line"] == 7
+
+
+def _failed_pr_run(loop: Loop, branch: str) -> tuple[int, int]:
+    gh = loop.sandbox.state.github
+    gh.add_branch(loop.repo, branch)
+    number = gh.add_pull_request(loop.repo, branch, title="Feature").number
+    run = gh.add_run(
+        loop.repo,
+        head_branch=branch,
+        event="pull_request",
+        pull_requests=[number],
+        jobs=[JobSpec("build", conclusion="failure", log=NETWORK_LOG)],
+        rerun_outcomes=["success"],
+    )
+    return number, run.id
+
+
+NETWORK_LOG = (
+    "2026-11-01T08:00:00.0000000Z ##[group]Run pip install -r requirements.txt\n"
+    "2026-11-01T08:00:01.0000000Z ERROR: Could not install packages due to an OSError: "
+    "HTTPSConnectionPool(host='files.pythonhosted.org', port=443): Read timed out.\n"
+    "2026-11-01T08:00:01.0000000Z ##[error]Process completed with exit code 1.\n"
+)
+
+
+def test_a_member_comment_reruns_and_an_outsider_is_refused_once(loop: Loop) -> None:
+    gh = loop.sandbox.state.github
+    number, run_id = _failed_pr_run(loop, "feature-x")
+    payloads = loop.payloads()
+    stranger = payloads.issue_comment(
+        number, "/contexten rerun", "c1", "outsider", login="drive-by", association="NONE"
+    )
+    stranger_again = payloads.issue_comment(
+        number, "/contexten rerun please", "c2", "outsider", login="drive-by", association="NONE"
+    )
+    member = payloads.issue_comment(
+        number, "/contexten rerun", "c3", "member", login="maintainer", association="MEMBER"
+    )
+    payloads.close()
+
+    for delivery in (stranger, stranger_again):
+        outcome = loop.send(delivery)
+        assert outcome.workflow_types == ("github_automation",)
+    refusals = [c for c in gh.comments(loop.repo, number) if "limited to" in c.body]
+    assert len(refusals) == 1 and "@drive-by" in refusals[0].body  # polite, and only once
+    assert len(gh.runs[run_id].attempts) == 1  # nothing re-ran
+
+    outcome = loop.send(member)
+    [run] = [execution_summary(loop.store, r) for r in outcome.run_ids]
+    assert run["status"] == "completed", run
+    assert len(gh.runs[run_id].attempts) == 2
+    replies = [c for c in gh.comments(loop.repo, number) if "Re-running the failed jobs" in c.body]
+    assert len(replies) == 1 and f"#{run_id}" in replies[0].body
+    again = httpx.post(
+        loop.url + "/webhook", content=member.body, headers=member.headers(SECRET), timeout=10
+    )
+    assert again.json()["status"] == "duplicate"  # a redelivery: no second re-run or reply
+    assert len(gh.runs[run_id].attempts) == 2
+
+
+def test_diagnose_then_explain_answer_in_replies(loop: Loop) -> None:
+    gh = loop.sandbox.state.github
+    number, run_id = _failed_pr_run(loop, "feature-y")
+    payloads = loop.payloads()
+    diagnose = payloads.issue_comment(number, "/contexten diagnose", "d", "diagnose")
+    explain = payloads.issue_comment(number, "/contexten   explain\nthanks!", "e", "explain")
+    unknown = payloads.issue_comment(number, "/contexten dance", "u", "unknown command")
+    payloads.close()
+    for delivery in (diagnose, explain, unknown):
+        [run] = [execution_summary(loop.store, r) for r in loop.send(delivery).run_ids]
+        assert run["status"] == "completed", run
+    bodies = [c.body for c in gh.comments(loop.repo, number)]
+    [diagnosis] = [b for b in bodies if b.startswith("Diagnosis of")]
+    assert f"#{run_id}" in diagnosis and "**network**" in diagnosis
+    [explanation] = [b for b in bodies if b.startswith("What went wrong")]
+    assert "network" in explanation and "Read timed out" in explanation
+    assert any("I did not understand `/contexten dance`" in b for b in bodies)
+    assert len(gh.runs[run_id].attempts) == 1  # diagnosing never re-runs

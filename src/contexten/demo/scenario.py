@@ -248,6 +248,56 @@ class Payloads:
         }
         return self._delivery(name, title, "workflow_job", body)
 
+    def pull_request(self, number: int, name: str, title: str, action: str = "opened") -> Delivery:
+        pull = self._get(f"/repos/{self.repo}/pulls/{number}")
+        repository = self._get(f"/repos/{self.repo}")
+        body = {
+            "action": action,
+            "number": number,
+            "pull_request": pull,
+            "repository": repository,
+            "sender": pull["user"],
+        }
+        return self._delivery(name, title, "pull_request", body)
+
+    def issue_comment(
+        self,
+        number: int,
+        comment: str,
+        name: str,
+        title: str,
+        *,
+        login: str = "octocat",
+        association: str = "MEMBER",
+        comment_id: int | None = None,
+    ) -> Delivery:
+        """A comment on pull request `number` as GitHub announces it (issue_comment created)."""
+        pull = self._get(f"/repos/{self.repo}/pulls/{number}")
+        repository = self._get(f"/repos/{self.repo}")
+        user = {"login": login, "id": abs(hash(login)) % 10_000_000, "type": "User"}
+        ident = comment_id or uuid.uuid4().int % 2_000_000_000
+        body = {
+            "action": "created",
+            "issue": {
+                "number": number,
+                "title": pull["title"],
+                "state": pull["state"],
+                "html_url": pull["html_url"],
+                "user": pull["user"],
+                "pull_request": {"url": pull["url"], "html_url": pull["html_url"]},
+            },
+            "comment": {
+                "id": ident,
+                "body": comment,
+                "user": user,
+                "author_association": association,
+                "html_url": f"{pull['html_url']}#issuecomment-{ident}",
+            },
+            "repository": repository,
+            "sender": user,
+        }
+        return self._delivery(name, title, "issue_comment", body)
+
     @staticmethod
     def _delivery(name: str, title: str, event: str, body: dict[str, Any]) -> Delivery:
         raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
