@@ -311,3 +311,74 @@ def test_diagnose_then_explain_answer_in_replies(loop: Loop) -> None:
     assert "network" in explanation and "Read timed out" in explanation
     assert any("I did not understand `/contexten dance`" in b for b in bodies)
     assert len(gh.runs[run_id].attempts) == 1  # diagnosing never re-runs
+
+
+def _fire(loop: Loop, key: str, data: dict[str, Any]) -> int:
+    from contexten.monitoring.alerts import Alert, Severity, alert_manager_for
+    from contexten.monitoring.clients import build_clients
+
+    async def fire() -> int:
+        clients = build_clients(loop.settings, loop.store)
+        try:
+            manager = alert_manager_for(loop.store, loop.settings, clients)
+            decision = await manager.fire(Alert(key, Severity.WARNING, f"{key} broke", data=data))
+        finally:
+            await clients.aclose()
+        assert decision.action == "notified" and decision.alert_id is not None, decision
+        return decision.alert_id
+
+    return asyncio.run(fire())
+
+
+def _message_of(loop: Loop, key: str) -> Any:
+    return next(m for m in loop.sandbox.state.slack.messages() if key in m.text and m.blocks)
+
+
+def test_slack_buttons_and_the_slash_command_act_on_alerts(loop: Loop) -> None:
+    from contexten.monitoring.alerts import ACTION_ACK, ACTION_RERUN, ACTION_RESOLVE, AlertManager
+    from contexten.sandbox.slack_interactions import SlackInteractions
+    from contexten.store.loops import recent_executions
+
+    slack = SlackInteractions(loop.sandbox.state.slack, loop.url + "/slack/interactivity")
+    first = loop.run("alert_management", {})
+    resolve_id = _fire(loop, "demo:queue-stuck", {"run_id": first["run_id"]})
+    ack_id = _fire(loop, "demo:disk-slow", {})
+    message = _message_of(loop, "demo:queue-stuck")
+
+    body = slack.button_press_body(message, ACTION_RESOLVE)
+    forged = SlackInteractions(loop.sandbox.state.slack, slack.url, signing_secret="not-it")
+    assert forged.post(body).status_code == 401
+    assert slack.post(body, timestamp=time.time() - 600).status_code == 401  # a replay
+    assert AlertManager(loop.store, loop.settings).get(resolve_id).status == "firing"
+
+    pressed = slack.press(message, ACTION_RESOLVE, user_name="alice")
+    assert pressed.status_code == 200, pressed.text
+    assert AlertManager(loop.store, loop.settings).get(resolve_id).status == "resolved"
+    thread = [m for m in loop.sandbox.state.slack.messages() if m.thread_ts == message.ts]
+    assert any("resolved by alice" in m.text for m in thread)
+
+    acked = slack.press(_message_of(loop, "demo:disk-slow"), ACTION_ACK, user_name="bob")
+    assert acked.status_code == 200
+    view = AlertManager(loop.store, loop.settings).get(ack_id)
+    assert view.status == "firing" and view.data["acknowledged_by"] == "bob"
+
+    before = [
+        r for r in recent_executions(loop.store, 50) if r["workflow_type"] == "alert_management"
+    ]
+    assert slack.press(message, ACTION_RERUN).status_code == 200
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        runs = [
+            r for r in recent_executions(loop.store, 50) if r["workflow_type"] == "alert_management"
+        ]
+        if len(runs) > len(before) and runs[0]["status"] == "completed":
+            break
+        time.sleep(0.05)
+    assert len(runs) == len(before) + 1 and runs[0]["status"] == "completed", runs
+
+    status = slack.slash_command("status")
+    assert status.status_code == 200
+    answer = status.json()
+    assert answer["response_type"] == "ephemeral" and "demo:disk-slow" in answer["text"]
+    assert "acknowledged by" in slack.slash_command(f"ack {ack_id}").json()["text"]
+    assert slack.slash_command("dance").json()["text"].startswith("usage: /contexten")
