@@ -8,6 +8,8 @@ Repository `contexten-demo/shop` on the sandbox GitHub, with three workflows:
   pull request branch, then fails the same way on `main`.
 - `Build` / job `e2e` (a real kubernetes-client log pair): passes on `main`, then fails on a
   pull request branch with a Python SyntaxError; auto-fix is on for this workflow.
+- `Perf` / job `bench`: about 300 s a run on `develop` (the baseline), about 480 s on a
+  pull request branch: a significant regression (synthetic timings).
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ class SeededRuns:
     compile_pr: int
     test_pr_number: int
     compile_pr_number: int
+    perf_run: int = 0  # the newest (slower) Perf run of the perf pull request
+    perf_pr_number: int = 0
+
+
+PERF_WORKFLOW = "Perf"
+PERF_BRANCH = "perf/json-encoder"
 
 
 def seed(state: SandboxState, github_url: str) -> SeededRuns:
@@ -128,6 +136,7 @@ def seed(state: SandboxState, github_url: str) -> SeededRuns:
         created_at=at(30),
         display_title="Merge: faster supercells",
     )
+    perf_pr, perf_run = seed_perf(state, at(40))
     if state.codegen is not None:
         # The agent's pull request links point at the sandbox repository.
         state.codegen.pr_url_base = f"{github_url}/{REPO}/pull/"
@@ -141,7 +150,41 @@ def seed(state: SandboxState, github_url: str) -> SeededRuns:
         compile_pr=compile_pr.id,
         test_pr_number=test_pr_ref.number,
         compile_pr_number=compile_pr_ref.number,
+        perf_run=perf_run,
+        perf_pr_number=perf_pr,
     )
+
+
+def seed_perf(state: SandboxState, start: datetime) -> tuple[int, int]:
+    """Eight Perf runs on develop and eight, 60 % slower, on a pull request branch;
+    returns (pull request number, the newest run of the branch)."""
+    gh = state.github
+    gh.add_branch(REPO, "develop")
+    gh.add_branch(REPO, PERF_BRANCH)
+    gh.add_commit(REPO, PERF_BRANCH, {"src/encode.py": "# new encoder\n"}, "A new JSON encoder")
+    number = gh.add_pull_request(REPO, PERF_BRANCH, title="A new JSON encoder").number
+    newest = 0
+    for i in range(8):
+        for branch, seconds in (("develop", 300.0), (PERF_BRANCH, 480.0)):
+            run = gh.add_run(
+                REPO,
+                workflow=PERF_WORKFLOW,
+                head_branch=branch,
+                event="push" if branch == "develop" else "pull_request",
+                pull_requests=[number] if branch == PERF_BRANCH else [],
+                jobs=[
+                    JobSpec(
+                        "bench",
+                        steps=(("Set up job", "success"), ("Run benchmarks", "success")),
+                        duration_seconds=seconds + (i * 7) % 11,
+                    )
+                ],
+                created_at=start + timedelta(minutes=2 * i + (1 if branch != "develop" else 0)),
+                display_title="A new JSON encoder" if branch != "develop" else "Nightly bench",
+            )
+            if branch == PERF_BRANCH:
+                newest = run.id
+    return number, newest
 
 
 def demo_rules() -> list[RoutingRule]:
