@@ -80,8 +80,9 @@ class Loop:
         return execution_summary(self.store, run_id)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
+    """One per test: Slack messages are deduplicated by alert id, which restarts per store."""
     with running_sandbox() as server:
         yield server
 
