@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     workflow_default_timeout: int = 3600
     max_concurrent_workflows: int = 5
     workflow_retry_delay: int = 60
+    # limits of the subprocesses workflows start (audits, test commands); 0 = none
+    subprocess_memory_mb: int = 4096
+    subprocess_cpu_seconds: int = 3600
 
     # --- webhook receiver ---
     webhook_host: str = "127.0.0.1"

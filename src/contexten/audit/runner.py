@@ -23,6 +23,7 @@ from contexten.audit.model import (
     ToolStatus,
 )
 from contexten.audit.secrets_scan import scan_secrets
+from contexten.limits import ProcessLimits
 
 
 class AuditInputError(ValueError):
@@ -42,6 +43,7 @@ class AuditOptions:
     baseline_path: Path | None = None
     today: date = field(default_factory=date.today)
     code: CodeScanOptions = field(default_factory=CodeScanOptions)
+    limits: ProcessLimits = field(default_factory=ProcessLimits)  # of pip-audit
 
 
 def apply_ignores(
@@ -86,7 +88,7 @@ def run_audit(options: AuditOptions) -> AuditReport:
         inputs = find_inputs(root, files, options.installed_environment)
         try:
             found, status = audit_dependencies(
-                root, inputs, options.osv_api_url, options.timeout_seconds
+                root, inputs, options.osv_api_url, options.timeout_seconds, options.limits
             )
             findings += found
         except VulnerabilitySourceError as exc:

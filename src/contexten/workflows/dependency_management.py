@@ -123,9 +123,11 @@ def run_suite_command(command: str, cwd: Path, settings: Any, timeout: float) ->
         raise WorkflowError(f"test_command {command!r} cannot be split: {exc}") from None
     if not argv:
         raise WorkflowError("test_command is empty")
+    from contexten.limits import from_settings, limited_argv
+
     try:
         done = subprocess.run(
-            argv,
+            limited_argv(argv, from_settings(settings)),
             cwd=cwd,
             capture_output=True,
             text=True,

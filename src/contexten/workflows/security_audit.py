@@ -14,8 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contexten.audit.code import CodeScanOptions
 from contexten.audit.report import summary_line, to_json_dict, to_markdown, to_sarif_dict
 from contexten.audit.runner import AuditInputError, AuditOptions, run_audit
+from contexten.limits import from_settings
 from contexten.orchestration.workflows import SecurityAuditParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
@@ -34,6 +36,9 @@ async def run(params: SecurityAuditParameters, ctx: WorkflowContext) -> Workflow
         include_secrets=params.include_secrets,
         timeout_seconds=ctx.settings.http_timeout_seconds,
         baseline_path=baseline if baseline.is_file() else None,
+        # pip-audit and bandit run under SUBPROCESS_MEMORY_MB / SUBPROCESS_CPU_SECONDS
+        code=CodeScanOptions(limits=from_settings(ctx.settings)),
+        limits=from_settings(ctx.settings),
     )
     try:
         report = await asyncio.to_thread(run_audit, options)
