@@ -7,6 +7,7 @@ human-readable problems instead of raising, so `contexten status` can show them 
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UpdateStrategy = Literal["conservative", "smart", "aggressive"]
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_WORKSPACE = re.compile(rf"({_UUID})/({_UUID})")
 
 
 def default_home() -> Path:
@@ -69,7 +72,8 @@ class Settings(BaseSettings):
     # --- Prefect ---
     prefect_api_url: str | None = None
     prefect_api_key: SecretStr | None = None
-    prefect_workspace: str | None = None
+    prefect_workspace: str | None = None  # "<account id>/<workspace id>" of Prefect Cloud
+    prefect_cloud_api_url: str = "https://api.prefect.cloud/api"
     prefect_work_pool: str | None = None
     # How triggered runs execute when a Prefect server is reachable: "deployment" queues
     # them for the runner/workers; "local" runs the flow in the calling process (a warm
@@ -140,6 +144,15 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'contexten.db'}"
 
     @property
+    def prefect_workspace_api_url(self) -> str | None:
+        """PREFECT_WORKSPACE as its Prefect Cloud API URL (None when unset or malformed)."""
+        match = _WORKSPACE.fullmatch((self.prefect_workspace or "").strip().lower())
+        if match is None:
+            return None
+        base = self.prefect_cloud_api_url.rstrip("/")
+        return f"{base}/accounts/{match.group(1)}/workspaces/{match.group(2)}"
+
+    @property
     def prefect_home(self) -> Path:
         """Prefect home of the embedded server: never the user's own ~/.prefect."""
         return self.data_dir / "prefect"
@@ -188,6 +201,13 @@ def _problems(s: Settings) -> list[str]:
             problems.append(f"{name.upper()}={value!r} is not an http(s) URL")
     if s.prefect_api_url is not None and not _is_http_url(s.prefect_api_url):
         problems.append(f"PREFECT_API_URL={s.prefect_api_url!r} is not an http(s) URL")
+    if s.prefect_workspace and s.prefect_workspace_api_url is None:
+        problems.append(
+            f"PREFECT_WORKSPACE={s.prefect_workspace!r} must be <account id>/<workspace id> "
+            "(the two UUIDs in the workspace's Prefect Cloud URL)"
+        )
+    if s.prefect_workspace and s.prefect_api_key is None:
+        problems.append("PREFECT_WORKSPACE is set but PREFECT_API_KEY is missing")
     if s.slack_webhook_url is not None and not _is_http_url(s.slack_webhook_url.get_secret_value()):
         problems.append("SLACK_WEBHOOK_URL is not an http(s) URL (value hidden)")
     if s.codegen_token is not None and not s.codegen_org_id:
