@@ -177,7 +177,7 @@ async def execute_workflow(
     )
     delays = spec.retry_delays(settings.workflow_retry_delay)
     ctx = WorkflowContext(
-        settings=settings, store=store, run_id=run_id, in_prefect=mode == "prefect"
+        settings=settings, store=store, run_id=run_id, in_prefect=mode.startswith("prefect")
     )
     outcome: WorkflowOutcome | None = None
     error: str | None = None
