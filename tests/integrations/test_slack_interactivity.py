@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -88,3 +90,31 @@ def test_parse_slash_command_and_button_press() -> None:
         with pytest.raises(SlackRequestError) as caught:
             parse_request(bad)
         assert caught.value.status_code == 400
+
+
+async def test_slow_work_is_answered_at_once_and_finished_later(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from contexten.config import Settings
+    from contexten.integrations import slack_interactivity
+    from contexten.integrations.slack_interactivity import SlackActions
+    from contexten.store.db import Store
+
+    monkeypatch.setattr(slack_interactivity, "ANSWER_WITHIN_SECONDS", 0.01)
+    finished: list[str] = []
+
+    class Slow(SlackActions):
+        async def handle(self, request: SlashCommand | ButtonPress) -> dict[str, Any]:
+            await asyncio.sleep(0.2)
+            finished.append("done")
+            return {"text": "late"}
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    actions = Slow(Settings(contexten_home=tmp_path), store)
+    answer = await actions.answer(SlashCommand("/contexten", "status", "U1", "al"))
+    assert answer["text"].startswith("Working on it") and finished == []
+    await actions.drain()
+    assert finished == ["done"]
+    store.dispose()

@@ -67,7 +67,9 @@ def _print_status(status: Any) -> None:
     from rich.markup import escape
 
     console = Console()
-    colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(status.status, "yellow")
+    colour = {"completed": "green", "failed": "red", "crashed": "red", "timed_out": "red"}.get(
+        status.status, "yellow"
+    )
     label = status.status
     if status.status == "completed" and not status.ok:
         # It ran, and found the system failing (exit 1): not the green "all is well".

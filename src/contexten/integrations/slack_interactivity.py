@@ -39,6 +39,8 @@ logger = logging.getLogger("contexten.slack")
 VERSION = "v0"
 MAX_AGE_SECONDS = 300
 MAX_BODY_BYTES = 64 * 1024
+# Slack wants an answer within 3 s; slower work goes on in the background.
+ANSWER_WITHIN_SECONDS = 2.5
 Trigger = Callable[[str, dict[str, Any], str], Awaitable[str]]
 USAGE = "usage: /contexten status | health | rerun RUN_ID | ack ALERT_ID"
 
@@ -155,6 +157,25 @@ class SlackActions:
         if isinstance(request, SlashCommand):
             return await self.slash(request)
         return await self.button(request)
+
+    async def answer(self, request: SlashCommand | ButtonPress) -> dict[str, Any]:
+        """`handle`, but never later than Slack waits: slower work finishes in the
+        background (a button's result is posted in the thread anyway)."""
+        task: asyncio.Task[dict[str, Any]] = asyncio.create_task(self.handle(request))
+        done, _pending = await asyncio.wait({task}, timeout=ANSWER_WITHIN_SECONDS)
+        if task in done:
+            return task.result()
+        keeper = asyncio.ensure_future(self._finish(task))
+        self._tasks.add(keeper)
+        keeper.add_done_callback(self._tasks.discard)
+        return _ephemeral("Working on it: the result follows in the channel.")
+
+    @staticmethod
+    async def _finish(task: asyncio.Task[dict[str, Any]]) -> None:
+        try:
+            await task
+        except Exception as exc:
+            logger.warning("slack action failed: %s", exc)
 
     async def drain(self) -> None:
         """Wait for re-runs started by buttons or commands (tests, shutdown)."""
@@ -314,11 +335,13 @@ def slack_router(settings: Settings, store: Store, trigger: Trigger | None = Non
                 request.headers.get("x-slack-signature"),
                 body,
             )
+            if b"ssl_check=1" in body and b"command=" not in body:
+                return Response(status_code=200)  # Slack checking the certificate
             parsed = parse_request(body)
         except SlackRequestError as exc:
             logger.warning("slack request refused: %s", exc)
             return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
-        return JSONResponse(await actions.handle(parsed))
+        return JSONResponse(await actions.answer(parsed))
 
     for path in ("/slack/commands", "/slack/interactivity"):
         router.add_api_route(path, endpoint, methods=["POST"])
