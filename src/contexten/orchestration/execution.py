@@ -41,6 +41,7 @@ TIMED_OUT = "timed_out"
 FINAL_STATUSES = frozenset({"completed", "failed", "crashed", "cancelled", TIMED_OUT})
 
 Sleep = Callable[[float], Awaitable[None]]
+ALERT_BUDGET_SECONDS = 45.0  # for the alert about a timed-out run
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +309,9 @@ async def _alert_timed_out(
     try:
         from contexten.monitoring.run_alerts import alert_run_timed_out
 
-        await alert_run_timed_out(settings, store, wtype.value, run_id, timeout)
+        # within the grace Prefect's own flow timeout leaves (a down Slack must not hang it)
+        async with asyncio.timeout(ALERT_BUDGET_SECONDS):
+            await alert_run_timed_out(settings, store, wtype.value, run_id, timeout)
     except Exception as exc:
         logger.warning("alert for timed-out run %s failed: %s", run_id, _describe(exc))
 
