@@ -89,3 +89,26 @@ def test_help_lists_commands_without_importing_them(capsys: pytest.CaptureFixtur
         assert name in out
     assert not any(m.startswith("contexten.commands.") for m in set(sys.modules) - before)
     assert "prefect" not in set(sys.modules) - before
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_execute_wait_with_no_concurrency_slots_is_one_line_exit_2(
+    contexten_home: Path,
+    body: types.SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    limit: str,
+) -> None:
+    # 0 used to wait forever on an empty semaphore; -1 printed a ValueError traceback.
+    from contexten.config import reload_settings
+
+    monkeypatch.setenv("MAX_CONCURRENT_WORKFLOWS", limit)
+    reload_settings()
+    assert main(["execute", "-o", "release_management", "--wait"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err == f"contexten: error: MAX_CONCURRENT_WORKFLOWS={limit} must be at least 1\n"
+    )
+    monkeypatch.undo()
+    reload_settings()

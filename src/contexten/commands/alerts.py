@@ -25,7 +25,7 @@ def _manager(with_clients: bool = False) -> tuple[Any, Any]:
     try:
         store = open_store(settings.effective_database_url)
     except StoreError as exc:
-        fail(str(exc), code=EXIT_FAILED)
+        fail(str(exc), code=exc.exit_code)
     clients = build_clients(settings, store) if with_clients else IntegrationClients()
     try:
         if with_clients:

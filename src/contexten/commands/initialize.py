@@ -23,7 +23,7 @@ def initialize(
     try:
         report = asyncio.run(PrefectOrchestrator().initialize(work_pool=work_pool))
     except StoreError as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=exc.exit_code)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -66,7 +66,7 @@ def _run(component: str | None, failure_type: str | None, dry_run: bool) -> Any:
     try:
         store = open_store(settings.effective_database_url)
     except StoreError as exc:
-        fail(f"{exc} (recovery needs the store)", code=EXIT_FAILED)
+        fail(f"{exc} (recovery needs the store)", code=exc.exit_code)
     parameters: dict[str, Any] = {"dry_run": dry_run}
     if component is not None:
         parameters["component"] = component

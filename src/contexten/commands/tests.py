@@ -52,7 +52,7 @@ def _store() -> Store:
     try:
         return open_store()
     except StoreError as exc:
-        fail(str(exc), code=EXIT_FAILED)
+        fail(str(exc), code=exc.exit_code)
 
 
 def _repository(value: str | None) -> str | None:

@@ -37,9 +37,9 @@ def _setup(trigger_spec: str) -> tuple[Any, Any, Any, Any]:
     from contexten.store.db import StoreError, open_store
 
     settings = get_settings()
-    # Problems elsewhere (say, a Linear team id) must not stop event intake: the receiver
-    # checks what it needs itself (secret, port, rules, store); the rest is a warning.
-    for problem in settings.validate():
+    # Incomplete integration settings (say, a Linear key without a team id) must not stop
+    # event intake: they are warnings. Invalid values were refused before the command ran.
+    for problem in settings.warnings():
         print(f"contexten: warning: configuration: {problem}", file=sys.stderr)
     try:
         rules = load_rules()
@@ -48,7 +48,7 @@ def _setup(trigger_spec: str) -> tuple[Any, Any, Any, Any]:
     try:
         store = open_store(settings.effective_database_url)
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), code=exc.exit_code)
     try:
         factory = load_trigger_factory(trigger_spec) if trigger_spec else orchestrator_trigger
     except TriggerLoadError as exc:
