@@ -206,24 +206,21 @@ def ingest(
             }
         )
     else:
-        from rich.table import Table
+        from contexten.commands._common import print_table
 
-        table = Table(title="JUnit reports" + (" (dry run)" if dry_run else ""))
-        for column in ("file", "tests", "passed", "failed", "errors", "skipped", "stored"):
-            if column == "file":
-                table.add_column(column, overflow="fold")
-            else:
-                table.add_column(column, justify="right")
-        for r in ok:
-            stored = "duplicate" if r["duplicate"] else str(r["stored"])
-            table.add_row(
-                r["file"],
-                *(str(r[k]) for k in ("tests", "passed", "failed", "errors", "skipped")),
-                stored,
-            )
-        from contexten.commands._common import console
-
-        console().print(table)
+        print_table(
+            "JUnit reports" + (" (dry run)" if dry_run else ""),
+            ("file", "tests", "passed", "failed", "errors", "skipped", "stored"),
+            [
+                (
+                    r["file"],
+                    *(str(r[k]) for k in ("tests", "passed", "failed", "errors", "skipped")),
+                    "duplicate" if r["duplicate"] else str(r["stored"]),
+                )
+                for r in ok
+            ],
+            right=[1, 2, 3, 4, 5, 6],
+        )
         print(f"{len(ok)} reports parsed, {bad} invalid")
     if bad and not skip_invalid:
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -333,22 +330,20 @@ def slow(
     raise typer.Exit(EXIT_OK)
 
 
-def _print_table(table: Any) -> None:
-    from rich.table import Table
+def _print_table(table: Any, *, wrap: tuple[int, ...] = ()) -> None:
+    from contexten.commands._common import console, print_table
 
-    from contexten.commands._common import console
-
-    out = Table(title=table.title or None)
-    # The test id is what a person acts on: it wraps whole, never ends in "…".
-    out.add_column(str(table.columns[0]), overflow="fold")
-    for column in table.columns[1:]:
-        out.add_column(str(column))
-    for row in table.rows:
-        out.add_row(*(str(v) for v in row))
     if not table.rows:
         console().print(f"{table.title}: none")
         return
-    console().print(out)
+    # The test id is what a person acts on: it stays whole, never folded or cut with "…".
+    print_table(
+        table.title or None,
+        [str(column) for column in table.columns],
+        [[str(value) for value in row] for row in table.rows],
+        wrap=wrap,
+        keep_title=True,
+    )
 
 
 # ----- shard ---------------------------------------------------------------------------------
@@ -508,7 +503,8 @@ def quarantine_list(
                 for e in entries
             ),
             title=f"Quarantine ({len(entries)})",
-        )
+        ),
+        wrap=(1,),
     )
     raise typer.Exit(EXIT_OK)
 

@@ -209,14 +209,21 @@ def routes(as_json: bool = typer.Option(False, "--json", help="print one JSON do
             ]
         )
         raise typer.Exit(EXIT_OK)
-    from rich.console import Console
-    from rich.table import Table
+    from contexten.commands._common import print_table
 
-    table = Table(title="routing rules")
-    for column in ("rule", "event", "when", "workflow", "enabled"):
-        table.add_column(column)
-    for r in rules:
-        when = ", ".join(f"{path}={cond}" for path, cond in r.when.items()) or "-"
-        table.add_row(r.name, ", ".join(r.events), when, r.workflow, "yes" if r.enabled else "no")
-    Console().print(table)
+    print_table(
+        "routing rules",
+        ("rule", "event", "when", "workflow", "enabled"),
+        [
+            (
+                r.name,
+                ", ".join(r.events),
+                ", ".join(f"{path}={cond}" for path, cond in r.when.items()) or "-",
+                r.workflow,
+                "yes" if r.enabled else "no",
+            )
+            for r in rules
+        ],
+        wrap=[1, 2],
+    )
     raise typer.Exit(EXIT_OK)
