@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,10 +178,14 @@ def ingest(
             "flaky": sum(1 for c in report.cases if c.outcome.value == "flaky"),
             "stored": 0,
             "duplicate": False,
+            # Without --run-id each report is its own upload, named so a person can find it:
+            # reports of unrelated checkouts must never count as one run (or one commit).
+            "upload": run.run_id or local_upload_id(source.name, source.data),
         }
         if store is not None:
+            this_run = run if run.run_id else replace(run, run_id=entry["upload"])
             try:
-                outcome = ingest_report(store, report, run, source.data)
+                outcome = ingest_report(store, report, this_run, source.data)
             except TestHistoryError as exc:
                 _history_error(exc)
             entry["stored"] = outcome.stored
@@ -229,6 +234,15 @@ def ingest(
     raise typer.Exit(EXIT_OK)
 
 
+def local_upload_id(name: str, data: bytes) -> str:
+    """`file.xml@1a2b3c4d`: the report's file name and the start of its content hash. The
+    same file ingested twice gets the same id (and is stored once)."""
+    import hashlib
+
+    base = name.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    return f"{base[:80]}@{hashlib.sha256(data).hexdigest()[:8]}"
+
+
 # ----- report, flaky, slow ----------------------------------------------------------------------
 
 
@@ -236,10 +250,44 @@ def _build(options: ReportOptions) -> Any:
     from contexten.testhistory.report import build_report
     from contexten.testhistory.store import TestHistoryError
 
+    store = _store()
     try:
-        return build_report(_store(), options)
+        built = build_report(store, options)
     except TestHistoryError as exc:
         _history_error(exc)
+    if not built.snapshot.stats:
+        print(f"contexten: note: {_empty_history_hint(store, options)}", file=sys.stderr)
+    return built
+
+
+def _empty_history_hint(store: Store, options: ReportOptions) -> str:
+    """Why there is nothing to report, and what to do: ingest first, or widen the filter."""
+    from sqlalchemy import func, select
+
+    from contexten.store.models import TestResultRecord
+
+    with store.session() as session:
+        stored = session.scalar(select(func.count()).select_from(TestResultRecord)) or 0
+        repositories = sorted(
+            str(r)
+            for r in session.scalars(select(TestResultRecord.repository).distinct().limit(5))
+            if r
+        )
+    if not stored:
+        return (
+            f"the test history in {store.safe_url} is empty: ingest JUnit reports first, "
+            "e.g. `contexten tests ingest junit.xml --repository owner/name --commit SHA`"
+        )
+    scope = [f"the last {options.window_days} days"]
+    if options.repository:
+        scope.append(f"repository {options.repository}")
+    if options.branch:
+        scope.append(f"branch {options.branch}")
+    known = f" (repositories stored: {', '.join(repositories)})" if repositories else ""
+    return (
+        f"no test executions in {', '.join(scope)} among the {stored} stored{known}; "
+        "widen --window-days or change --repository/--branch"
+    )
 
 
 @app.command()
@@ -290,15 +338,51 @@ def flaky(
         print_json({"window": data["window"], "flaky": data["flaky"][:top]})
     else:
         _print_table(report_tables(built)[0])
+        links = _Links.from_settings(built.options.repository)
         for finding in built.flaky[:top]:
             event = finding.stats.flaky_events[0] if finding.stats.flaky_events else None
             if event is not None:
+                where = f"commit {links.commit(event.commit)}" if event.commit else "no commit"
                 print(
-                    f"  {built.name(finding.stats.test_id)}: commit {(event.commit or '-')[:12]}"
-                    f" failed in {', '.join(event.failed_runs) or '-'},"
-                    f" passed in {', '.join(event.passed_runs) or '-'}"
+                    f"  {built.name(finding.stats.test_id)}: {where};"
+                    f" failed in {', '.join(map(links.run, event.failed_runs)) or '-'};"
+                    f" passed in {', '.join(map(links.run, event.passed_runs)) or '-'}"
                 )
     raise typer.Exit(EXIT_OK)
+
+
+class _Links:
+    """Evidence a person can follow: commit and run pages on GitHub when the repository is
+    known (-R or GITHUB_REPOSITORY) and the run id is a GitHub Actions run id."""
+
+    def __init__(self, web: str | None, repository: str | None) -> None:
+        self.base = f"{web}/{repository}" if web and repository else None
+
+    @classmethod
+    def from_settings(cls, repository: str | None) -> _Links:
+        from urllib.parse import urlparse
+
+        from contexten.config import get_settings
+
+        api = urlparse(get_settings().github_api_url)
+        host = api.netloc.removeprefix("api.") if api.netloc == "api.github.com" else api.netloc
+        web = f"{api.scheme}://{host}" if api.scheme and host else None
+        return cls(web, repository)
+
+    def commit(self, sha: str) -> str:
+        return f"{self.base}/commit/{sha}" if self.base else sha
+
+    def run(self, label: str) -> str:
+        """`123#2 (job)` → the run attempt's page; other labels (local uploads) as they are."""
+        import re
+
+        found = re.match(r"^(\d+)(?:#(\d+))?(?= |$)", label)
+        if self.base is None or found is None:
+            return label
+        url = f"{self.base}/actions/runs/{found[1]}"
+        if found[2]:
+            url += f"/attempts/{found[2]}"
+        return f"{label} <{url}>"
 
 
 @app.command()
