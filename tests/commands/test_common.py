@@ -69,3 +69,9 @@ def test_a_table_that_fits_wraps_only_free_text_at_word_boundaries(
     cells = [line.split("│")[3].strip() for line in lines if line.count("│") == 4]
     assert len(cells) > 1  # the note wrapped onto several lines ...
     assert " ".join(cells) == note  # ... between words only
+
+
+def test_blocks_indent_the_lines_of_a_multi_line_value(terminal: list[Console]) -> None:
+    rows = [("r1", URL, "first line\nsecond line")]
+    _common.print_table(None, ("run", "url", "note"), rows, wrap=[2])
+    assert _lines(terminal) == ["r1", f"  url: {URL}", "  note: first line", "    second line"]

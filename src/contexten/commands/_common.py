@@ -44,6 +44,7 @@ def print_table(
     wrap: Iterable[int] = (),
     right: Iterable[int] = (),
     keep_title: bool = False,
+    out: Any = None,
 ) -> None:
     """Rows for a person on a terminal, or for a program when stdout is not a terminal.
 
@@ -54,19 +55,22 @@ def print_table(
     the terminal that way, each row is printed as a block of `column: value` lines
     instead, so nothing is ever cut or broken mid-word.
 
-    A cell is a string (printed as is: no markup) or a rich Text (for colour).
+    A cell is a string (printed as is: no markup) or a rich Text (for colour). `out` is the
+    rich console to print on (default: stdout's).
     """
     table_rows = [list(row) for row in rows]
-    if not stdout_is_terminal():
+    terminal = stdout_is_terminal() if out is None else out.is_terminal
+    if not terminal:
         lines = [_plain_cell(title)] if keep_title and title else []
         lines += ["\t".join(columns)]
         lines += ["\t".join(_plain_cell(cell) for cell in row) for row in table_rows]
-        sys.stdout.write("\n".join(lines) + "\n")
+        target = sys.stdout if out is None else out.file
+        target.write("\n".join(lines) + "\n")
         return
     from rich.table import Table
     from rich.text import Text
 
-    out = console()
+    out = out or console()
     wrapping, right_aligned = set(wrap), set(right)
     table = Table(title=title or None)
     for index, name in enumerate(columns):
@@ -87,8 +91,10 @@ def print_table(
         first = row[0] if isinstance(row[0], Text) else Text(str(row[0]), style="bold")
         out.print(first, soft_wrap=True)
         for name, cell in zip(columns[1:], row[1:], strict=False):
+            value = cell if isinstance(cell, Text) else Text(str(cell))
             line = Text(f"  {name}: ")
-            line.append_text(cell if isinstance(cell, Text) else Text(str(cell)))
+            # the lines of a multi-line value stay under their column's name
+            line.append_text(Text("\n    ").join(value.split("\n")))
             out.print(line, soft_wrap=True)
 
 
