@@ -221,3 +221,18 @@ def test_no_command_offers_shell_completion_install(capsys: pytest.CaptureFixtur
     for name in COMMANDS:
         assert main([name, "--help"]) == 0, name
         assert "--install-completion" not in capsys.readouterr().out, name
+
+
+def test_a_service_failure_that_reaches_the_handler_is_one_line_exit_1(
+    contexten_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contexten.commands.alerts as alerts_command
+    from contexten.integrations.interface import IntegrationError
+
+    def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise IntegrationError("github: list alerts failed: cannot connect", service="github")
+
+    monkeypatch.setattr(alerts_command, "_manager", unreachable)
+    assert main(["alerts", "list"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == "contexten: error: github: list alerts failed: cannot connect"
