@@ -75,9 +75,7 @@ def _load(options: AuditOptions) -> tuple[AuditConfig, frozenset[str]]:
     return config, baseline
 
 
-def run_audit(
-    options: AuditOptions, progress: Callable[[str], None] | None = None
-) -> AuditReport:
+def run_audit(options: AuditOptions, progress: Callable[[str], None] | None = None) -> AuditReport:
     """The merged report. Tool failures become error lines in it, never exceptions.
 
     `progress` is told each stage as it starts (for a spinner: the audit takes ~25 s).
