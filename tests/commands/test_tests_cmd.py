@@ -354,3 +354,13 @@ def test_flaky_evidence_links_the_commit_and_the_runs(
         " failed in 111 <https://github.com/o/r/actions/runs/111>;"
         " passed in 111#2 <https://github.com/o/r/actions/runs/111/attempts/2>"
     )
+
+
+def test_report_piped_is_the_markdown_itself(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "ingest", str(_junit(tmp_path, "a.xml", False)), "-R", "a/b")[0] == 0
+    code, out, _ = run(capsys, "report", "-R", "a/b")
+    assert code == 0
+    assert out.startswith("# Test report\n\na/b · all branches · last 14 days: 1 tests")
+    assert "| tests/test_x.py::tests.test_x::test_a |" in out  # whole, in a Markdown table

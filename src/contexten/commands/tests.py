@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from contexten.commands._common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, fail, print_json
+from contexten.commands._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    fail,
+    print_json,
+    stdout_is_terminal,
+)
 
 if TYPE_CHECKING:
     from contexten.store.db import Store
@@ -312,6 +319,8 @@ def report(
             fail(f"--markdown {markdown}: cannot write: {exc.strerror or exc}")
     if as_json:
         print_json(report_json(built))
+    elif not stdout_is_terminal():
+        sys.stdout.write(text)  # the Markdown itself: nothing folded to a guessed width
     else:
         from rich.markdown import Markdown
 
