@@ -25,10 +25,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def console() -> Any:
+def console(**options: Any) -> Any:
+    """A rich console on stdout. When stdout is not a terminal, lines are not wrapped at a
+    guessed width (rich would assume 80 columns and break long paths, URLs and log lines)."""
     from rich.console import Console
 
-    return Console()
+    options.setdefault("soft_wrap", not stdout_is_terminal())
+    return Console(**options)
 
 
 def stdout_is_terminal() -> bool:

@@ -76,12 +76,12 @@ def _open(name: str, role: str) -> _Source:
 
 
 def _print_text(diagnosis: Diagnosis, explain: bool) -> None:
-    from rich.console import Console
     from rich.text import Text
 
+    from contexten.commands._common import console as make_console
     from contexten.commands._common import print_table
 
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     d = diagnosis
     style = {"diagnosed": "bold red", "unmatched": "bold yellow"}.get(d.status.value, "bold green")
     console.print(

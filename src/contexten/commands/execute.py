@@ -92,11 +92,12 @@ def _print_reports(where: dict[str, Any]) -> None:
 
 
 def _print_status(status: Any) -> None:
-    from rich.console import Console
     from rich.markdown import Markdown
     from rich.markup import escape
 
-    console = Console()
+    from contexten.commands._common import console as make_console
+
+    console = make_console()
     colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(status.status, "yellow")
     label = status.status
     if status.status == "completed" and not status.ok:

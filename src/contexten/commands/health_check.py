@@ -92,12 +92,12 @@ def health_check(
 
 
 def _print(data: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.text import Text
 
+    from contexten.commands._common import console as make_console
     from contexten.commands._common import print_table
 
-    console = Console()
+    console = make_console()
     status = str(data.get("status"))
     print_table(
         f"health {status}: {data.get('score', 0):.0f}/100",

@@ -78,13 +78,13 @@ def _run(component: str | None, failure_type: str | None, dry_run: bool) -> Any:
 
 
 def _print(result: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.text import Text
 
+    from contexten.commands._common import console as make_console
     from contexten.commands._common import print_table
 
-    console = Console()
+    console = make_console()
     if result.status != "completed":
         console.print(f"[red]recovery could not run:[/red] {escape(str(result.error))}")
         return

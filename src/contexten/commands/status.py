@@ -105,12 +105,13 @@ def status(
     if as_json:
         print_json(data)
         raise typer.Exit(code)
-    from rich.console import Console
     from rich.markup import escape
     from rich.padding import Padding
     from rich.text import Text
 
-    console = Console()
+    from contexten.commands._common import console as make_console
+
+    console = make_console()
     if data["config_errors"]:
         for problem in data["config_errors"]:
             console.print(f"[red]config error:[/red] {escape(problem)}", soft_wrap=True)
