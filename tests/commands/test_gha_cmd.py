@@ -13,7 +13,7 @@ from contexten.cli import main
 from contexten.config import reload_settings
 from contexten.events.gha import RunReport
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "webhooks"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "webhooks"
 FAILED_JOB = (
     EXAMPLES / "payload-examples/workflow_job/completed.failure.with-organization.payload.json"
 )

@@ -10,7 +10,7 @@ import pytest
 
 from contexten.cli import main
 
-JUNIT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "junit"
+JUNIT = Path(__file__).resolve().parents[1] / "data" / "junit"
 MIKEPENZ = JUNIT / "mikepenz-action-junit-report"
 
 
