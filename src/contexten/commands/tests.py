@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,7 +143,12 @@ def ingest(
         find_report_files,
         iter_report_sources,
     )
-    from contexten.testhistory.store import RunInfo, TestHistoryError, ingest_report
+    from contexten.testhistory.store import (
+        RunInfo,
+        TestHistoryError,
+        ingest_report,
+        local_upload_id,
+    )
 
     run = RunInfo(
         repository=_repository(repository),
@@ -187,12 +191,11 @@ def ingest(
             "duplicate": False,
             # Without --run-id each report is its own upload, named so a person can find it:
             # reports of unrelated checkouts must never count as one run (or one commit).
-            "upload": run.run_id or local_upload_id(source.name, source.data),
+            "upload": run.run_id or local_upload_id(report.source, source.data),
         }
         if store is not None:
-            this_run = run if run.run_id else replace(run, run_id=entry["upload"])
             try:
-                outcome = ingest_report(store, report, this_run, source.data)
+                outcome = ingest_report(store, report, run, source.data)
             except TestHistoryError as exc:
                 _history_error(exc)
             entry["stored"] = outcome.stored
@@ -239,15 +242,6 @@ def ingest(
     if not ok and not files:
         raise typer.Exit(EXIT_BAD_INPUT)
     raise typer.Exit(EXIT_OK)
-
-
-def local_upload_id(name: str, data: bytes) -> str:
-    """`file.xml@1a2b3c4d`: the report's file name and the start of its content hash. The
-    same file ingested twice gets the same id (and is stored once)."""
-    import hashlib
-
-    base = name.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
-    return f"{base[:80]}@{hashlib.sha256(data).hexdigest()[:8]}"
 
 
 # ----- report, flaky, slow ----------------------------------------------------------------------
