@@ -212,6 +212,7 @@ def test_unexpected_error_is_one_line_naming_the_log_exit_3(
     assert "Traceback (most recent call last)" in text
     assert "in broken" in text and "second line" in text
     assert "ghp_secret_token_value" not in text
+    assert log.stat().st_mode & 0o077 == 0  # readable by the user only
 
 
 def test_no_command_offers_shell_completion_install(capsys: pytest.CaptureFixture[str]) -> None:

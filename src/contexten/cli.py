@@ -164,7 +164,10 @@ def _write_crash_log(name: str, text: str) -> str | None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / filename
-            path.write_text(text, encoding="utf-8")
+            # only the user may read it: a traceback can quote paths, hosts and arguments
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as log:
+                log.write(text)
             return str(path)
         except OSError:
             continue
@@ -186,7 +189,6 @@ def _redact(text: str) -> str:
             value
             for key, value in os.environ.items()
             if any(word in key.upper() for word in ("TOKEN", "SECRET", "KEY", "PASSWORD"))
-            and len(value) >= 4
         ]
     try:
         password = urlparse(os.environ.get("DATABASE_URL", "")).password
@@ -194,7 +196,8 @@ def _redact(text: str) -> str:
         password = None
     if password:
         secrets.append(password)
-    for secret in sorted(set(secrets), key=len, reverse=True):
+    # Very short values would blank out ordinary text, and cannot be real credentials.
+    for secret in sorted({v for v in secrets if len(v) >= 4}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
