@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import func, select
 
 from contexten.config import Settings
+from contexten.errors import BadInputError
 from contexten.monitoring.metrics import as_utc
 from contexten.store.db import Store
 from contexten.store.models import AlertRecord
@@ -48,7 +49,7 @@ Event = Literal["firing", "repeat", "escalation", "resolved"]
 Action = Literal["notified", "deduped", "rate_limited", "escalated", "resolved", "not_firing"]
 
 
-class AlertConfigError(ValueError):
+class AlertConfigError(BadInputError, ValueError):
     """The alert routing file is invalid; the message names the file and the problem."""
 
 
