@@ -176,7 +176,7 @@ class DistributedStack:
         for index in range(self.config.dispatchers):
             self._spawn(
                 f"dispatcher-{index + 1}",
-                ["-m", "contexten.cli", "webhook", "dispatch"],
+                ["-m", "contexten.cli", "webhook", "dispatch", "--poll-seconds", "0.2"],
                 extra_env={"DISPATCH_MODE": "local", "LOG_LEVEL": "INFO"},
             )
         if self.config.receiver:
