@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from contexten.store.db import Store
 from contexten.store.models import WorkflowExecution
 
-FINAL_STATUSES = frozenset({"completed", "failed", "crashed", "cancelled"})
+FINAL_STATUSES = frozenset({"completed", "failed", "crashed", "cancelled", "timed_out"})
 LEASED_MODES = ("in-process", "prefect-local")
 
 _owners: dict[int, str] = {}
