@@ -16,7 +16,14 @@ Counted at the end, at the sandbox and in the store: deliveries acknowledged, ru
 key, comments per run. Exactly once = every delivery has one completed run and one
 comment; none has two.
 
+`--mode server` runs the same through `contexten server` instead (embedded Prefect
+server, runner, receiver with its dispatcher running the flows locally, tracked by
+Prefect; AUTO_RESTART_ENABLED): each kill -9 hits the receiver/dispatcher process, which
+the server restarts. The chaos body reaches that process through a `sitecustomize` module
+on its PYTHONPATH.
+
     python benchmarks/chaos_exactly_once.py [--deliveries 1000] [--kills 5] [--seed 7]
+        [--mode dispatcher|server]
 """
 
 from __future__ import annotations
@@ -48,16 +55,22 @@ CHAOS_ENV = "CHAOS_GITHUB_ISSUES"
 # ----- loaded in the server process by --trigger chaos_exactly_once:chaos_trigger -----
 def chaos_trigger(settings: Any, store: Any) -> Any:
     """Install the chaos failure_analysis body, then return the real orchestrator trigger."""
-    import types
-
     from contexten.events.service import orchestrator_trigger
-    from contexten.workflows.base import WorkflowOutcome
+
+    install_chaos_body()
+    return orchestrator_trigger(settings, store)
+
+
+def install_chaos_body() -> None:
+    """Replace failure_analysis's body in this process (see the module docstring)."""
+    import types
 
     module = types.ModuleType("contexten.workflows.failure_analysis")
 
     async def run(params: Any, ctx: Any) -> Any:
         from contexten.integrations import factory
         from contexten.integrations.idempotency import idempotency_key
+        from contexten.workflows.base import WorkflowOutcome
 
         run_id = int(params.workflow_run_id)
         issue = 1 + (run_id % 100_000) // PER_ISSUE
@@ -78,7 +91,100 @@ def chaos_trigger(settings: Any, store: Any) -> Any:
 
     module.run = run  # type: ignore[attr-defined]
     sys.modules["contexten.workflows.failure_analysis"] = module
-    return orchestrator_trigger(settings, store)
+
+
+SITECUSTOMIZE = """
+import os
+if os.environ.get("CHAOS_BODY") == "1":
+    try:
+        import chaos_exactly_once
+        chaos_exactly_once.install_chaos_body()
+    except Exception as exc:  # never stop an unrelated process from starting
+        print("chaos: cannot install the body:", exc)
+"""
+
+
+class ServerUnderTest:
+    """`contexten server`; kill() hits its receiver/dispatcher child, which it restarts."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        import subprocess
+
+        self.workdir = workdir
+        self.port = free_port()
+        custom = workdir / "site"
+        custom.mkdir(exist_ok=True)
+        (custom / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+        here = str(Path(__file__).resolve().parent)
+        repo_src = str(Path(__file__).resolve().parents[1] / "src")
+        path = os.pathsep.join([str(custom), here, repo_src, env.get("PYTHONPATH", "")])
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GITHUB_"))},
+            **env,
+            "PYTHONPATH": path,
+            "CHAOS_BODY": "1",
+            "CONTEXTEN_HOME": str(workdir / "home"),
+            "DATABASE_URL": f"sqlite:///{workdir / 'store.db'}",
+            "WEBHOOK_PORT": str(self.port),
+            "AUTO_RESTART_ENABLED": "true",
+            "WEBHOOK_LEASE_SECONDS": env.get("EXECUTION_LEASE_SECONDS", "4"),
+            "WORKFLOW_RETRY_DELAY": "0",
+        }
+        self.log = (workdir / "server.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "contexten.cli", "server", "--port", "0"],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    def wait_ready(self, timeout: float = 240.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"contexten server exited; see {self.log.name}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the receiver is not ready after {timeout}s; see {self.log.name}")
+
+    def kill(self) -> None:
+        import signal
+
+        import psutil
+
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                if "webhook" in child.cmdline() and "serve" in child.cmdline():
+                    os.kill(child.pid, signal.SIGKILL)
+            except psutil.Error:
+                continue
+
+    def start(self, timeout: float = 240.0, _args: Any = None) -> None:
+        time.sleep(0.5)  # let the supervisor notice the death (it checks every 2 s)
+        self.wait_ready(timeout)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
 
 
 # ----- the harness -----
@@ -227,6 +333,7 @@ def main() -> int:
     parser.add_argument("--lease-seconds", type=float, default=4.0, help="runs and deliveries")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
+    parser.add_argument("--mode", choices=("dispatcher", "server"), default="dispatcher")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -243,24 +350,30 @@ def main() -> int:
         for _ in range(args.deliveries // PER_ISSUE + 1):
             state.add_issue(REPOSITORY, "chaos target")
         env = sandbox.env()
-        server = Server(Path(tmp), free_port(), lease_seconds=args.lease_seconds)
-        base_env = server.env
-
-        def server_env() -> dict[str, str]:
-            return {
-                **base_env(),
-                "GITHUB_API_URL": env["GITHUB_API_URL"],
-                "GITHUB_TOKEN": env["GITHUB_TOKEN"],
-                "GITHUB_WEBHOOK_SECRET": env["GITHUB_WEBHOOK_SECRET"],
-                "EXECUTION_LEASE_SECONDS": str(max(1, int(args.lease_seconds))),
-                "MAX_CONCURRENT_WORKFLOWS": "8",
-                "HTTP_TIMEOUT_SECONDS": "10",
-            }
-
-        server.env = server_env  # type: ignore[method-assign]
+        settings_env = {
+            "GITHUB_API_URL": env["GITHUB_API_URL"],
+            "GITHUB_TOKEN": env["GITHUB_TOKEN"],
+            "GITHUB_WEBHOOK_SECRET": env["GITHUB_WEBHOOK_SECRET"],
+            "EXECUTION_LEASE_SECONDS": str(max(1, int(args.lease_seconds))),
+            "MAX_CONCURRENT_WORKFLOWS": "8",
+            "HTTP_TIMEOUT_SECONDS": "10",
+        }
+        server: Any
         trigger = ["--trigger", "chaos_exactly_once:chaos_trigger"]
-        server.start(extra_args=trigger)
-        database_url = server_env()["DATABASE_URL"]
+        if args.mode == "server":
+            server = ServerUnderTest(Path(tmp), settings_env)
+            server.wait_ready()
+            database_url = server.database_url()
+        else:
+            server = Server(Path(tmp), free_port(), lease_seconds=args.lease_seconds)
+            base_env = server.env
+
+            def server_env() -> dict[str, str]:
+                return {**base_env(), **settings_env}
+
+            server.env = server_env  # type: ignore[method-assign]
+            server.start(extra_args=trigger)
+            database_url = server_env()["DATABASE_URL"]
 
         async def scenario() -> None:
             done = asyncio.Event()
@@ -295,7 +408,12 @@ def main() -> int:
             if found:
                 report.comments[int(found.group(1))] += 1
     report.seconds = time.monotonic() - started
-    print("exactly once under kill -9 (receiver + dispatcher, in-process runs, GitHub sandbox)")
+    what = (
+        "contexten server: kill -9 of its receiver/dispatcher, local flow runs on Prefect"
+        if args.mode == "server"
+        else "receiver + dispatcher, in-process runs"
+    )
+    print(f"exactly once under kill -9 ({what}, GitHub sandbox)")
     for line in report.lines():
         print("  " + line)
     return 0 if report.ok else 1
