@@ -316,3 +316,26 @@ def test_status_lists_stale_and_taken_over_runs(
     assert main(["status"]) == 0
     text = capsys.readouterr().out
     assert "stale run: run-stal" in text and "taken over: run-take" in text
+
+
+async def test_a_run_that_breaks_outside_its_body_is_released_and_run_by_the_retry(
+    settings: Settings, store: Store, body: types.SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contexten.orchestration import orchestrator as module
+
+    real = module.execute_workflow
+
+    async def store_hiccup(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("database disk image is busy")
+
+    orchestrator = PrefectOrchestrator(settings=settings, store=store)
+    monkeypatch.setattr(module, "execute_workflow", store_hiccup)
+    with pytest.raises(OSError):
+        await orchestrator.trigger_workflow("linear_sync", {}, idempotency_key="k-hiccup")
+    (row,) = [r for r in runs.recent(store) if r.idempotency_key == "k-hiccup"]
+    assert row.status == "scheduled" and body.calls == 0  # released, not reported failed
+    monkeypatch.setattr(module, "execute_workflow", real)
+    again = await orchestrator.trigger_workflow("linear_sync", {}, idempotency_key="k-hiccup")
+    assert again == row.run_id and body.calls == 1  # the dispatcher's retry runs it
+    done = runs.load(store, row.run_id)
+    assert done is not None and done.status == "completed"

@@ -143,3 +143,28 @@ def test_stale_lists_expired_and_lease_less_old_runs_only(store: Store) -> None:
     stale = runs.stale(store, lease_seconds=60)
     assert [r.run_id for r in stale] == ["run-dead", "run-legacy"]
     assert runs.taken_over(store) == []
+
+
+def test_a_released_run_is_taken_over_by_the_next_claim(store: Store) -> None:
+    _claim(store, "k", "run-1", ME)
+    assert not runs.release(store, "run-1", owner=OTHER)  # not the holder's: refused
+    assert runs.release(store, "run-1", owner=ME)
+    claim = _claim(store, "k", "run-2", OTHER)
+    assert claim.run_id == "run-1" and claim.owned and claim.taken_over
+
+
+def test_a_run_that_keeps_dying_fails_after_max_takeovers(store: Store) -> None:
+    _claim(store, "k", "run-1", DEAD)
+    for n in range(runs.MAX_TAKEOVERS):
+        _expire(store, "run-1")
+        claim = _claim(store, "k", f"run-x{n}", f"host:{n}:x")
+        assert claim.owned and claim.taken_over
+    _expire(store, "run-1")
+    claim = _claim(store, "k", "run-last", ME)
+    assert claim == runs.Claim("run-1", owned=False, status="failed")
+    row = runs.load(store, "run-1")
+    assert (
+        row is not None
+        and row.status == "failed"
+        and "gave up after 5 takeovers" in (row.error or "")
+    )

@@ -384,15 +384,11 @@ class PrefectOrchestrator:
         except LeaseLost as exc:
             logger.warning("%s", exc)  # its new owner runs and records it
         except Exception as exc:
-            # The run never got going (e.g. the Prefect API failed): record that, so a
-            # retry of the same key reports this run instead of hanging on "scheduled".
-            runs.record(
-                self.store,
-                run_id,
-                owner=owner,
-                status="failed",
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            # The run never got going or broke outside its body (e.g. the Prefect API
+            # failed): release it, so a retry of the same key (or the next sweep) runs it
+            # instead of reporting a run that never happened.
+            logger.warning("run %s did not complete (%s); released", run_id, exc)
+            runs.release(self.store, run_id, owner=owner)
             raise
         return run_id
 
@@ -428,6 +424,10 @@ class PrefectOrchestrator:
         except LeaseLost as exc:
             logger.warning("%s", exc)  # its new owner runs and records it
             return run_id
+        except Exception as exc:  # outside the body (the store failed): let it run again
+            logger.warning("run %s did not complete (%s); released", run_id, exc)
+            runs.release(self.store, run_id, owner=owner)
+            raise
 
     async def recover_stale_runs(self, *, limit: int = 20, wait: bool = True) -> list[Execution]:
         """Take over the runs whose process died (lease expired) and re-run them here.
@@ -441,6 +441,10 @@ class PrefectOrchestrator:
         owner = runs.process_owner()
         taken: list[Execution] = []
         for stale in found:
+            if stale.takeovers >= runs.MAX_TAKEOVERS:
+                await asyncio.to_thread(runs.give_up, self.store, stale)
+                logger.error("run %s kept losing its process: failed", stale.run_id)
+                continue
             won = await asyncio.to_thread(
                 runs.take_over, self.store, stale, owner=owner, lease_seconds=lease
             )

@@ -28,6 +28,7 @@ from contexten.store.models import WorkflowExecution
 
 FINAL_STATUSES = frozenset({"completed", "failed", "crashed", "cancelled", "timed_out"})
 LEASED_MODES = ("in-process", "prefect-local")
+MAX_TAKEOVERS = 5  # a run taken over this often fails for good instead
 
 _owners: dict[int, str] = {}
 
@@ -230,11 +231,50 @@ def claim(
             lease_seconds=lease_seconds,
         )
     grace = timedelta(seconds=lease_seconds)
-    if existing.lease_expired(_now(), grace) and take_over(
-        store, existing, owner=owner, lease_seconds=lease_seconds
-    ):
-        return Claim(existing.run_id, owned=True, taken_over=True, status="scheduled")
+    if existing.lease_expired(_now(), grace):
+        if existing.takeovers >= MAX_TAKEOVERS:
+            give_up(store, existing)
+            return Claim(existing.run_id, owned=False, status="failed")
+        if take_over(store, existing, owner=owner, lease_seconds=lease_seconds):
+            return Claim(existing.run_id, owned=True, taken_over=True, status="scheduled")
     return Claim(existing.run_id, owned=False, status=existing.status)
+
+
+def give_up(store: Store, stale: Execution) -> bool:
+    """Fail a run that was taken over MAX_TAKEOVERS times and died again."""
+    table = WorkflowExecution
+    statement = (
+        update(table)
+        .where(
+            table.run_id == stale.run_id,
+            table.status.not_in(FINAL_STATUSES),
+            table.takeovers == stale.takeovers,
+        )
+        .values(
+            status="failed",
+            error=f"gave up after {stale.takeovers} takeovers: its process kept dying",
+            finished_at=_now(),
+        )
+    )
+    with store.session() as session:
+        return getattr(session.execute(statement), "rowcount", 0) == 1
+
+
+def release(store: Store, run_id: str, *, owner: str) -> bool:
+    """Give up `owner`'s lease at once (the run could not start or went wrong outside its
+    body): the next trigger of its key, or the next sweep, takes it over and runs it."""
+    table = WorkflowExecution
+    statement = (
+        update(table)
+        .where(
+            table.run_id == run_id,
+            table.lease_owner == owner,
+            table.status.not_in(FINAL_STATUSES),
+        )
+        .values(status="scheduled", lease_expires_at=_now())
+    )
+    with store.session() as session:
+        return getattr(session.execute(statement), "rowcount", 0) == 1
 
 
 def take_over(store: Store, stale: Execution, *, owner: str, lease_seconds: float) -> bool:
