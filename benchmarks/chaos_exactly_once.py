@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -334,6 +335,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
     parser.add_argument("--mode", choices=("dispatcher", "server"), default="dispatcher")
+    parser.add_argument("--workdir", type=Path, help="keep logs and databases here")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -343,8 +345,11 @@ def main() -> int:
     report = ChaosReport(args.deliveries)
     with (
         running_sandbox(services=("github",)) as sandbox,
-        tempfile.TemporaryDirectory(prefix="chaos-") as tmp,
+        contextlib.nullcontext(str(args.workdir))
+        if args.workdir
+        else tempfile.TemporaryDirectory(prefix="chaos-") as tmp,
     ):
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         state = sandbox.state.github
         state.add_repo(REPOSITORY, files={"README.md": "# chaos\n"})
         for _ in range(args.deliveries // PER_ISSUE + 1):
