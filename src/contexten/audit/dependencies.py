@@ -20,9 +20,12 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from contexten.analysis.osv import osv_severity
 from contexten.analysis.sarif import Severity
 from contexten.audit.model import AuditFinding, ToolStatus, stable_fingerprint
-from contexten.audit.osv import OsvError, fetch_records, osv_severity
+from contexten.integrations.http import RetryPolicy
+from contexten.integrations.osv import fetch_records
+from contexten.integrations.packages import VulnerabilityDatabaseError
 
 _REQUIREMENT_FILE_RE = re.compile(
     r"^(?:.*/)?requirements[\w.\-]*\.(?:txt|in)$|^requirements/[^/]+\.txt$"
@@ -165,8 +168,13 @@ def audit_dependencies(
     inputs: DependencyInputs,
     osv_api_url: str,
     timeout: float = 15.0,
+    policy: RetryPolicy | None = None,
 ) -> tuple[list[AuditFinding], ToolStatus]:
-    """Run pip-audit over `inputs`; VulnerabilitySourceError when the source fails."""
+    """Run pip-audit over `inputs`; VulnerabilitySourceError when the source fails.
+
+    Advisory records are read with the shared OSV client under `policy` (default: the
+    shared retry policy with `timeout` per request and at most 3 attempts).
+    """
     version = _pip_audit_version()
     runs: list[tuple[tuple[str, ...], list[str]]] = []
     if inputs.requirement_files:
@@ -213,9 +221,10 @@ def audit_dependencies(
             if str(alias).startswith("GHSA-")
         }
     )
+    policy = policy or RetryPolicy(max_attempts=3, timeout_seconds=timeout)
     try:
-        records = fetch_records(osv_api_url, ids, timeout) if ids else {}
-    except OsvError as exc:
+        records = fetch_records(osv_api_url, ids, policy=policy) if ids else {}
+    except VulnerabilityDatabaseError as exc:
         raise VulnerabilitySourceError(str(exc)) from None
     findings = [_finding(root, files, dep, vuln, records) for files, dep, vuln in advisories]
     scanned = ", ".join(inputs.requirement_files) or ""

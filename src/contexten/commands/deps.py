@@ -52,8 +52,8 @@ def _plan(
 
     from contexten.analysis.deps import DependencyFileError, PlanError, PlanPolicy, check_strategy
     from contexten.config import get_settings
-    from contexten.depsources.interface import PackageIndexError, VulnerabilityDatabaseError
     from contexten.depsources.project import load_project
+    from contexten.integrations.packages import PackageIndexError, VulnerabilityDatabaseError
 
     try:
         chosen = check_strategy(strategy)
@@ -89,10 +89,10 @@ async def _fetch_and_plan(
     index_url: str | None,
     osv_url: str | None,
 ) -> Any:
-    from contexten.depsources.osv import OSVDatabase
     from contexten.depsources.planning import build_plan
-    from contexten.depsources.pypi import PyPIJsonIndex
     from contexten.integrations.http import RetryPolicy
+    from contexten.integrations.osv import OSVDatabase
+    from contexten.integrations.pypi import PyPIJsonIndex
 
     retry = RetryPolicy.from_settings(settings)
     index = PyPIJsonIndex(index_url or settings.pypi_index_url, policy=retry)

@@ -20,7 +20,7 @@ from contexten.analysis.deps import (
     current_versions,
     plan_updates,
 )
-from contexten.depsources.interface import PackageIndex, VulnerabilityDatabase
+from contexten.integrations.packages import PackageIndex, VulnerabilityDatabase
 
 MAX_ROUNDS = 3
 

@@ -473,3 +473,23 @@ async def request_with_retries(
         service=service,
         unsafe=unsafe,
     )
+
+
+# ----------------------------------------------------------------------------- for classifiers
+
+
+def is_transport_timeout(exc: BaseException) -> bool:
+    """A timeout after connecting (a connect timeout never reached the server: network)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return False
+    return isinstance(exc, httpx.TimeoutException)
+
+
+def is_transport_network_error(exc: BaseException) -> bool:
+    """The network failed: could not connect, or the connection broke."""
+    return isinstance(exc, httpx.NetworkError | httpx.ConnectTimeout)
+
+
+def http_status_of(exc: BaseException) -> int | None:
+    """The status code of an `httpx.HTTPStatusError` (raise_for_status), else None."""
+    return exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None

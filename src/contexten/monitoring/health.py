@@ -306,18 +306,14 @@ async def check_http(
     name: str, url: str, *, timeout: float, headers: Mapping[str, str] | None = None
 ) -> ComponentHealth:
     """GET a health URL: 200 is healthy; anything else, or no answer, is unhealthy."""
-    import httpx
+    from contexten.integrations.probe import probe
 
-    start = time.perf_counter()
-    try:
-        async with httpx.AsyncClient(timeout=timeout, headers=dict(headers or {})) as client:
-            response = await client.get(url)
-    except httpx.HTTPError as exc:
-        return ComponentHealth(name, "unhealthy", f"{url}: {type(exc).__name__}: {exc}"[:300])
-    latency = (time.perf_counter() - start) * 1000
-    if response.status_code != 200:
-        return ComponentHealth(name, "unhealthy", f"{url} answered HTTP {response.status_code}")
-    return ComponentHealth(name, "healthy", f"{url} ok", latency)
+    result = await probe(url, timeout=timeout, headers=headers)
+    if result.status_code is None:
+        return ComponentHealth(name, "unhealthy", f"{url}: {result.error}"[:300])
+    if result.status_code != 200:
+        return ComponentHealth(name, "unhealthy", f"{url} answered HTTP {result.status_code}")
+    return ComponentHealth(name, "healthy", f"{url} ok", result.latency_ms)
 
 
 def prefect_api_url(settings: Settings) -> str | None:
@@ -370,28 +366,23 @@ async def check_prefect(settings: Settings, *, timeout: float) -> ComponentHealt
 
 async def check_webhook(settings: Settings, *, timeout: float, expected: bool) -> ComponentHealth:
     """The webhook receiver; not running is "disabled" unless a server says it should be."""
-    import httpx
+    from contexten.integrations.probe import probe
 
     # a receiver bound to every interface answers on loopback
     wildcard = settings.webhook_host in ("0.0.0.0", "::", "")  # noqa: S104
     host = "127.0.0.1" if wildcard else settings.webhook_host
     url = f"http://{host}:{settings.webhook_port}{WEBHOOK_HEALTH_PATH}"
-    start = time.perf_counter()
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.get(url)
-    except httpx.ConnectError as exc:
+    result = await probe(url, timeout=timeout)
+    if result.refused:
         if not expected:
             return ComponentHealth("webhook", "disabled", f"not running ({url})")
-        return ComponentHealth("webhook", "unhealthy", f"{url}: not running ({exc})"[:300])
-    except httpx.HTTPError as exc:
-        return ComponentHealth("webhook", "unhealthy", f"{url}: {type(exc).__name__}: {exc}"[:300])
-    latency = (time.perf_counter() - start) * 1000
-    if response.status_code != 200:
-        return ComponentHealth(
-            "webhook", "unhealthy", f"{url} answered HTTP {response.status_code}"
-        )
-    return ComponentHealth("webhook", "healthy", f"{url} ok", latency)
+        detail = result.error.split(": ", 1)[-1]
+        return ComponentHealth("webhook", "unhealthy", f"{url}: not running ({detail})"[:300])
+    if result.status_code is None:
+        return ComponentHealth("webhook", "unhealthy", f"{url}: {result.error}"[:300])
+    if result.status_code != 200:
+        return ComponentHealth("webhook", "unhealthy", f"{url} answered HTTP {result.status_code}")
+    return ComponentHealth("webhook", "healthy", f"{url} ok", result.latency_ms)
 
 
 async def check_workers(

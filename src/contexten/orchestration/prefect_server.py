@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from contexten.config import Settings
 
 SERVER_FILE = "server.json"
@@ -59,11 +57,9 @@ def last_line(path: Path, start: int = 0, max_bytes: int = 8192) -> str:
 
 
 def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
-    try:
-        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+    from contexten.integrations.probe import probe_sync
+
+    return probe_sync(f"{api_url.rstrip('/')}/health", timeout=timeout).ok
 
 
 def prefect_env(home: Path, *, database_url: str | None = None) -> dict[str, str]:

@@ -219,18 +219,19 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    import httpx
+    from contexten.integrations.http import is_transport_timeout
 
-    if isinstance(exc, httpx.ConnectTimeout):
-        return False  # never connected: a network problem
-    return isinstance(exc, TimeoutError | httpx.TimeoutException)
+    # a connect timeout never connected: a network problem
+    return is_transport_timeout(exc) or isinstance(exc, TimeoutError)
 
 
 def _is_network(exc: BaseException) -> bool:
-    import httpx
+    from contexten.integrations.http import is_transport_network_error
 
-    return isinstance(exc, ConnectionError | httpx.NetworkError | httpx.ConnectTimeout) or (
-        isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    return (
+        isinstance(exc, ConnectionError)
+        or is_transport_network_error(exc)
+        or (isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH))
     )
 
 
@@ -290,17 +291,18 @@ def _classify_integration_error(exc: Any) -> Classification | None:
 
 def classify_exception(exc: BaseException) -> Classification:
     """The failure category of one of our own exceptions (and its causes)."""
-    import httpx
+    from contexten.integrations.http import http_status_of
 
     for link in _chain(exc):
         found = _classify_integration_error(link)
         if found is not None:
             return found
         detail = f"{type(link).__name__}: {link}"[:300]
-        if isinstance(link, httpx.HTTPStatusError):
-            category = _from_status(link.response.status_code)
+        status = http_status_of(link)
+        if status is not None:
+            category = _from_status(status)
             if category is not None:
-                return Classification(category, None, link.response.status_code, None, detail)
+                return Classification(category, None, status, None, detail)
         if _is_resource(link):
             return Classification(C.RESOURCE_EXHAUSTION, detail=detail)
         if _is_timeout(link):

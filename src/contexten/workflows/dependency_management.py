@@ -42,8 +42,8 @@ from contexten.orchestration.workflows import DependencyManagementParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 if TYPE_CHECKING:
-    from contexten.depsources.interface import PackageIndex, VulnerabilityDatabase
     from contexten.integrations.interface import CIProvider
+    from contexten.integrations.packages import PackageIndex, VulnerabilityDatabase
 
 DEFAULT_TEST_COMMAND = "python -m pytest -q"
 OUTPUT_TAIL_LINES = 40
@@ -311,10 +311,10 @@ async def run(
     index: PackageIndex | None = None,
     vulnerabilities: VulnerabilityDatabase | None = None,
 ) -> WorkflowOutcome:
-    from contexten.depsources.osv import OSVDatabase
     from contexten.depsources.planning import build_plan
     from contexten.depsources.project import load_project
-    from contexten.depsources.pypi import PyPIJsonIndex
+    from contexten.integrations.osv import OSVDatabase
+    from contexten.integrations.pypi import PyPIJsonIndex
 
     try:
         loaded = load_project(params.path)

@@ -1,4 +1,4 @@
-"""The PyPI JSON API (`GET {index}/{project}/json`) as a PackageIndex.
+"""The package-index client: the PyPI JSON API (`GET {index}/{project}/json`) as a PackageIndex.
 
 The `releases` key lists every version's files with upload time, yanked flag,
 requires_python and sha256. PyPI calls that key deprecated in favour of the JSON simple API;
@@ -18,9 +18,9 @@ import httpx
 from packaging.utils import canonicalize_name
 
 from contexten.analysis.deps import PackageInfo, Release
-from contexten.depsources.interface import PackageIndex, PackageIndexError
 from contexten.integrations.http import RetryPolicy, request_with_retries
 from contexten.integrations.interface import ErrorReason
+from contexten.integrations.packages import PackageIndex, PackageIndexError
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # the largest projects' JSON is a few tens of MB
 DEFAULT_CONCURRENCY = 8

@@ -1,4 +1,9 @@
-"""OSV (osv.dev) as a VulnerabilityDatabase.
+"""The OSV client (osv.dev, or any server speaking its API): one for every caller.
+
+`OSVDatabase` is the VulnerabilityDatabase of dependency management; `fetch_records` reads
+advisories by id for the dependency audit (pip-audit drops the severity OSV publishes).
+Both go through the shared retry policy (`integrations.http`); reading a record is pure
+(`analysis.osv`).
 
 `POST /v1/querybatch` answers, for each (package, version) in order, only the ids of the
 advisories (and a `next_page_token` when there are more); `GET /v1/vulns/{id}` gives each
@@ -10,149 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from packaging.utils import canonicalize_name
 
-from contexten.analysis.deps import Advisory, Severity
-from contexten.depsources.interface import VulnerabilityDatabase, VulnerabilityDatabaseError
-from contexten.depsources.pypi import USER_AGENT
-from contexten.integrations.http import RetryPolicy, request_with_retries
+from contexten.analysis.deps import Advisory
+from contexten.analysis.osv import advisory_from_osv
+from contexten.integrations.http import (
+    Failure,
+    RetryPolicy,
+    classify_response,
+    request_with_retries,
+)
 from contexten.integrations.interface import ErrorReason
+from contexten.integrations.packages import VulnerabilityDatabase, VulnerabilityDatabaseError
+from contexten.integrations.pypi import USER_AGENT
 
 BATCH_SIZE = 1000  # OSV's limit per querybatch request
 MAX_PAGES = 20  # per query; a package with thousands of advisories is not plausible
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 DEFAULT_CONCURRENCY = 8
-SUMMARY_CHARS = 200
-
-_GHSA_SEVERITY: dict[str, Severity] = {
-    "LOW": "low",
-    "MODERATE": "medium",
-    "MEDIUM": "medium",
-    "HIGH": "high",
-    "CRITICAL": "critical",
-}
-
-# CVSS v3.x base metrics (FIRST CVSS v3.1 specification, section 7.4)
-_AV = {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2}
-_AC = {"L": 0.77, "H": 0.44}
-_PR_UNCHANGED = {"N": 0.85, "L": 0.62, "H": 0.27}
-_PR_CHANGED = {"N": 0.85, "L": 0.68, "H": 0.5}
-_UI = {"N": 0.85, "R": 0.62}
-_CIA = {"H": 0.56, "L": 0.22, "N": 0.0}
-
-
-def _roundup(value: float) -> float:
-    """CVSS v3.1 Roundup: the smallest one-decimal number >= value, without float noise."""
-    scaled = round(value * 100000)
-    if scaled % 10000 == 0:
-        return scaled / 100000.0
-    return (math.floor(scaled / 10000) + 1) / 10.0
-
-
-def cvss3_base_score(vector: str) -> float | None:
-    """The base score of a CVSS:3.0/3.1 vector, or None when it is not one."""
-    parts = vector.strip().split("/")
-    if not parts or not parts[0].startswith("CVSS:3"):
-        return None
-    metrics = dict(p.split(":", 1) for p in parts[1:] if ":" in p)
-    try:
-        changed = metrics["S"] == "C"
-        if metrics["S"] not in ("U", "C"):
-            return None
-        iss = 1 - (1 - _CIA[metrics["C"]]) * (1 - _CIA[metrics["I"]]) * (1 - _CIA[metrics["A"]])
-        privileges = (_PR_CHANGED if changed else _PR_UNCHANGED)[metrics["PR"]]
-        exploitability = (
-            8.22 * _AV[metrics["AV"]] * _AC[metrics["AC"]] * privileges * _UI[metrics["UI"]]
-        )
-    except KeyError:
-        return None
-    # scope changed: the impact formula of the CVSS v3.1 specification, section 7.1
-    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
-    if impact <= 0:
-        return 0.0
-    total = (1.08 if changed else 1.0) * (impact + exploitability)
-    return _roundup(min(total, 10.0))
-
-
-def severity_of_score(score: float) -> Severity:
-    if score >= 9.0:
-        return "critical"
-    if score >= 7.0:
-        return "high"
-    if score >= 4.0:
-        return "medium"
-    if score > 0.0:
-        return "low"
-    return "unknown"
-
-
-def _severity(record: Mapping[str, Any], affected: Sequence[Mapping[str, Any]]) -> Severity:
-    for holder in [record, *affected]:
-        for key in ("database_specific", "ecosystem_specific"):
-            specific = holder.get(key)
-            if isinstance(specific, dict):
-                label = str(specific.get("severity") or "").upper()
-                if label in _GHSA_SEVERITY:
-                    return _GHSA_SEVERITY[label]
-    scores = [
-        score
-        for entry in record.get("severity") or []
-        if isinstance(entry, dict)
-        and isinstance(entry.get("score"), str)
-        and (score := cvss3_base_score(entry["score"])) is not None
-    ]
-    return severity_of_score(max(scores)) if scores else "unknown"
-
-
-def advisory_from_osv(record: Any, package: str) -> Advisory | None:
-    """The part of an OSV record about one PyPI package; None when it does not name it."""
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-        return None
-    name = canonicalize_name(package)
-    affected = [
-        a
-        for a in record.get("affected") or []
-        if isinstance(a, dict)
-        and isinstance(a.get("package"), dict)
-        and a["package"].get("ecosystem") == "PyPI"
-        and canonicalize_name(str(a["package"].get("name", ""))) == name
-    ]
-    if not affected:
-        return None
-    ranges: list[tuple[tuple[str, str], ...]] = []
-    versions: list[str] = []
-    for entry in affected:
-        for range_ in entry.get("ranges") or []:
-            if not isinstance(range_, dict) or range_.get("type") not in ("ECOSYSTEM", "SEMVER"):
-                continue
-            events = tuple(
-                (str(kind), str(value))
-                for event in range_.get("events") or []
-                if isinstance(event, dict)
-                for kind, value in event.items()
-            )
-            if events:
-                ranges.append(events)
-        versions.extend(str(v) for v in entry.get("versions") or [] if isinstance(v, str))
-    summary = record.get("summary") or record.get("details") or ""
-    summary = str(summary).strip().splitlines()[0][:SUMMARY_CHARS] if str(summary).strip() else ""
-    aliases = tuple(str(a) for a in record.get("aliases") or [] if isinstance(a, str))
-    return Advisory(
-        id=record["id"],
-        package=name,
-        summary=summary,
-        aliases=aliases,
-        severity=_severity(record, affected),
-        ranges=tuple(ranges),
-        versions=tuple(versions),
-        url=f"https://osv.dev/vulnerability/{quote(record['id'], safe='')}",
-    )
 
 
 class OSVDatabase(VulnerabilityDatabase):
@@ -178,7 +64,12 @@ class OSVDatabase(VulnerabilityDatabase):
     def from_settings(cls, settings: Any) -> OSVDatabase:
         return cls(settings.osv_api_url, policy=RetryPolicy.from_settings(settings))
 
-    async def _json(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+    async def _json(
+        self, method: str, path: str, what: str, *, missing_ok: bool = False, **kwargs: Any
+    ) -> Any:
+        """The JSON answer; None for a 404 when `missing_ok`."""
+        if missing_ok:
+            kwargs["classify"] = _missing_is_an_answer
         async with self._semaphore:
             response = await request_with_retries(
                 self._client,
@@ -191,6 +82,8 @@ class OSVDatabase(VulnerabilityDatabase):
                 idempotent=True,  # a query changes nothing: safe to repeat
                 **kwargs,
             )
+        if missing_ok and response.status_code == 404:
+            return None
         if len(response.content) > MAX_RESPONSE_BYTES:
             raise VulnerabilityDatabaseError(
                 f"osv: {what}: response larger than {MAX_RESPONSE_BYTES} bytes",
@@ -271,6 +164,49 @@ class OSVDatabase(VulnerabilityDatabase):
                     out.setdefault(name, {})[advisory.id] = advisory
         return {name: tuple(found.values()) for name, found in out.items()}
 
+    async def records(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The full OSV record of each id; an id the server does not know (404) is left out."""
+        wanted = list(dict.fromkeys(ids))
+        found = await asyncio.gather(
+            *(
+                self._json(
+                    "GET",
+                    f"/v1/vulns/{quote(i, safe='')}",
+                    f"read advisory {i}",
+                    missing_ok=True,
+                )
+                for i in wanted
+            )
+        )
+        return {i: r for i, r in zip(wanted, found, strict=True) if isinstance(r, dict)}
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+def _missing_is_an_answer(
+    status: int, headers: Mapping[str, str], body: bytes | str | None, now: float
+) -> Failure | None:
+    return None if status == 404 else classify_response(status, headers, body, now)
+
+
+def fetch_records(
+    base_url: str, ids: Iterable[str], *, policy: RetryPolicy
+) -> dict[str, dict[str, Any]]:
+    """`OSVDatabase.records` for synchronous callers (the audit). Called from a thread that
+    runs an event loop, it blocks that thread, as any synchronous client would."""
+
+    async def read() -> dict[str, dict[str, Any]]:
+        database = OSVDatabase(base_url, policy=policy)
+        try:
+            return await database.records(ids)
+        finally:
+            await database.aclose()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(read())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()

@@ -1,4 +1,7 @@
-"""The two external concerns of dependency management: a package index and advisories."""
+"""The two external concerns of dependency management: a package index and advisories.
+
+Clients: `integrations.pypi.PyPIJsonIndex` and `integrations.osv.OSVDatabase`.
+"""
 
 from __future__ import annotations
 
