@@ -277,21 +277,14 @@ def measure_resources(data_dir: Path, *, cpu_interval: float = 0.2) -> Resources
 
 def check_store(store: Store) -> ComponentHealth:
     """Write a probe row and read it back."""
-    from contexten.store.models import StateEntry
+    from contexten.store.state import StateKind, read_state, write_state
 
     nonce = uuid.uuid4().hex
     start = time.perf_counter()
     try:
-        with store.session() as session:
-            entry = session.get(StateEntry, "health:probe")
-            value = {"nonce": nonce, "at": datetime.now(UTC).isoformat()}
-            if entry is None:
-                session.add(StateEntry(key="health:probe", value=value))
-            else:
-                entry.value = value
-        with store.session() as session:
-            entry = session.get(StateEntry, "health:probe")
-            read = (entry.value or {}).get("nonce") if entry is not None else None
+        value = {"nonce": nonce, "at": datetime.now(UTC).isoformat()}
+        write_state(store, StateKind.HEALTH, "probe", value)
+        read = (read_state(store, StateKind.HEALTH, "probe") or {}).get("nonce")
     except Exception as exc:
         return ComponentHealth(
             "store", "unhealthy", f"{store.safe_url}: {type(exc).__name__}: {exc}"[:300]

@@ -27,9 +27,9 @@ from contexten.store.models import (
     AlertRecord,
     MetricSample,
     RecoveryRecord,
-    StateEntry,
     WorkflowExecution,
 )
+from contexten.store.state import StateKind, list_state
 
 SUCCESS_STATUSES = frozenset({"completed"})
 ERROR_STATUSES = frozenset({"failed", "crashed"})
@@ -439,10 +439,7 @@ def _state_families(
                 .group_by(AlertRecord.severity)
             ).all()
         )
-        entries = session.scalars(
-            select(StateEntry).where(StateEntry.key.like("circuit:%")).order_by(StateEntry.key)
-        ).all()
-        states = [(e.key.removeprefix("circuit:"), (e.value or {}).get("state")) for e in entries]
+    states = [(name, value.get("state")) for name, value in list_state(store, StateKind.CIRCUIT)]
     for severity in ("info", "warning", "critical"):
         alerts.add_metric([severity], float(counts.get(severity, 0)))
     yield alerts

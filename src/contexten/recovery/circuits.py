@@ -1,10 +1,10 @@
-"""Per-integration circuit breakers and disabled integrations, persisted in the StateEntry table.
+"""Per-integration circuit breakers and disabled integrations, persisted in the state table.
 
 Every process (CLI, flows, the receiver) sees the same state, so a dead or rate-limited
-service is not hammered from several places at once. Keys:
+service is not hammered from several places at once (`store.state`, by integration):
 
-- `circuit:<integration>`: the breaker (see `recovery.policy.CircuitBreaker`);
-- `integration-disabled:<integration>`: set by configuration reset when the service rejects
+- `StateKind.CIRCUIT`: the breaker (see `recovery.policy.CircuitBreaker`);
+- `StateKind.INTEGRATION_DISABLED`: set by configuration reset when the service rejects
   our credentials; holds a short fingerprint of the credentials, so the integration comes
   back by itself once its token is changed (and is not called again until then).
 """
@@ -30,10 +30,8 @@ from contexten.recovery.policy import (
     classify_exception,
 )
 from contexten.store.db import Store
-from contexten.store.models import StateEntry
+from contexten.store.state import StateKind, read_state, write_state
 
-CIRCUIT_PREFIX = "circuit:"
-DISABLED_PREFIX = "integration-disabled:"
 INTEGRATION_SECRETS: dict[str, tuple[str, ...]] = {
     "github": ("github_token", "github_app_id", "github_app_private_key"),
     "linear": ("linear_api_key", "linear_team_id"),
@@ -52,30 +50,12 @@ class CircuitOpen(Exception):
         self.reason = reason
 
 
-def _read(store: Store, key: str) -> dict[str, Any] | None:
-    with store.session() as session:
-        entry = session.get(StateEntry, key)
-        return dict(entry.value or {}) if entry is not None else None
-
-
-def _write(store: Store, key: str, value: dict[str, Any] | None) -> None:
-    with store.session() as session:
-        entry = session.get(StateEntry, key)
-        if value is None:
-            if entry is not None:
-                session.delete(entry)
-        elif entry is None:
-            session.add(StateEntry(key=key, value=value))
-        else:
-            entry.value = value
-
-
 def load_breaker(store: Store, integration: str) -> CircuitBreaker:
-    return CircuitBreaker.from_dict(_read(store, CIRCUIT_PREFIX + integration))
+    return CircuitBreaker.from_dict(read_state(store, StateKind.CIRCUIT, integration))
 
 
 def save_breaker(store: Store, integration: str, breaker: CircuitBreaker) -> None:
-    _write(store, CIRCUIT_PREFIX + integration, breaker.to_dict())
+    write_state(store, StateKind.CIRCUIT, integration, breaker.to_dict())
 
 
 def credentials_fingerprint(settings: Settings, integration: str) -> str:
@@ -89,13 +69,14 @@ def credentials_fingerprint(settings: Settings, integration: str) -> str:
 
 
 def disabled_entry(store: Store, integration: str) -> dict[str, Any] | None:
-    return _read(store, DISABLED_PREFIX + integration)
+    return read_state(store, StateKind.INTEGRATION_DISABLED, integration)
 
 
 def disable_integration(store: Store, settings: Settings, integration: str, reason: str) -> None:
-    _write(
+    write_state(
         store,
-        DISABLED_PREFIX + integration,
+        StateKind.INTEGRATION_DISABLED,
+        integration,
         {
             "reason": reason[:300],
             "at": datetime.now(UTC).isoformat(),
@@ -105,7 +86,7 @@ def disable_integration(store: Store, settings: Settings, integration: str, reas
 
 
 def enable_integration(store: Store, integration: str) -> None:
-    _write(store, DISABLED_PREFIX + integration, None)
+    write_state(store, StateKind.INTEGRATION_DISABLED, integration, None)
 
 
 def integration_gate(

@@ -59,7 +59,8 @@ from contexten.recovery.policy import (
     plan_recovery,
 )
 from contexten.store.db import Store
-from contexten.store.models import RecoveryRecord, StateEntry
+from contexten.store.models import RecoveryRecord
+from contexten.store.state import StateKind, read_state, write_state
 
 logger = logging.getLogger("contexten.recovery")
 
@@ -67,7 +68,7 @@ S = RecoveryStrategy
 # "done": an action was taken that does not fix anything by itself (deleting a corrupt
 # cache before the re-run); the next strategy runs.
 Outcome = Literal["succeeded", "failed", "skipped", "awaiting_result", "escalated", "done"]
-LAST_KNOWN_GOOD_KEY = "settings:last-known-good"
+LAST_KNOWN_GOOD = "last-known-good"  # StateKind.SETTINGS
 # the Supervisor's component for each health component
 SUPERVISED: dict[str, str] = {
     "prefect": "prefect-server",
@@ -271,13 +272,8 @@ def save_last_known_good(store: Store, settings: Settings) -> None:
         and not _is_secret_field(settings, name)
         and isinstance(value, str | int | float | bool)
     }
-    with store.session() as session:
-        entry = session.get(StateEntry, LAST_KNOWN_GOOD_KEY)
-        payload = {"values": values, "at": _now().isoformat()}
-        if entry is None:
-            session.add(StateEntry(key=LAST_KNOWN_GOOD_KEY, value=payload))
-        else:
-            entry.value = payload
+    payload = {"values": values, "at": _now().isoformat()}
+    write_state(store, StateKind.SETTINGS, LAST_KNOWN_GOOD, payload)
 
 
 def _is_secret_field(settings: Settings, name: str) -> bool:
@@ -290,9 +286,7 @@ def _is_secret_field(settings: Settings, name: str) -> bool:
 def restore_last_known_good(store: Store, settings: Settings) -> list[str]:
     """For each setting named in a validate() problem, put its last-known-good value back
     into this process's environment. Returns the variables restored."""
-    with store.session() as session:
-        entry = session.get(StateEntry, LAST_KNOWN_GOOD_KEY)
-        saved = dict((entry.value or {}).get("values", {})) if entry is not None else {}
+    saved = dict((read_state(store, StateKind.SETTINGS, LAST_KNOWN_GOOD) or {}).get("values", {}))
     if not saved:
         return []
     problems = " ".join(settings.validate())

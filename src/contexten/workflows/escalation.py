@@ -7,7 +7,7 @@ handled by two of them gets each action once.
 
 - Records: `JobDiagnosis` (one failed job's diagnosis plus how it was made) is stored as a
   DiagnosisRecord row; `RunInfo` is the part of the workflow run the actions need; the
-  Linear issue tracking a signature lives in a StateEntry `escalation:<repo>:<signature>`.
+  Linear issue tracking a signature lives in `store.state` (kind ESCALATION, `<repo>:<signature>`).
 - Renderings: the issue, its comment, the PR comment, the check run, the Slack message and
   the agent prompt (log text only inside prompt-safe fenced blocks).
 - Actions: `Escalator` (one per workflow run) performs each action once through the
@@ -52,9 +52,9 @@ from contexten.integrations.interface import (
     PullRequestLink,
 )
 from contexten.store.db import Store
-from contexten.store.models import DiagnosisRecord, RecoveryRecord, StateEntry, utcnow
+from contexten.store.models import DiagnosisRecord, RecoveryRecord, utcnow
+from contexten.store.state import StateKind, list_state, merge_state, read_state
 
-STATE_PREFIX = "escalation:"
 CHECK_RUN_NAME = "contexten / failure analysis"
 MAX_ANNOTATIONS = 50
 AGENT_POLL_SECONDS = 2.0  # first poll interval; the client backs off from there
@@ -386,41 +386,26 @@ def signatures_of_run(store: Store, repository: str, run_id: int) -> list[str]:
     return list(dict.fromkeys(rows))
 
 
-def state_key(repository: str, signature: str) -> str:
-    return f"{STATE_PREFIX}{repository}:{signature}"[:200]
-
-
 def load_signature_state(store: Store, repository: str, signature: str) -> dict[str, Any]:
-    with store.session() as session:
-        entry = session.get(StateEntry, state_key(repository, signature))
-        return dict(entry.value or {}) if entry is not None else {}
+    return read_state(store, StateKind.ESCALATION, f"{repository}:{signature}") or {}
 
 
 def save_signature_state(
     store: Store, repository: str, signature: str, **values: Any
 ) -> dict[str, Any]:
     """Merge `values` into the signature's tracking state; returns the new state."""
-    key = state_key(repository, signature)
-    with store.session() as session:
-        entry = session.get(StateEntry, key)
-        current = dict(entry.value or {}) if entry is not None else {}
-        current.update(values)
-        current.setdefault("repository", repository)
-        current.setdefault("signature", signature)
-        if entry is None:
-            session.add(StateEntry(key=key, value=current))
-        else:
-            entry.value = current
-    return current
+    return merge_state(
+        store,
+        StateKind.ESCALATION,
+        f"{repository}:{signature}",
+        values,
+        {"repository": repository, "signature": signature},
+    )
 
 
 def tracked_signatures(store: Store) -> list[dict[str, Any]]:
     """Every signature state (repository, signature, issue, generation, ...)."""
-    with store.session() as session:
-        entries = session.scalars(
-            select(StateEntry).where(StateEntry.key.like(f"{STATE_PREFIX}%"))
-        ).all()
-        return [dict(e.value or {}) for e in entries]
+    return [value for _name, value in list_state(store, StateKind.ESCALATION)]
 
 
 def record_escalation(
