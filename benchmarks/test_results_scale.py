@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -62,11 +63,19 @@ def generate_report(
 
 
 def ingest(
-    db: Path, results: int, tests: int, *, start_run: int = 0, stop_after: int | None = None
+    db: Path,
+    results: int,
+    tests: int,
+    *,
+    start_run: int = 0,
+    stop_after: int | None = None,
+    reports_per_write: int = 10,
 ) -> dict[str, float]:
+    """Generate, parse and store reports; the store takes `reports_per_write` reports per
+    transaction (the test history's bulk path, `ingest_reports`)."""
     from contexten.analysis.junit import parse_junit
     from contexten.store.db import open_store
-    from contexten.testhistory.store import RunInfo, ingest_report
+    from contexten.store.test_history import RunInfo, ingest_reports
 
     store = open_store(f"sqlite:///{db}")
     rng = random.Random(7 + start_run)
@@ -75,6 +84,16 @@ def ingest(
     generate = parse = insert = 0.0
     stored = 0
     run = start_run
+    batch: list[Any] = []
+
+    def flush() -> int:
+        nonlocal insert
+        t = time.perf_counter()
+        count = sum(outcome.stored for outcome in ingest_reports(store, batch))
+        insert += time.perf_counter() - t
+        batch.clear()
+        return count
+
     while stored < (stop_after or results) and run < start_run + 2 * runs:
         at = NOW - span + span * (run / runs)
         t = time.perf_counter()
@@ -100,10 +119,12 @@ def ingest(
                 "test",
                 at + timedelta(minutes=attempt),
             )
-            t = time.perf_counter()
-            stored += ingest_report(store, report, info, payload).stored
-            insert += time.perf_counter() - t
+            batch.append((report, info, payload))
+            if len(batch) >= reports_per_write:
+                stored += flush()
         run += 1
+    if batch:
+        stored += flush()
     store.dispose()
     return {
         "rows": stored,
@@ -117,6 +138,7 @@ def ingest(
 def analyze(db: Path) -> dict[str, float | int]:
     """The child process: the full analysis, timed, with its own peak memory."""
     from contexten.store.db import open_store
+    from contexten.store.test_history import identities
     from contexten.testhistory.report import (
         ReportOptions,
         ShardRequest,
@@ -124,7 +146,6 @@ def analyze(db: Path) -> dict[str, float | int]:
         plan_from_history,
         report_json,
     )
-    from contexten.testhistory.store import identities
 
     store = open_store(f"sqlite:///{db}")
     # A workflow process has these loaded already: their import time is not analysis.

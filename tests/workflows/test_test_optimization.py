@@ -73,7 +73,7 @@ def test_local_reports_give_a_report_and_a_quarantine_file(ctx: WorkflowContext)
 def test_auto_quarantine_applies_the_plan(ctx: WorkflowContext, tmp_path: Path) -> None:
     # The same retried report on two commits: two flaky events per test.
     from contexten.analysis.junit import parse_junit
-    from contexten.testhistory.store import RunInfo, ingest_report
+    from contexten.store.test_history import RunInfo, ingest_report
 
     data = (FLAKY / "flaky_success_first.xml").read_bytes()
     for n in (1, 2):
@@ -176,7 +176,7 @@ def test_run_artifacts_are_ingested_per_attempt(
     problems = " | ".join(ingested["problems"])
     assert "junit-broken!bad.xml: not well-formed XML" in problems
     assert "artifact test-results-gone: cannot download" in problems
-    from contexten.testhistory.store import HistoryFilter, iter_executions
+    from contexten.store.test_history import HistoryFilter, iter_executions
 
     rows = list(iter_executions(ctx.store, HistoryFilter(repository="o/r")))
     assert {(r.run_id, r.run_attempt, r.job, r.commit) for r in rows} == {

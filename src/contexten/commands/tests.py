@@ -131,12 +131,12 @@ def ingest(
 ) -> None:
     """Parse JUnit/xUnit reports and add them to the test history (each report once)."""
     from contexten.analysis.junit import JUnitError, parse_junit
+    from contexten.store.test_history import RunInfo, TestHistoryError, ingest_report
     from contexten.testhistory.files import (
         ReportFileError,
         find_report_files,
         iter_report_sources,
     )
-    from contexten.testhistory.store import RunInfo, TestHistoryError, ingest_report
 
     run = RunInfo(
         repository=_repository(repository),
@@ -236,8 +236,8 @@ def ingest(
 
 
 def _build(options: ReportOptions) -> Any:
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory.report import build_report
-    from contexten.testhistory.store import TestHistoryError
 
     try:
         return build_report(_store(), options)
@@ -394,6 +394,7 @@ def shard(
     window_days: int = WindowOption,
 ) -> None:
     """Split the suite into N shards balanced by recorded durations."""
+    from contexten.store.test_history import TestHistoryError, identities
     from contexten.testhistory.report import (
         ShardRequest,
         collect_stats,
@@ -401,7 +402,6 @@ def shard(
         shard_json,
         shard_table,
     )
-    from contexten.testhistory.store import TestHistoryError, identities
 
     if fmt not in ("text", "json", "pytest"):
         fail(f"--format {fmt!r}: expected text, json or pytest")
@@ -480,8 +480,8 @@ def quarantine_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Quarantined tests, with reason, expiry and evidence."""
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory import quarantine as q
-    from contexten.testhistory.store import TestHistoryError
 
     try:
         entries = q.list_entries(_store(), include_released=include_released)
@@ -514,7 +514,7 @@ def quarantine_list(
 
 
 def _resolve_test(store: Store, text: str, repository: str | None) -> Any:
-    from contexten.testhistory.store import find_tests
+    from contexten.store.test_history import find_tests
 
     matches = find_tests(store, text, repository)
     if not matches:
@@ -702,13 +702,13 @@ def gate(
         aggregate_retries,
         parse_junit,
     )
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory import quarantine as q
     from contexten.testhistory.files import (
         ReportFileError,
         find_report_files,
         iter_report_sources,
     )
-    from contexten.testhistory.store import TestHistoryError
 
     if on_store_error not in ("fail", "pass"):
         fail(f"--on-store-error {on_store_error!r}: expected fail or pass")

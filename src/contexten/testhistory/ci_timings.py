@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from contexten.analysis.ci_timing import TimingSample, samples_for_run
 from contexten.store.db import Store
 from contexten.store.models import CiTiming
-from contexten.testhistory.store import TestHistoryError, to_utc
+from contexten.store.test_history import TestHistoryError, to_utc
 
 if TYPE_CHECKING:
     from contexten.integrations.interface import CIProvider, WorkflowRun

@@ -20,7 +20,7 @@ from contexten.analysis.executions import TestIdentity
 from contexten.analysis.flaky import ActiveEntry, Decision, QuarantinePlan
 from contexten.store.db import Store
 from contexten.store.models import QuarantineEntry
-from contexten.testhistory.store import TestHistoryError, epoch, to_utc
+from contexten.store.test_history import TestHistoryError, epoch, to_utc
 
 FILE_FORMAT = "contexten-quarantine/1"
 MAX_QUARANTINE_FILE_BYTES = 16 * 1024 * 1024

@@ -40,14 +40,14 @@ from contexten.analysis.sharding import (
 )
 from contexten.analysis.slow import RankBy, SlowerTest, SlowTest, getting_slower, slowest
 from contexten.store.db import Store
-from contexten.testhistory import quarantine as q
-from contexten.testhistory.store import (
+from contexten.store.test_history import (
     HistoryFilter,
     identities,
     iter_executions,
     scan_history,
     upload_counts,
 )
+from contexten.testhistory import quarantine as q
 from contexten.workflows.base import Table
 
 

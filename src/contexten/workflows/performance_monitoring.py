@@ -38,7 +38,7 @@ def ci_provider(ctx: WorkflowContext) -> CIProvider:
 
 
 async def run(params: PerformanceMonitoringParameters, ctx: WorkflowContext) -> WorkflowOutcome:
-    from contexten.testhistory.store import TestHistoryError
+    from contexten.store.test_history import TestHistoryError
 
     provider = ci_provider(ctx) if ctx.settings.enabled_integrations().get("github") else None
     try:

@@ -1,4 +1,4 @@
-"""The test history in the store: ingesting parsed reports, streaming executions back.
+"""The test history repository: ingesting parsed reports in bulk, streaming executions back.
 
 One row per `<testcase>` element in `test_results`, keyed by the stable test id. Each
 report is ingested once per (repository, run, attempt, job, commit, content): ingesting
@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -24,23 +25,19 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    insert,
     select,
-    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
 from contexten.analysis.executions import Execution, TestIdentity, UploadCounts
 from contexten.analysis.history_columns import OUTCOME_CODES
-from contexten.analysis.junit import JUnitReport, TestSummary
+from contexten.analysis.junit import JUnitReport, TestSummary, test_id
 from contexten.store.db import Store
 from contexten.store.models import ActionRecord, TestResultRecord
 
 Columns = TypeVarTuple("Columns")
 INGEST_KIND = "tests.ingest"
-# Core insert on the table: executemany without the ORM's per-row bookkeeping.
-TEST_RESULTS_INSERT = insert(TestResultRecord.__table__)  # type: ignore[arg-type]
-INSERT_BATCH = 5000
+INSERT_BATCH = 20_000
 
 
 class TestHistoryError(Exception):
@@ -104,77 +101,161 @@ def ingest_key(run: RunInfo, content: bytes, source: str = "") -> str:
     return f"{INGEST_KIND}:{digest.hexdigest()}"
 
 
-def report_rows(report: JUnitReport, run: RunInfo, recorded_at: datetime) -> list[dict[str, Any]]:
-    """The rows for one report (one per `<testcase>`), ready for a bulk insert."""
+RESULT_COLUMNS = (
+    "test_id",
+    "repository",
+    "suite",
+    "classname",
+    "name",
+    "file",
+    "outcome",
+    "duration_seconds",
+    "run_id",
+    "run_attempt",
+    "commit_sha",
+    "branch",
+    "job",
+    "recorded_at",
+)
+
+
+def report_rows(report: JUnitReport, run: RunInfo, recorded_at: Any) -> list[tuple[Any, ...]]:
+    """The rows for one report (one per `<testcase>`, columns as RESULT_COLUMNS), sorted by
+    test id (stable: a test's own rows keep their order), ready for a bulk insert.
+
+    `recorded_at` is passed as the driver takes it (the same for every row of a report).
+    """
     repository = _cut(run.repository, 300)
     run_id = _cut(run.run_id, 100)
     commit = _cut(run.commit, 64)
     branch = _cut(run.branch, 300)
     job = _cut(run.job, 300)
-    return [
-        {
-            "test_id": case.test_id(run.repository),
-            "repository": repository,
-            "suite": _cut(case.suite, 500),
-            "classname": _cut(case.classname, 500),
-            "name": _cut(case.name, 1000) or "",
-            "file": _cut(case.file, 1000),
-            "outcome": case.outcome.value,
-            "duration_seconds": case.duration_seconds,
-            "run_id": run_id,
-            "run_attempt": run.run_attempt,
-            "commit_sha": commit,
-            "branch": branch,
-            "job": job,
-            "recorded_at": recorded_at,
-        }
+    attempt = run.run_attempt
+    rows = [
+        (
+            test_id(run.repository, case.file, case.classname, case.name),
+            repository,
+            _cut(case.suite, 500),
+            _cut(case.classname, 500),
+            _cut(case.name, 1000) or "",
+            _cut(case.file, 1000),
+            case.outcome.value,
+            case.duration_seconds,
+            run_id,
+            attempt,
+            commit,
+            branch,
+            job,
+            recorded_at,
+        )
         for case in report.cases
     ]
+    # Index pages are visited in order instead of at random: inserts go faster.
+    rows.sort(key=itemgetter(0))
+    return rows
+
+
+def _ledger_entry(
+    key: str, report: JUnitReport, run: RunInfo, summary: TestSummary
+) -> ActionRecord:
+    return ActionRecord(
+        idempotency_key=key,
+        kind=INGEST_KIND,
+        target=_cut(report.source, 500),
+        status="done",
+        attempts=1,
+        result={
+            "cases": len(report.cases),
+            "tests": summary.tests,
+            "failed": summary.failed,
+            "errors": summary.errors,
+            "skipped": summary.skipped,
+            "repository": run.repository,
+            "branch": run.branch,
+            "run_id": run.run_id,
+            "run_attempt": run.run_attempt,
+            "job": run.job,
+        },
+    )
+
+
+def _insert_sql(store: Store) -> str:
+    style = store.engine.dialect.paramstyle
+    marks = ["?" if style == "qmark" else "%s"] * len(RESULT_COLUMNS)
+    if style not in ("qmark", "format", "pyformat"):
+        raise TestHistoryError(f"unsupported DBAPI parameter style {style!r}")
+    columns = ", ".join(RESULT_COLUMNS)
+    # constant column names and placeholders; the values are bound by the driver
+    return f"INSERT INTO test_results ({columns}) VALUES ({', '.join(marks)})"  # noqa: S608
+
+
+def ingest_reports(
+    store: Store, reports: Iterable[tuple[JUnitReport, RunInfo, bytes]]
+) -> list[IngestOutcome]:
+    """Store several parsed reports' test cases, each once, in one transaction.
+
+    Rows go to the driver's executemany as plain tuples, in batches of INSERT_BATCH, with
+    the values converted once per report: the bulk path of the test history. Raises
+    TestHistoryError (and stores nothing) when the database fails.
+    """
+    items = list(reports)
+    now = datetime.now(UTC)
+    keys = [ingest_key(run, content, report.source) for report, run, content in items]
+    recorded = TestResultRecord.__table__.c.recorded_at.type  # type: ignore[attr-defined]
+    to_driver = recorded.dialect_impl(store.engine.dialect).bind_processor(store.engine.dialect)
+    sql = _insert_sql(store)
+    outcomes: list[IngestOutcome] = []
+    try:
+        with store.session() as session:
+            known = set()
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                known |= set(
+                    session.scalars(
+                        select(ActionRecord.idempotency_key).where(
+                            ActionRecord.idempotency_key.in_(chunk)
+                        )
+                    )
+                )
+            connection = session.connection()
+            if store.is_sqlite:
+                # Index pages of a large history stay in memory: inserts several times faster.
+                connection.exec_driver_sql("PRAGMA cache_size=-65536")
+            pending: list[tuple[Any, ...]] = []
+            for (report, run, _content), key in zip(items, keys, strict=True):
+                summary = report.test_summary()
+                if key in known:
+                    outcomes.append(
+                        IngestOutcome(report.source, len(report.cases), 0, True, summary)
+                    )
+                    continue
+                known.add(key)
+                # Never in the future (clock skew between CI and us): it would fall outside
+                # every window.
+                at = min(to_utc(run.recorded_at), now) if run.recorded_at else now
+                pending += report_rows(report, run, to_driver(at) if to_driver else at)
+                session.add(_ledger_entry(key, report, run, summary))
+                outcomes.append(
+                    IngestOutcome(
+                        report.source, len(report.cases), len(report.cases), False, summary
+                    )
+                )
+                if len(pending) >= INSERT_BATCH:
+                    connection.exec_driver_sql(sql, pending)  # type: ignore[arg-type]
+                    pending = []
+            if pending:
+                connection.exec_driver_sql(sql, pending)  # type: ignore[arg-type]
+    except SQLAlchemyError as exc:
+        sources = ", ".join(r.source for r, _, _ in items[:3]) + (" ..." if len(items) > 3 else "")
+        raise TestHistoryError(
+            f"cannot store {sources} in {store.safe_url}: {type(exc).__name__}"
+        ) from None
+    return outcomes
 
 
 def ingest_report(store: Store, report: JUnitReport, run: RunInfo, content: bytes) -> IngestOutcome:
     """Store one parsed report's test cases, once. Raises TestHistoryError."""
-    key = ingest_key(run, content, report.source)
-    now = datetime.now(UTC)
-    # Never in the future (clock skew between CI and us): it would fall outside every window.
-    recorded_at = min(to_utc(run.recorded_at), now) if run.recorded_at else now
-    summary = report.test_summary()
-    try:
-        with store.session() as session:
-            if session.scalar(select(ActionRecord.id).where(ActionRecord.idempotency_key == key)):
-                return IngestOutcome(report.source, len(report.cases), 0, True, summary)
-            if store.is_sqlite:
-                # Index pages of a large history stay in memory: inserts several times faster.
-                session.execute(text("PRAGMA cache_size=-65536"))
-            rows = report_rows(report, run, recorded_at)
-            for start in range(0, len(rows), INSERT_BATCH):
-                session.execute(TEST_RESULTS_INSERT, rows[start : start + INSERT_BATCH])
-            session.add(
-                ActionRecord(
-                    idempotency_key=key,
-                    kind=INGEST_KIND,
-                    target=_cut(report.source, 500),
-                    status="done",
-                    attempts=1,
-                    result={
-                        "cases": len(rows),
-                        "tests": summary.tests,
-                        "failed": summary.failed,
-                        "errors": summary.errors,
-                        "skipped": summary.skipped,
-                        "repository": run.repository,
-                        "branch": run.branch,
-                        "run_id": run.run_id,
-                        "run_attempt": run.run_attempt,
-                        "job": run.job,
-                    },
-                )
-            )
-    except SQLAlchemyError as exc:
-        raise TestHistoryError(
-            f"cannot store {report.source} in {store.safe_url}: {type(exc).__name__}"
-        ) from None
-    return IngestOutcome(report.source, len(report.cases), len(report.cases), False, summary)
+    return ingest_reports(store, [(report, run, content)])[0]
 
 
 def _filtered(query: Select[*Columns], f: HistoryFilter) -> Select[*Columns]:
