@@ -35,6 +35,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from contexten.analysis.markdown import md_cell
+
 Strategy = Literal["conservative", "smart", "aggressive"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 UpdateKind = Literal["patch", "minor", "major"]
@@ -1335,10 +1337,6 @@ def plan_to_dict(plan: UpdatePlan) -> dict[str, Any]:
     }
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def pull_request_title(plan: UpdatePlan) -> str:
     items = plan.applicable
     security = sum(1 for i in items if i.fixes)
@@ -1364,7 +1362,7 @@ def plan_markdown(plan: UpdatePlan) -> str:
             kind = f"{i.kind}{' (breaking)' if i.breaking else ''}"
             fixes = ", ".join(i.fixes) or "-"
             files = ", ".join(sorted({r.file for r in i.rewrites}))
-            cells = [_cell(i.name), str(i.current), str(i.target), kind, _cell(files), fixes]
+            cells = [md_cell(i.name), str(i.current), str(i.target), kind, md_cell(files), fixes]
             out.append("| " + " | ".join(cells) + " |")
     else:
         out.append("No updates to apply.")
@@ -1378,7 +1376,7 @@ def plan_markdown(plan: UpdatePlan) -> str:
             "|---|---|---|---|",
         ]
         out += [
-            f"| {_cell(i.name)} | {i.current or '-'} | {i.latest or '-'} | {_cell(i.reason)} |"
+            f"| {md_cell(i.name)} | {i.current or '-'} | {i.latest or '-'} | {md_cell(i.reason)} |"
             for i in others
         ]
     by_id = {a.id: a for i in plan.items for a in i.advisories}
@@ -1393,7 +1391,7 @@ def plan_markdown(plan: UpdatePlan) -> str:
         for a in sorted(by_id.values(), key=lambda a: (-SEVERITY_RANK[a.severity], a.id)):
             label = f"[{a.id}]({a.url})" if a.url else a.id
             fixed = ", ".join(a.fixed_versions) or "-"
-            out.append(f"| {label} | {a.package} | {a.severity} | {fixed} | {_cell(a.summary)} |")
+            out.append(f"| {label} | {a.package} | {a.severity} | {fixed} | {md_cell(a.summary)} |")
     if plan.lock_files and applied:
         out += ["", f"Lock files to regenerate after merging: {', '.join(plan.lock_files)}."]
     out += ["", f"<!-- contexten-deps-plan: {plan.key} -->"]

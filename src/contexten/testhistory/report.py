@@ -29,6 +29,7 @@ from contexten.analysis.flaky import (
     plan_quarantine,
 )
 from contexten.analysis.history_columns import HistoryAccumulator
+from contexten.analysis.markdown import Table
 from contexten.analysis.sharding import (
     ShardPlan,
     Statistic,
@@ -48,7 +49,6 @@ from contexten.store.test_history import (
     upload_counts,
 )
 from contexten.testhistory import quarantine as q
-from contexten.workflows.base import Table
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from contexten.analysis.markdown import Table as Table  # re-exported: part of the API
 from contexten.config import Settings
 from contexten.store.db import Store
+
+if TYPE_CHECKING:
+    from contexten.integrations.interface import CIProvider
 
 
 class WorkflowError(Exception):
@@ -26,27 +30,6 @@ class WorkflowError(Exception):
 
 class WorkflowNotImplemented(WorkflowError):
     """This workflow type's logic has not landed yet."""
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    """A table for a person to read: rendered as a Prefect table artifact or Markdown."""
-
-    columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
-    title: str = ""
-
-    def to_markdown(self) -> str:
-        def cell(value: Any) -> str:
-            return str(value).replace("|", "\\|").replace("\n", " ")
-
-        lines = []
-        if self.title:
-            lines.append(f"**{self.title}**\n")
-        lines.append("| " + " | ".join(self.columns) + " |")
-        lines.append("|" + "---|" * len(self.columns))
-        lines.extend("| " + " | ".join(cell(v) for v in row) + " |" for row in self.rows)
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +86,16 @@ class WorkflowContext:
         (self.reports_dir / f"{artifact_key(key)}.md").write_text(
             table.to_markdown(), encoding="utf-8"
         )
+
+
+def ci_provider(ctx: WorkflowContext) -> CIProvider:
+    """The configured GitHub client (token or App); WorkflowError when not configured."""
+    from contexten.integrations.factory import github_client
+
+    client = github_client(ctx.settings, ctx.store)
+    if client is None:
+        raise WorkflowError("GitHub is not configured: set GITHUB_TOKEN or the GitHub App")
+    return client
 
 
 def artifact_key(key: str) -> str:

@@ -39,7 +39,13 @@ from contexten.analysis.deps import (
     pull_request_title,
 )
 from contexten.orchestration.workflows import DependencyManagementParameters
-from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
+from contexten.workflows.base import (
+    Table,
+    WorkflowContext,
+    WorkflowError,
+    WorkflowOutcome,
+    ci_provider,
+)
 
 if TYPE_CHECKING:
     from contexten.integrations.interface import CIProvider
@@ -218,16 +224,6 @@ def _summary(plan: UpdatePlan) -> str:
             f"{len(vulnerable)} vulnerable package(s), {len(unfixed)} without an automatic fix"
         )
     return "; ".join(parts)
-
-
-def ci_provider(ctx: WorkflowContext) -> CIProvider:
-    """The configured GitHub client, or WorkflowError when GitHub is not configured."""
-    from contexten.integrations.factory import github_client
-
-    client = github_client(ctx.settings, ctx.store)
-    if client is None:
-        raise WorkflowError("GitHub is not configured (GITHUB_TOKEN or a GitHub App)")
-    return client
 
 
 async def open_pull_request(

@@ -38,6 +38,7 @@ from contexten.analysis.logs.model import (
 from contexten.analysis.logs.prompt import render_for_agent, sanitize
 from contexten.analysis.logs.report import to_markdown
 from contexten.analysis.logs.text import ANSI
+from contexten.analysis.markdown import md_cell
 from contexten.analysis.taxonomy import FailureCategory, RecoveryStrategy
 from contexten.config import Settings
 from contexten.integrations.idempotency import ActionLedger, Result, idempotency_key
@@ -1087,6 +1088,6 @@ def actions_table(results: Sequence[ActionResult]) -> str:
     rows = ["| action | status | target | detail |", "|---|---|---|---|"]
     for r in results:
         target = f"[{r.target}]({r.url})" if r.url else r.target
-        detail = r.detail.replace("|", "\\|").replace("\n", " ")
+        detail = md_cell(r.detail)
         rows.append(f"| {r.kind} | {r.status} | {target.replace('|', '/')} | {detail} |")
     return "\n".join(rows) + "\n"

@@ -19,22 +19,12 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from contexten.orchestration.workflows import PerformanceMonitoringParameters
-from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
+from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
 
 if TYPE_CHECKING:
     from contexten.integrations.interface import CIProvider
 
 MAX_PLOTS = 5
-
-
-def ci_provider(ctx: WorkflowContext) -> CIProvider:
-    """The configured GitHub client (token or App); WorkflowError when not configured."""
-    from contexten.integrations.factory import github_client
-
-    client = github_client(ctx.settings, ctx.store)
-    if client is None:
-        raise WorkflowError("GitHub is not configured: set GITHUB_TOKEN or the GitHub App")
-    return client
 
 
 async def run(params: PerformanceMonitoringParameters, ctx: WorkflowContext) -> WorkflowOutcome:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contexten.orchestration.workflows import TestOptimizationParameters
-from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
+from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
 
 if TYPE_CHECKING:
     from contexten.integrations.interface import Artifact, CIProvider
@@ -29,16 +29,6 @@ if TYPE_CHECKING:
 MAX_ARTIFACT_BYTES = 512 * 1024 * 1024
 MAX_ARTIFACTS = 50
 TEST_ARTIFACT = re.compile(r"test|junit|xunit|surefire|failsafe|report|result", re.IGNORECASE)
-
-
-def ci_provider(ctx: WorkflowContext) -> CIProvider:
-    """The configured GitHub client (token or App); WorkflowError when not configured."""
-    from contexten.integrations.factory import github_client
-
-    client = github_client(ctx.settings, ctx.store)
-    if client is None:
-        raise WorkflowError("GitHub is not configured: set GITHUB_TOKEN or the GitHub App")
-    return client
 
 
 async def run(params: TestOptimizationParameters, ctx: WorkflowContext) -> WorkflowOutcome:
