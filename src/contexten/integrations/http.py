@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from contexten.analysis.backoff import exponential_backoff
 from contexten.integrations.interface import ErrorReason, IntegrationError
 from contexten.integrations.redaction import redact
 
@@ -82,7 +83,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Exponential back-off before retry number `attempt` (1-based), full jitter."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
+        ceiling = exponential_backoff(attempt, self.base_delay, self.max_delay)
         return self.rng.uniform(0, ceiling) if self.jitter else ceiling
 
     def delay_for(self, failure: Failure, attempt: int) -> float:

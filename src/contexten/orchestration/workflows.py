@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contexten.analysis.backoff import exponential_backoff
+
 
 class AutonomousWorkflowType(StrEnum):
     FAILURE_ANALYSIS = "failure_analysis"
@@ -165,7 +167,7 @@ class WorkflowSpec:
 
     def retry_delays(self, base: int | None = None) -> list[int]:
         first = self.retry_delay_seconds if base is None else base
-        return [first * 2**i for i in range(self.retries)]
+        return [int(exponential_backoff(i + 1, first)) for i in range(self.retries)]
 
 
 T = AutonomousWorkflowType

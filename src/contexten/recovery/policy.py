@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from contexten.analysis.backoff import exponential_backoff
 from contexten.analysis.taxonomy import AUTOMATIC_CATEGORIES, FailureCategory, RecoveryStrategy
 from contexten.analysis.taxonomy import RECOVERY_STRATEGIES as CI_STRATEGIES
 
@@ -188,7 +189,7 @@ def backoff_delay(
     """
     if attempt < 1:
         raise ValueError(f"attempt must be at least 1, got {attempt}")
-    exponential = min(cap_seconds, base_seconds * 2 ** min(attempt - 1, 62))
+    exponential = exponential_backoff(attempt, base_seconds, cap_seconds)
     delay = exponential * (1.0 + max(0.0, min(jitter, 1.0)))
     if retry_after is not None and retry_after > delay:
         delay = float(retry_after)
