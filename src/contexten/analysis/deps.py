@@ -36,12 +36,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from contexten.analysis.markdown import md_cell
+from contexten.analysis.severity import SEVERITY_RANK as SEVERITY_RANK
+from contexten.analysis.severity import AdvisorySeverity as Severity
 
 Strategy = Literal["conservative", "smart", "aggressive"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 UpdateKind = Literal["patch", "minor", "major"]
-Severity = Literal["unknown", "low", "medium", "high", "critical"]
-SEVERITY_RANK: dict[str, int] = {"unknown": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 Action = Literal["apply", "hold", "manual"]
 CurrentSource = Literal["pin", "lock", "index", "unknown"]
 

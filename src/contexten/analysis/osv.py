@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 
-from contexten.analysis.deps import Advisory, Severity
-from contexten.analysis.sarif import Severity as Rated
+from contexten.analysis.deps import Advisory
+from contexten.analysis.severity import AdvisorySeverity as Severity
+from contexten.analysis.severity import Severity as Rated
 
 SUMMARY_CHARS = 200
 
