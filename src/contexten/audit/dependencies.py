@@ -20,6 +20,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from contexten.analysis.deps import DependencyFileError, parse_requirements
 from contexten.analysis.osv import osv_severity
 from contexten.analysis.sarif import Severity
 from contexten.audit.model import AuditFinding, ToolStatus, stable_fingerprint
@@ -45,37 +46,15 @@ class DependencyInputs:
     installed: bool
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) with backslash continuations joined and comments cut."""
-    out: list[tuple[int, str]] = []
-    buffer, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not buffer:
-            start = number
-        line = raw.split(" #", 1)[0] if not raw.lstrip().startswith("#") else ""
-        if line.rstrip().endswith("\\"):
-            buffer += line.rstrip()[:-1] + " "
-            continue
-        buffer += line
-        if buffer.strip():
-            out.append((start, buffer.strip()))
-        buffer = ""
-    if buffer.strip():
-        out.append((start, buffer.strip()))
-    return out
-
-
 def requirements_pinned(text: str) -> bool:
-    """True when every requirement line pins one version with == or ===."""
-    for _, line in _logical_lines(text):
-        if line.startswith(("-e", "--editable")):
-            return False  # a local or VCS checkout has no version to look up
-        if line.startswith("-"):
-            continue  # options and -r/-c includes (pip-audit follows includes itself)
-        requirement = line.split(";", 1)[0]
-        if "==" not in requirement or re.search(r"[<>~!]=|[<>]|,", requirement):
-            return False
-    return True
+    """True when every requirement pins one exact version (== without a wildcard, or ===),
+    read with the one requirements parser (`analysis.deps.parse_requirements`); editable,
+    URL and path requirements, and unreadable files, are not pinned."""
+    try:
+        parsed = parse_requirements(text)
+    except DependencyFileError:
+        return False
+    return not parsed.unmanaged and all(d.pinned is not None for d in parsed.dependencies)
 
 
 def find_inputs(root: Path, files: list[str], installed: bool) -> DependencyInputs:
