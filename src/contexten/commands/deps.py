@@ -171,30 +171,16 @@ def plan_command(
 
 
 def _run_tests(command: str, cwd: Path) -> tuple[bool, str]:
-    import shlex
-    import subprocess
+    """The workflow's runner: environment without our credentials, output redacted."""
+    from contexten.config import get_settings
+    from contexten.workflows.base import WorkflowError
+    from contexten.workflows.dependency_management import run_suite_command
 
     try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        fail(f"--test-command: cannot split {command!r}: {exc}")
-    if not argv:
-        fail("--test-command is empty")
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=TEST_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except FileNotFoundError:
-        fail(f"--test-command: {argv[0]!r} not found")
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {TEST_TIMEOUT_SECONDS}s"
-    output = (done.stdout + done.stderr).strip().splitlines()
-    return done.returncode == 0, "\n".join(output[-20:])
+        run = run_suite_command(command, cwd, get_settings(), TEST_TIMEOUT_SECONDS)
+    except WorkflowError as exc:
+        fail(f"--{exc}".replace("--test_command", "--test-command", 1))
+    return run.passed, run.output_tail
 
 
 @app.command("apply")
