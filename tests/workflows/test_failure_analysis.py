@@ -524,10 +524,11 @@ def test_the_passing_log_is_cached_compressed(
     assert "(cached log)" in outcome.data["jobs"][0]["mode_note"]
 
 
-def test_the_log_cache_is_bounded(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(failure_analysis, "CACHE_TOTAL_MAX_BYTES", 2500)
+def test_the_log_cache_is_bounded(store: Store) -> None:
+    from contexten.store.log_cache import cache_log
+
     for job_id in range(1, 6):
-        failure_analysis.cache_log(store, "acme/cache", job_id, bytes([job_id]) * 1000)
+        cache_log(store, "acme/cache", job_id, bytes([job_id]) * 1000, max_total_bytes=2500)
     with store.session() as session:
         kept = sorted(session.scalars(select(LogCacheEntry.job_id)).all())
     assert kept == [4, 5]  # the oldest went first
