@@ -38,7 +38,7 @@ from contexten.analysis.deps import (
     plan_to_dict,
     pull_request_title,
 )
-from contexten.orchestration.workflows import DependencyManagementParameters
+from contexten.catalog import DependencyManagementParameters
 from contexten.workflows.base import (
     Table,
     WorkflowContext,

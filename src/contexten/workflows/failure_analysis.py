@@ -35,6 +35,7 @@ from typing import Any
 from contexten.analysis.logs import diagnose_stream
 from contexten.analysis.logs.model import Diagnosis, DiagnosisStatus
 from contexten.analysis.taxonomy import FailureCategory, is_transient, strategies_for
+from contexten.catalog import FailureAnalysisParameters
 from contexten.integrations.idempotency import idempotency_key
 from contexten.integrations.interface import (
     CIProvider,
@@ -44,7 +45,6 @@ from contexten.integrations.interface import (
     Job,
     WorkflowRun,
 )
-from contexten.orchestration.workflows import FailureAnalysisParameters
 from contexten.recovery.cleanup import TEMP_PREFIX
 from contexten.store import log_cache
 from contexten.store.db import Store

@@ -14,8 +14,8 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from contexten.catalog import LinearSyncParameters
 from contexten.integrations.interface import CIProvider, CIProviderError, IntegrationError
-from contexten.orchestration.workflows import LinearSyncParameters
 from contexten.store.diagnoses import last_diagnosed_run_created_at, recent_escalations
 from contexten.workflows import escalation as esc
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from contexten.orchestration.workflows import PerformanceMonitoringParameters
+from contexten.catalog import PerformanceMonitoringParameters
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
 
 if TYPE_CHECKING:

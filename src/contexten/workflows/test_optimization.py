@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contexten.orchestration.workflows import TestOptimizationParameters
+from contexten.catalog import TestOptimizationParameters
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from contexten.analysis.markdown import md_cell
 from contexten.analysis.sarif import severity_rank, to_sarif
 from contexten.audit.report import workflow_lint_sarif_run
 from contexten.audit.workflow_files import WorkflowFilesError, WorkflowLintReport, lint_path
-from contexten.orchestration.workflows import WorkflowOptimizationParameters
+from contexten.catalog import WorkflowOptimizationParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 FAIL_AT = "medium"
