@@ -313,7 +313,7 @@ def prefect_api_url(settings: Settings) -> str | None:
     """PREFECT_API_URL, else the URL a `contexten server` recorded (even if it is down now)."""
     if settings.prefect_api_url:
         return settings.prefect_api_url
-    from contexten.orchestration.prefect_server import read_server_record
+    from contexten.store.server_record import read_server_record
 
     record = read_server_record(settings)
     return str(record["api_url"]) if record else None
@@ -324,7 +324,7 @@ def server_components(settings: Settings) -> dict[str, str]:
     the components.json it keeps; empty when no server runs."""
     import json
 
-    from contexten.orchestration.prefect_server import read_server_record
+    from contexten.store.server_record import read_server_record
 
     record = read_server_record(settings)
     if record is None:
