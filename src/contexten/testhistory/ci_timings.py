@@ -23,7 +23,7 @@ from contexten.store.models import CiTiming
 from contexten.store.test_history import TestHistoryError, to_utc
 
 if TYPE_CHECKING:
-    from contexten.integrations.interface import CIProvider, WorkflowRun
+    from contexten.integrations.interface import RunsAndJobs, WorkflowRun
 
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
@@ -150,7 +150,7 @@ class CollectResult:
 
 
 async def collect(
-    provider: CIProvider,
+    provider: RunsAndJobs,
     store: Store,
     repository: str,
     *,

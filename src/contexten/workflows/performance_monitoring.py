@@ -22,7 +22,7 @@ from contexten.catalog import PerformanceMonitoringParameters
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
 
 if TYPE_CHECKING:
-    from contexten.integrations.interface import CIProvider
+    from contexten.integrations.interface import RunsAndJobs
 
 MAX_PLOTS = 5
 
@@ -41,7 +41,7 @@ async def run(params: PerformanceMonitoringParameters, ctx: WorkflowContext) -> 
 
 
 async def monitor(
-    params: PerformanceMonitoringParameters, ctx: WorkflowContext, provider: CIProvider | None
+    params: PerformanceMonitoringParameters, ctx: WorkflowContext, provider: RunsAndJobs | None
 ) -> WorkflowOutcome:
     from contexten.analysis.ci_timing import compare_branches, suggest
     from contexten.testhistory.ci_timings import collect, load_samples
@@ -174,7 +174,7 @@ def _plots(ctx: WorkflowContext, comparisons: list[Any], threshold: float) -> li
 
 
 async def _infer_head(
-    ctx: WorkflowContext, provider: CIProvider | None, repository: str, baseline: str
+    ctx: WorkflowContext, provider: RunsAndJobs | None, repository: str, baseline: str
 ) -> str:
     """The repository's default branch, as seen in its push runs (never the baseline)."""
     from contexten.testhistory.ci_timings import load_samples
