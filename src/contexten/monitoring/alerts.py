@@ -636,7 +636,7 @@ class AlertManager:
         )
 
     async def _send_one(self, channel: str, view: AlertView, event: Event) -> tuple[bool, str]:
-        from contexten.recovery.circuits import (
+        from contexten.integrations.circuits import (
             integration_gate,
             record_exception,
             record_integration_result,

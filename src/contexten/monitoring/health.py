@@ -551,7 +551,7 @@ class HealthChecker:
         )
 
     async def _integration(self, name: str) -> ComponentHealth:
-        from contexten.recovery.circuits import integration_gate
+        from contexten.integrations.circuits import integration_gate
 
         if not self.settings.enabled_integrations().get(name, False):
             return ComponentHealth(name, "disabled", "not configured")
@@ -572,7 +572,7 @@ class HealthChecker:
         finally:
             if client is not None and owned:
                 await _close(client)
-        from contexten.recovery.circuits import record_integration_result
+        from contexten.integrations.circuits import record_integration_result
 
         await asyncio.to_thread(
             record_integration_result,

@@ -41,10 +41,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from sqlalchemy import select
 
 from contexten.config import Settings
+from contexten.integrations import circuits
 from contexten.monitoring.clients import IntegrationClients
 from contexten.monitoring.flow_runs import FlowRunControl, FlowRunInfo
 from contexten.monitoring.health import INTEGRATIONS, ComponentHealth
-from contexten.recovery import circuits
 from contexten.recovery.cleanup import clean_temp_files
 from contexten.recovery.policy import (
     HINT_DISK_FULL,
