@@ -38,8 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from sqlalchemy import select
-
 from contexten.config import Settings
 from contexten.integrations import circuits
 from contexten.monitoring.clients import IntegrationClients
@@ -59,7 +57,9 @@ from contexten.recovery.policy import (
     plan_recovery,
 )
 from contexten.store.db import Store
-from contexten.store.models import RecoveryRecord
+from contexten.store.recoveries import failed_recoveries as failed_recoveries
+from contexten.store.recoveries import finish_recovery, start_recovery
+from contexten.store.recoveries import settle_awaiting as settle_awaiting
 from contexten.store.state import StateKind, read_state, write_state
 
 logger = logging.getLogger("contexten.recovery")
@@ -214,50 +214,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def failed_recoveries(store: Store, key: str) -> int:
-    """Failed recoveries of `key` since its last success."""
-    with store.session() as session:
-        outcomes = session.scalars(
-            select(RecoveryRecord.outcome)
-            .where(RecoveryRecord.key == key)
-            .order_by(RecoveryRecord.id.desc())
-            .limit(100)
-        ).all()
-    count = 0
-    for outcome in outcomes:
-        if outcome == "succeeded":
-            break
-        if outcome in ("failed", "escalated"):
-            count += 1
-    return count
-
-
-def settle_awaiting(
-    store: Store, key: str, outcome: str, now: datetime, *, run_id: int | None = None
-) -> int:
-    """Mark the key's recoveries still awaiting a result as `outcome`; how many.
-
-    With `run_id`, only the recoveries of that CI run: the same signature failing in another
-    run (another pull request) says nothing about whether this run's re-run worked.
-    """
-    with store.session() as session:
-        rows = session.scalars(
-            select(RecoveryRecord).where(
-                RecoveryRecord.key == key, RecoveryRecord.outcome == "awaiting_result"
-            )
-        ).all()
-        settled = 0
-        for row in rows:
-            recorded_run = (row.detail or {}).get("run_id")
-            if run_id is not None and recorded_run is not None and recorded_run != run_id:
-                continue
-            row.outcome = outcome
-            row.finished_at = now
-            row.detail = {**(row.detail or {}), "settled": outcome}
-            settled += 1
-        return settled
-
-
 def confirm_recovered(store: Store, key: str, *, at: datetime | None = None) -> int:
     """The CI run re-run by a recovery of `key` passed: those recoveries succeeded."""
     return settle_awaiting(store, key, "succeeded", at or _now())
@@ -393,23 +349,19 @@ class RecoveryManager:
         # the same key failing again means an earlier re-run did not fix it
         settle_awaiting(self.store, failure.key, "failed", now, run_id=failure.run_id)
         plan = self.plan(failure)
-        with self.store.session() as session:
-            row = RecoveryRecord(
-                key=failure.key[:200],
-                failure_type=failure.category.value,
-                strategy=plan.strategies[0].value,
-                outcome="started",
-                detail={
-                    "plan": [s.value for s in plan.strategies],
-                    "reason": plan.reason,
-                    "run_id": failure.run_id,
-                },
-                failure_seen_at=failure.seen_at or now,
-                started_at=now,
-            )
-            session.add(row)
-            session.flush()
-            record_id = row.id
+        record_id = start_recovery(
+            self.store,
+            key=failure.key,
+            failure_type=failure.category.value,
+            strategy=plan.strategies[0].value,
+            detail={
+                "plan": [s.value for s in plan.strategies],
+                "reason": plan.reason,
+                "run_id": failure.run_id,
+            },
+            failure_seen_at=failure.seen_at or now,
+            started_at=now,
+        )
         attempts: list[StrategyResult] = []
         for strategy in plan.strategies:
             try:
@@ -433,21 +385,22 @@ class RecoveryManager:
             (a for a in reversed(attempts) if a.outcome not in ("skipped",)),
             attempts[-1],
         )
-        with self.store.session() as session:
-            saved = session.get(RecoveryRecord, record_id)
-            if saved is not None:
-                saved.outcome = outcome
-                saved.strategy = deciding.strategy.value
-                saved.finished_at = None if outcome == "awaiting_result" else _now()
-                saved.detail = _redacted(
-                    {
-                        **(saved.detail or {}),
-                        "attempts": [a.to_dict() for a in attempts],
-                        "failure": failure.detail[:500],
-                        "component": failure.component,
-                    },
-                    self.settings,
-                )
+        finish_recovery(
+            self.store,
+            record_id,
+            outcome=outcome,
+            strategy=deciding.strategy.value,
+            finished_at=None if outcome == "awaiting_result" else _now(),
+            detail=lambda saved: _redacted(
+                {
+                    **saved,
+                    "attempts": [a.to_dict() for a in attempts],
+                    "failure": failure.detail[:500],
+                    "component": failure.component,
+                },
+                self.settings,
+            ),
+        )
         return RecoveryReport(
             failure.key, failure.category, plan, outcome, tuple(attempts), record_id
         )
