@@ -28,16 +28,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, select
-
 from contexten.config import Settings
-from contexten.monitoring.metrics import as_utc
+from contexten.store import alerts as alert_store
+from contexten.store.alerts import AlertView as AlertView
+from contexten.store.alerts import Severity as Severity
 from contexten.store.db import Store
-from contexten.store.models import AlertRecord
 
 logger = logging.getLogger("contexten.alerts")
 
@@ -50,16 +48,6 @@ Action = Literal["notified", "deduped", "rate_limited", "escalated", "resolved",
 
 class AlertConfigError(ValueError):
     """The alert routing file is invalid; the message names the file and the problem."""
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return ("info", "warning", "critical").index(self.value)
 
 
 def parse_severity(value: str) -> Severity:
@@ -80,42 +68,6 @@ class Alert:
     data: Mapping[str, Any] = field(default_factory=dict)
     repository: str | None = None
     issue_number: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertView:
-    """One AlertRecord as a value."""
-
-    id: int
-    key: str
-    severity: Severity
-    status: str
-    message: str
-    count: int
-    first_seen: datetime
-    last_seen: datetime
-    last_notified_at: datetime | None
-    escalation_level: int
-    resolved_at: datetime | None
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "key": self.key,
-            "severity": self.severity.value,
-            "status": self.status,
-            "message": self.message,
-            "count": self.count,
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-            "last_notified_at": self.last_notified_at.isoformat()
-            if self.last_notified_at
-            else None,
-            "escalation_level": self.escalation_level,
-            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
-            "notifications": list(self.data.get("notifications", []))[-10:],
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,23 +321,6 @@ class AlertDecision:
     failures: tuple[str, ...] = ()
 
 
-def _view(row: AlertRecord) -> AlertView:
-    return AlertView(
-        id=row.id,
-        key=row.key,
-        severity=Severity(row.severity),
-        status=row.status,
-        message=row.message,
-        count=row.count,
-        first_seen=as_utc(row.first_seen),
-        last_seen=as_utc(row.last_seen),
-        last_notified_at=as_utc(row.last_notified_at) if row.last_notified_at else None,
-        escalation_level=row.escalation_level,
-        resolved_at=as_utc(row.resolved_at) if row.resolved_at else None,
-        data=dict(row.data or {}),
-    )
-
-
 class AlertManager:
     """The alert lifecycle over the store, with routing, rate limits and escalation.
 
@@ -418,18 +353,10 @@ class AlertManager:
 
     # --- queries ---
     def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[AlertView]:
-        with self.store.session() as session:
-            query = select(AlertRecord).order_by(
-                AlertRecord.last_seen.desc(), AlertRecord.id.desc()
-            )
-            if status is not None:
-                query = query.where(AlertRecord.status == status)
-            return [_view(r) for r in session.scalars(query.limit(limit)).all()]
+        return alert_store.list_alerts(self.store, status=status, limit=limit)
 
     def get(self, alert_id: int) -> AlertView | None:
-        with self.store.session() as session:
-            row = session.get(AlertRecord, alert_id)
-            return _view(row) if row is not None else None
+        return alert_store.get_alert(self.store, alert_id)
 
     # --- lifecycle ---
     async def fire(self, alert: Alert) -> AlertDecision:
@@ -453,50 +380,16 @@ class AlertManager:
             data["repository"] = alert.repository
         if alert.issue_number:
             data["issue_number"] = alert.issue_number
-        with self.store.session() as session:
-            row = session.scalars(
-                select(AlertRecord)
-                .where(AlertRecord.key == alert.key, AlertRecord.status == "firing")
-                .order_by(AlertRecord.id.desc())
-            ).first()
-            if row is None:
-                row = AlertRecord(
-                    key=alert.key,
-                    severity=alert.severity.value,
-                    status="firing",
-                    message=message,
-                    count=1,
-                    data=data,
-                    first_seen=now,
-                    last_seen=now,
-                    escalation_level=0,
-                )
-                session.add(row)
-                session.flush()
-                return _view(row), True, False
-            raised = alert.severity.rank > Severity(row.severity).rank
-            row.count += 1
-            row.last_seen = now
-            row.message = message
-            if raised:
-                row.severity = alert.severity.value
-            row.data = {**(row.data or {}), **data}
-            return _view(row), False, raised
+        return alert_store.upsert_firing(
+            self.store, key=alert.key, severity=alert.severity, message=message, data=data, now=now
+        )
 
     async def resolve(self, key: str, *, reason: str = "") -> AlertDecision:
         """Resolve the firing alert of a key and tell the channels that heard about it."""
         now = self.clock()
-        with self.store.session() as session:
-            row = session.scalars(
-                select(AlertRecord).where(AlertRecord.key == key, AlertRecord.status == "firing")
-            ).first()
-            if row is None:
-                return AlertDecision(key, "not_firing")
-            row.status = "resolved"
-            row.resolved_at = now
-            if reason:
-                row.data = {**(row.data or {}), "resolution": reason[:500]}
-            view = _view(row)
+        view = alert_store.resolve_firing(self.store, key, now=now, reason=reason)
+        if view is None:
+            return AlertDecision(key, "not_firing")
         notified = {n.get("channel") for n in view.data.get("notifications", []) if n.get("ok")}
         channels = tuple(c for c in self._channels(view) if c in notified)
         if not channels:
@@ -553,21 +446,11 @@ class AlertManager:
     def _recently_notified(self, key: str, now: datetime, *, exclude_id: int | None) -> bool:
         """Per-key rate limit, which also covers a flapping key (resolved, then re-fired)."""
         since = now - timedelta(seconds=self.policy.min_notify_interval_seconds)
-        with self.store.session() as session:
-            query = select(func.count()).where(
-                AlertRecord.key == key, AlertRecord.last_notified_at >= since
-            )
-            if exclude_id is not None:
-                query = query.where(AlertRecord.id != exclude_id)
-            return bool(session.scalar(query))
+        return bool(alert_store.notified_since(self.store, since, key=key, exclude_id=exclude_id))
 
     def _over_global_limit(self, now: datetime) -> bool:
-        since = now - timedelta(hours=1)
-        with self.store.session() as session:
-            recent = session.scalar(
-                select(func.count()).where(AlertRecord.last_notified_at >= since)
-            )
-        return int(recent or 0) >= self.policy.max_notifications_per_hour
+        recent = alert_store.notified_since(self.store, now - timedelta(hours=1))
+        return recent >= self.policy.max_notifications_per_hour
 
     async def _notify(
         self, view: AlertView, event: Event, *, bump_level: bool = False
@@ -578,24 +461,16 @@ class AlertManager:
             await self.sinks["log"].send(view, event)
             return AlertDecision(view.key, "rate_limited", ("log",), view.count, view.id)
         if bump_level:
-            with self.store.session() as session:
-                row = session.get(AlertRecord, view.id)
-                if row is not None:
-                    row.escalation_level += 1
-                    view = _view(row)
+            view = alert_store.bump_escalation_level(self.store, view.id) or view
         return await self._deliver(view, event, self._channels(view))
 
     async def _escalate(self, view: AlertView) -> AlertDecision:
         channels: tuple[str, ...] = ("log", "linear", "slack")
         decision = await self._deliver(view, "escalation", channels)
         reached = any(c in ("linear", "slack") for c in decision.channels)
-        with self.store.session() as session:
-            row = session.get(AlertRecord, view.id)
-            if row is not None:
-                row.escalation_level = max(
-                    row.escalation_level, self.policy.escalate_after_repeats + 1
-                )
-                row.data = {**(row.data or {}), "escalated": reached}
+        alert_store.mark_escalated(
+            self.store, view.id, level=self.policy.escalate_after_repeats + 1, reached=reached
+        )
         action: Action = "escalated" if reached else "notified"
         return AlertDecision(
             view.key, action, decision.channels, view.count, view.id, decision.failures
@@ -624,13 +499,9 @@ class AlertManager:
                 }
             )
             (delivered if ok else failures).append(channel if ok else f"{channel}: {detail}")
-        with self.store.session() as session:
-            row = session.get(AlertRecord, view.id)
-            if row is not None:
-                history = list((row.data or {}).get("notifications", []))[-40:]
-                row.data = {**(row.data or {}), "notifications": [*history, *log]}
-                if update_notified:
-                    row.last_notified_at = self.clock()
+        alert_store.record_notifications(
+            self.store, view.id, log, notified_at=self.clock() if update_notified else None
+        )
         return AlertDecision(
             view.key, "notified", tuple(delivered), view.count, view.id, tuple(failures)
         )
