@@ -37,9 +37,9 @@ def _setup(trigger_spec: str) -> tuple[Any, Any, Any, Any]:
     from contexten.store.db import StoreError, open_store
 
     settings = get_settings()
-    # Problems elsewhere (say, a Linear team id) must not stop event intake: the receiver
-    # checks what it needs itself (secret, port, rules, store); the rest is a warning.
-    for problem in settings.validate():
+    # Incomplete integration settings (say, a Linear key without a team id) must not stop
+    # event intake: they are warnings. Invalid values were refused before the command ran.
+    for problem in settings.warnings():
         print(f"contexten: warning: configuration: {problem}", file=sys.stderr)
     try:
         rules = load_rules()
@@ -48,7 +48,7 @@ def _setup(trigger_spec: str) -> tuple[Any, Any, Any, Any]:
     try:
         store = open_store(settings.effective_database_url)
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), code=exc.exit_code)
     try:
         factory = load_trigger_factory(trigger_spec) if trigger_spec else orchestrator_trigger
     except TriggerLoadError as exc:
@@ -209,14 +209,21 @@ def routes(as_json: bool = typer.Option(False, "--json", help="print one JSON do
             ]
         )
         raise typer.Exit(EXIT_OK)
-    from rich.console import Console
-    from rich.table import Table
+    from contexten.commands._common import print_table
 
-    table = Table(title="routing rules")
-    for column in ("rule", "event", "when", "workflow", "enabled"):
-        table.add_column(column)
-    for r in rules:
-        when = ", ".join(f"{path}={cond}" for path, cond in r.when.items()) or "-"
-        table.add_row(r.name, ", ".join(r.events), when, r.workflow, "yes" if r.enabled else "no")
-    Console().print(table)
+    print_table(
+        "routing rules",
+        ("rule", "event", "when", "workflow", "enabled"),
+        [
+            (
+                r.name,
+                ", ".join(r.events),
+                ", ".join(f"{path}={cond}" for path, cond in r.when.items()) or "-",
+                r.workflow,
+                "yes" if r.enabled else "no",
+            )
+            for r in rules
+        ],
+        wrap=[1, 2],
+    )
     raise typer.Exit(EXIT_OK)

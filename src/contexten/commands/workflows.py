@@ -134,22 +134,23 @@ def list_types(
     if as_json:
         print_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from contexten.commands._common import print_table
 
-    table = Table(title="workflow types")
-    table.add_column("type", no_wrap=True)
-    for column in ("triggers", "schedule", "timeout", "parameters"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        params = ", ".join(
-            f"{name}{'*' if p['required'] else ''}" for name, p in row["parameters"].items()
-        )
-        table.add_row(
-            row["type"],
-            ", ".join(row["events"]) or "-",
-            row["schedule"] or "-",
-            f"{row['timeout_seconds']}s",
-            params,
-        )
-    Console().print(table)
+    print_table(
+        "workflow types",
+        ("type", "triggers", "schedule", "timeout", "parameters"),
+        [
+            (
+                row["type"],
+                ", ".join(row["events"]) or "-",
+                row["schedule"] or "-",
+                f"{row['timeout_seconds']}s",
+                ", ".join(
+                    f"{name}{'*' if p['required'] else ''}" for name, p in row["parameters"].items()
+                ),
+            )
+            for row in rows
+        ],
+        wrap=[1, 2, 4],
+        right=[3],
+    )

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from contexten.errors import ContextenError
 from contexten.integrations.redaction import redact
 
 # ----------------------------------------------------------------------------- errors
@@ -37,8 +38,10 @@ class ErrorReason(enum.StrEnum):
     ERROR = "error"  # anything else
 
 
-class IntegrationError(Exception):
+class IntegrationError(ContextenError):
     """A call to an external service failed. The message never contains a secret.
+
+    An expected error: a command that lets it through exits 1 with its one-line message.
 
     Attributes:
         reason: what kind of failure (see ErrorReason).

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from contexten.config import Settings
+from contexten.errors import BadInputError
 from contexten.store import alerts as alert_store
 from contexten.store.alerts import AlertView as AlertView
 from contexten.store.alerts import Severity as Severity
@@ -46,7 +47,7 @@ Event = Literal["firing", "repeat", "escalation", "resolved"]
 Action = Literal["notified", "deduped", "rate_limited", "escalated", "resolved", "not_firing"]
 
 
-class AlertConfigError(ValueError):
+class AlertConfigError(BadInputError, ValueError):
     """The alert routing file is invalid; the message names the file and the problem."""
 
 

@@ -9,6 +9,7 @@ and a test missing from it says nothing (absent is not deleted).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -195,10 +196,14 @@ def ingest_reports(
     """Store several parsed reports' test cases, each once, in one transaction.
 
     Rows go to the driver's executemany as plain tuples, in batches of INSERT_BATCH, with
-    the values converted once per report: the bulk path of the test history. Raises
-    TestHistoryError (and stores nothing) when the database fails.
+    the values converted once per report: the bulk path of the test history. A report
+    without a run id gets `local_upload_id` as its run id. Raises TestHistoryError (and
+    stores nothing) when the database fails.
     """
-    items = list(reports)
+    items = [
+        (r, run if run.run_id else dataclasses.replace(run, run_id=local_upload_id(r.source, c)), c)
+        for r, run, c in reports
+    ]
     now = datetime.now(UTC)
     keys = [ingest_key(run, content, report.source) for report, run, content in items]
     recorded = TestResultRecord.__table__.c.recorded_at.type  # type: ignore[attr-defined]
@@ -253,8 +258,20 @@ def ingest_reports(
     return outcomes
 
 
+def local_upload_id(source: str, content: bytes) -> str:
+    """`file.xml@1a2b3c4d`: a report's file name and the start of its content hash, the run
+    id of a report ingested without one. Each such report is its own upload: reports of
+    unrelated checkouts never count as one run (or one commit) when flakiness is judged,
+    and the same file ingested twice keeps its id (and is stored once)."""
+    base = source.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    return f"{base[:80]}@{hashlib.sha256(content).hexdigest()[:8]}"
+
+
 def ingest_report(store: Store, report: JUnitReport, run: RunInfo, content: bytes) -> IngestOutcome:
-    """Store one parsed report's test cases, once. Raises TestHistoryError."""
+    """Store one parsed report's test cases, once. Raises TestHistoryError.
+
+    Without a run id the report gets `local_upload_id` as its run id.
+    """
     return ingest_reports(store, [(report, run, content)])[0]
 
 
@@ -533,6 +550,19 @@ def find_tests(
     if exact:
         return exact[:limit]
     return [c for c in candidates if text in c.display][:limit]
+
+
+def stored_overview(store: Store, *, repositories: int = 5) -> tuple[int, list[str]]:
+    """How many results are stored at all, and (up to `repositories`) which repositories."""
+    t = TestResultRecord
+    with store.session() as session:
+        stored = session.scalar(select(func.count()).select_from(t)) or 0
+        names = sorted(
+            str(r)
+            for r in session.scalars(select(t.repository).distinct().limit(repositories))
+            if r
+        )
+    return int(stored), names
 
 
 def history_span(store: Store, f: HistoryFilter) -> tuple[int, datetime | None, datetime | None]:

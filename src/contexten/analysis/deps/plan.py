@@ -140,6 +140,9 @@ class UpdatePlan:
     cooldown_days: int = 3
     lock_files: tuple[str, ...] = ()
     unmanaged: tuple[UnmanagedRequirement, ...] = field(default=())
+    # Why known vulnerabilities were not (fully) checked, e.g. the advisory service was
+    # unreachable; None when they were checked (or not asked for).
+    advisories_not_checked: str | None = None
 
     @property
     def applicable(self) -> tuple[PlanItem, ...]:

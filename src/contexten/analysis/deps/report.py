@@ -17,6 +17,8 @@ def plan_to_dict(plan: UpdatePlan) -> dict[str, Any]:
         "key": plan.key,
         "cooldown_days": plan.cooldown_days,
         "lock_files": list(plan.lock_files),
+        "advisories_checked": plan.advisories_not_checked is None,
+        "advisories_not_checked": plan.advisories_not_checked,
         "items": [
             {
                 "name": i.name,
@@ -71,6 +73,11 @@ def pull_request_title(plan: UpdatePlan) -> str:
 def plan_markdown(plan: UpdatePlan) -> str:
     """A table of changes and advisories, for a pull request body or a report."""
     out = [f"## Dependency updates ({plan.strategy})", ""]
+    if plan.advisories_not_checked:
+        out += [
+            f"> Known vulnerabilities were **not checked**: {md_cell(plan.advisories_not_checked)}",
+            "",
+        ]
     applied = plan.applicable
     if applied:
         out += [
