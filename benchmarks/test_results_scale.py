@@ -1,6 +1,7 @@
 """Ingest and analyze 1,000,000 generated test results; print the figures.
 
     .venv/bin/python benchmarks/test_results_scale.py [--results 1000000] [--tests 5000]
+    .venv/bin/python benchmarks/test_results_scale.py --database-url URL  # ingest only
 
 Generates JUnit XML reports (one per CI run, `--tests` test cases each, ~1 % flaky tests
 re-run in a second attempt, a few tests getting slower, lognormal durations), parses
@@ -63,7 +64,7 @@ def generate_report(
 
 
 def ingest(
-    db: Path,
+    db: Path | str,
     results: int,
     tests: int,
     *,
@@ -77,7 +78,7 @@ def ingest(
     from contexten.store.db import open_store
     from contexten.store.test_history import RunInfo, ingest_reports
 
-    store = open_store(f"sqlite:///{db}")
+    store = open_store(db if isinstance(db, str) else f"sqlite:///{db}")
     rng = random.Random(7 + start_run)
     runs = max(1, results // tests)
     span = timedelta(days=13)
@@ -198,8 +199,23 @@ def main() -> None:
     parser.add_argument(
         "--db", type=Path, help="keep the generated store here; if it exists, only analyze it"
     )
+    parser.add_argument(
+        "--database-url",
+        help="ingest only, into this (empty) store, e.g. postgresql+psycopg://...; no analysis",
+    )
     parser.add_argument("--analyze", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.database_url:
+        from contexten.store.db import Store
+
+        figures = ingest(args.database_url, args.results, args.tests)
+        rows, seconds = int(figures["rows"]), figures["insert_s"]
+        print(
+            f"ingested {rows:,} test results into {Store(args.database_url).safe_url}:"
+            f" store {seconds:.2f} s ({rows / seconds:,.0f} results/s), parse"
+            f" {figures['parse_s']:.2f} s (load average {os.getloadavg()[0]:.1f})"
+        )
+        return
     if args.analyze:
         print(json.dumps(analyze(args.analyze)))
         return
