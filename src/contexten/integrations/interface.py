@@ -315,6 +315,27 @@ class IssueRef:
     title: str
     state: str | None = None  # workflow state type: backlog, started, completed, ...
 
+    def to_dict(self) -> dict[str, Any]:
+        """As stored in the action ledger and the escalation state."""
+        return {
+            "id": self.id,
+            "identifier": self.identifier,
+            "url": self.url,
+            "title": self.title,
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IssueRef:
+        """The inverse of `to_dict`; fields other than the id may be missing."""
+        return cls(
+            id=str(data["id"]),
+            identifier=str(data.get("identifier") or data["id"]),
+            url=str(data.get("url") or ""),
+            title=str(data.get("title") or ""),
+            state=data.get("state"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Message:

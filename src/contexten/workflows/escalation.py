@@ -183,7 +183,7 @@ class Escalator:
         prior = self.ledger.get(_issue_key(repo, sig, generation))
         if prior is not None and prior.status == "done" and prior.result:
             if prior.result.get("created_for") == me:
-                open_issue: IssueRef | None = _issue_ref(prior.result)
+                open_issue: IssueRef | None = IssueRef.from_dict(prior.result)
                 created_for = me
             else:
                 open_issue = await tracker.find_open_issue(title=title)
@@ -194,7 +194,7 @@ class Escalator:
         if open_issue is None:
             for _ in range(MAX_GENERATIONS):
                 result = await self._create_issue(tracker, run, job, title, generation, me)
-                ref = _issue_ref(result)
+                ref = IssueRef.from_dict(result)
                 if (ref.state or "") not in CLOSED_ISSUE_STATES:
                     open_issue, created_for = ref, str(result.get("created_for"))
                     break
@@ -256,7 +256,7 @@ class Escalator:
                 labels=("ci-failure", "contexten", job.category.value),
                 key=idempotency_key("linear_issue", key),
             )
-            return {**_ref_dict(ref), "created_for": me}
+            return {**ref.to_dict(), "created_for": me}
 
         return await self.ledger.once(
             key, "escalation_issue", f"{run.repository}:{job.signature}", perform
@@ -493,26 +493,6 @@ class Escalator:
 
 def _issue_key(repository: str, signature: str, generation: int) -> str:
     return idempotency_key("escalation", "linear_issue", repository, signature, generation)
-
-
-def _ref_dict(ref: IssueRef) -> dict[str, Any]:
-    return {
-        "id": ref.id,
-        "identifier": ref.identifier,
-        "url": ref.url,
-        "title": ref.title,
-        "state": ref.state,
-    }
-
-
-def _issue_ref(data: dict[str, Any]) -> IssueRef:
-    return IssueRef(
-        id=str(data["id"]),
-        identifier=str(data.get("identifier") or data["id"]),
-        url=str(data.get("url") or ""),
-        title=str(data.get("title") or ""),
-        state=data.get("state"),
-    )
 
 
 def agent_wanted(job: JobDiagnosis) -> bool:
