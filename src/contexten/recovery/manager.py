@@ -105,6 +105,20 @@ def current_supervisor() -> Supervisor | None:
     return _supervisor
 
 
+# What orchestration lends recovery (it sits above it): how to run a workflow in this
+# process, and how to find a `contexten server` running elsewhere on this machine.
+# `contexten.orchestration` registers both when it is imported.
+InProcessRunner = Callable[[str, Mapping[str, Any], Settings, Store], Awaitable[bool]]
+SupervisorFinder = Callable[[Settings], "Supervisor | None"]
+_in_process_runner: InProcessRunner | None = None
+_supervisor_finder: SupervisorFinder | None = None
+
+
+def register_orchestration(runner: InProcessRunner, finder: SupervisorFinder) -> None:
+    global _in_process_runner, _supervisor_finder
+    _in_process_runner, _supervisor_finder = runner, finder
+
+
 RecoveryClients = IntegrationClients  # the clients the strategies use
 
 
@@ -708,12 +722,9 @@ class RecoveryManager:
         )
 
     async def _default_in_process(self, workflow_type: str, parameters: Mapping[str, Any]) -> bool:
-        from contexten.orchestration.execution import execute_workflow
-
-        result = await execute_workflow(
-            workflow_type, dict(parameters), settings=self.settings, store=self.store
-        )
-        return result.status == "completed"
+        if _in_process_runner is None:
+            raise RuntimeError("no workflow runner: contexten.orchestration is not loaded")
+        return await _in_process_runner(workflow_type, parameters, self.settings, self.store)
 
     async def configuration_reset(self, failure: Failure) -> StrategyResult:
         from contexten.config import reload_settings
@@ -768,10 +779,8 @@ class RecoveryManager:
         if not self.settings.auto_restart_enabled:
             return StrategyResult(S.SYSTEM_RESTART, "skipped", "AUTO_RESTART_ENABLED is false")
         supervisor = self.supervisor or current_supervisor()
-        if supervisor is None:
-            from contexten.orchestration.supervisor import RemoteSupervisor
-
-            supervisor = RemoteSupervisor.discover(self.settings)
+        if supervisor is None and _supervisor_finder is not None:
+            supervisor = _supervisor_finder(self.settings)
         if supervisor is None:
             return StrategyResult(
                 S.SYSTEM_RESTART, "skipped", "no `contexten server` is running on this machine"
