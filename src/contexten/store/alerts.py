@@ -6,26 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
 
+from contexten.alert_routing import Severity
 from contexten.store.db import Store
 from contexten.store.metrics import as_utc
 from contexten.store.models import AlertRecord
 
 MAX_NOTIFICATIONS_KEPT = 40  # the newest notifications kept before appending more
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return ("info", "warning", "critical").index(self.value)
 
 
 @dataclass(frozen=True, slots=True)
