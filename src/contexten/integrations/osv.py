@@ -32,16 +32,15 @@ from contexten.integrations.http import (
     request_with_retries,
 )
 from contexten.integrations.interface import ErrorReason
+from contexten.integrations.json_api import DEFAULT_CONCURRENCY, JsonApiClient, check_size
 from contexten.integrations.packages import VulnerabilityDatabase, VulnerabilityDatabaseError
-from contexten.integrations.pypi import USER_AGENT
 
 BATCH_SIZE = 1000  # OSV's limit per querybatch request
 MAX_PAGES = 20  # per query; a package with thousands of advisories is not plausible
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-DEFAULT_CONCURRENCY = 8
 
 
-class OSVDatabase(VulnerabilityDatabase):
+class OSVDatabase(JsonApiClient, VulnerabilityDatabase):
     def __init__(
         self,
         base_url: str,
@@ -50,14 +49,7 @@ class OSVDatabase(VulnerabilityDatabase):
         client: httpx.AsyncClient | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.policy = policy or RetryPolicy()
-        self._client = client or httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            timeout=self.policy.timeout(),
-        )
-        self._owns_client = client is None
-        self._semaphore = asyncio.Semaphore(max(1, concurrency))
+        super().__init__(base_url, policy=policy, client=client, concurrency=concurrency)
         self._records: dict[str, Any] = {}
 
     @classmethod
@@ -84,12 +76,13 @@ class OSVDatabase(VulnerabilityDatabase):
             )
         if missing_ok and response.status_code == 404:
             return None
-        if len(response.content) > MAX_RESPONSE_BYTES:
-            raise VulnerabilityDatabaseError(
-                f"osv: {what}: response larger than {MAX_RESPONSE_BYTES} bytes",
-                reason=ErrorReason.INVALID,
-                service="osv",
-            )
+        check_size(
+            response,
+            MAX_RESPONSE_BYTES,
+            error_type=VulnerabilityDatabaseError,
+            service="osv",
+            what=what,
+        )
         try:
             return json.loads(response.content)
         except ValueError:
@@ -179,10 +172,6 @@ class OSVDatabase(VulnerabilityDatabase):
             )
         )
         return {i: r for i, r in zip(wanted, found, strict=True) if isinstance(r, dict)}
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
 
 def _missing_is_an_answer(

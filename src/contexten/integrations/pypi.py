@@ -20,11 +20,10 @@ from packaging.utils import canonicalize_name
 from contexten.analysis.deps import PackageInfo, Release
 from contexten.integrations.http import RetryPolicy, request_with_retries
 from contexten.integrations.interface import ErrorReason
+from contexten.integrations.json_api import DEFAULT_CONCURRENCY, JsonApiClient, check_size
 from contexten.integrations.packages import PackageIndex, PackageIndexError
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # the largest projects' JSON is a few tens of MB
-DEFAULT_CONCURRENCY = 8
-USER_AGENT = "contexten-deps (+https://github.com/contexten)"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -91,7 +90,7 @@ def package_info_from_json(name: str, data: Any) -> PackageInfo:
     return PackageInfo(canonical, tuple(releases))
 
 
-class PyPIJsonIndex(PackageIndex):
+class PyPIJsonIndex(JsonApiClient, PackageIndex):
     """PyPI or any index serving the same JSON API (devpi, a local mirror, the test server)."""
 
     def __init__(
@@ -102,15 +101,9 @@ class PyPIJsonIndex(PackageIndex):
         client: httpx.AsyncClient | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.policy = policy or RetryPolicy()
-        self._client = client or httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            timeout=self.policy.timeout(),
-            follow_redirects=True,
+        super().__init__(
+            base_url, policy=policy, client=client, concurrency=concurrency, follow_redirects=True
         )
-        self._owns_client = client is None
-        self._semaphore = asyncio.Semaphore(max(1, concurrency))
 
     @classmethod
     def from_settings(cls, settings: Any) -> PyPIJsonIndex:
@@ -134,12 +127,13 @@ class PyPIJsonIndex(PackageIndex):
                 if exc.reason is ErrorReason.NOT_FOUND:
                     return None
                 raise
-        if len(response.content) > MAX_RESPONSE_BYTES:
-            raise PackageIndexError(
-                f"package-index: {canonical}: response larger than {MAX_RESPONSE_BYTES} bytes",
-                reason=ErrorReason.INVALID,
-                service="package-index",
-            )
+        check_size(
+            response,
+            MAX_RESPONSE_BYTES,
+            error_type=PackageIndexError,
+            service="package-index",
+            what=canonical,
+        )
         try:
             return package_info_from_json(canonical, json.loads(response.content))
         except ValueError as exc:
@@ -153,7 +147,3 @@ class PyPIJsonIndex(PackageIndex):
         unique = sorted({canonicalize_name(n) for n in names})
         found = await asyncio.gather(*(self.package(n) for n in unique))
         return {n: info for n, info in zip(unique, found, strict=True) if info is not None}
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
