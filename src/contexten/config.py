@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contexten.errors import BadInputError
 
 UpdateStrategy = Literal["conservative", "smart", "aggressive"]
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_WORKSPACE = re.compile(rf"({_UUID})/({_UUID})")
 
 
 def default_home() -> Path:
@@ -53,6 +55,7 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None
+    slack_signing_secret: SecretStr | None = None  # verifies Slack's slash commands, buttons
     linear_api_key: SecretStr | None = None
     linear_team_id: str | None = None
 
@@ -71,7 +74,8 @@ class Settings(BaseSettings):
     # --- Prefect ---
     prefect_api_url: str | None = None
     prefect_api_key: SecretStr | None = None
-    prefect_workspace: str | None = None
+    prefect_workspace: str | None = None  # "<account id>/<workspace id>" of Prefect Cloud
+    prefect_cloud_api_url: str = "https://api.prefect.cloud/api"
     prefect_work_pool: str | None = None
     # How triggered runs execute when a Prefect server is reachable: "deployment" queues
     # them for the runner/workers; "local" runs the flow in the calling process (a warm
@@ -103,6 +107,9 @@ class Settings(BaseSettings):
     workflow_default_timeout: int = 3600
     max_concurrent_workflows: int = 5
     workflow_retry_delay: int = 60
+    # limits of the subprocesses workflows start (audits, test commands); 0 = none
+    subprocess_memory_mb: int = 4096
+    subprocess_cpu_seconds: int = 3600
 
     # --- webhook receiver ---
     webhook_host: str = "127.0.0.1"
@@ -112,6 +119,8 @@ class Settings(BaseSettings):
     webhook_lease_seconds: int = 300  # a claimed delivery is re-claimed after this
     routing_rules_file: Path | None = None  # JSON/YAML rules that extend or replace the defaults
     alert_routes_file: Path | None = None  # default: CONTEXTEN_HOME/alert_routes.json
+    # Who may give `/contexten ...` commands in pull request comments (author_association).
+    comment_command_associations: str = "OWNER,MEMBER,COLLABORATOR"
 
     # --- outbound HTTP ---
     http_timeout_seconds: float = 30.0
@@ -135,6 +144,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'contexten.db'}"
+
+    @property
+    def prefect_workspace_api_url(self) -> str | None:
+        """PREFECT_WORKSPACE as its Prefect Cloud API URL (None when unset or malformed)."""
+        match = _WORKSPACE.fullmatch((self.prefect_workspace or "").strip().lower())
+        if match is None:
+            return None
+        base = self.prefect_cloud_api_url.rstrip("/")
+        return f"{base}/accounts/{match.group(1)}/workspaces/{match.group(2)}"
 
     @property
     def prefect_home(self) -> Path:
@@ -209,6 +227,13 @@ def _errors(s: Settings) -> list[str]:
             problems.append(f"{name.upper()}={value!r} is not an http(s) URL")
     if s.prefect_api_url is not None and not _is_http_url(s.prefect_api_url):
         problems.append(f"PREFECT_API_URL={s.prefect_api_url!r} is not an http(s) URL")
+    if s.prefect_workspace and s.prefect_workspace_api_url is None:
+        problems.append(
+            f"PREFECT_WORKSPACE={s.prefect_workspace!r} must be <account id>/<workspace id> "
+            "(the two UUIDs in the workspace's Prefect Cloud URL)"
+        )
+    if s.prefect_workspace and s.prefect_api_key is None:
+        problems.append("PREFECT_WORKSPACE is set but PREFECT_API_KEY is missing")
     if s.slack_webhook_url is not None and not _is_http_url(s.slack_webhook_url.get_secret_value()):
         problems.append("SLACK_WEBHOOK_URL is not an http(s) URL (value hidden)")
     if s.github_repository and s.github_repository.count("/") != 1:

@@ -24,6 +24,7 @@ from contexten.audit.model import (
     ToolStatus,
 )
 from contexten.audit.secrets_scan import scan_secrets
+from contexten.limits import ProcessLimits
 
 
 class AuditInputError(ValueError):
@@ -43,6 +44,7 @@ class AuditOptions:
     baseline_path: Path | None = None
     today: date = field(default_factory=date.today)
     code: CodeScanOptions = field(default_factory=CodeScanOptions)
+    limits: ProcessLimits = field(default_factory=ProcessLimits)  # of pip-audit
 
 
 def apply_ignores(
@@ -93,7 +95,7 @@ def run_audit(options: AuditOptions, progress: Callable[[str], None] | None = No
         inputs = find_inputs(root, files, options.installed_environment)
         try:
             found, status = audit_dependencies(
-                root, inputs, options.osv_api_url, options.timeout_seconds
+                root, inputs, options.osv_api_url, options.timeout_seconds, options.limits
             )
             findings += found
         except VulnerabilitySourceError as exc:

@@ -98,7 +98,9 @@ def _print_status(status: Any) -> None:
     from contexten.commands._common import console as make_console
 
     console = make_console()
-    colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(status.status, "yellow")
+    colour = {"completed": "green", "failed": "red", "crashed": "red", "timed_out": "red"}.get(
+        status.status, "yellow"
+    )
     label = status.status
     if status.status == "completed" and not status.ok:
         # It ran, and found the system failing (exit 1): not the green "all is well".

@@ -148,7 +148,7 @@ def status(
     for run in runs:
         duration = run["duration_seconds"]
         seconds = "" if duration is None else f"{duration:.2f}s"
-        colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(
+        colour = {"completed": "green", "failed": "red", "crashed": "red", "timed_out": "red"}.get(
             run["status"], "yellow"
         )
         line = Text("  ")

@@ -141,6 +141,13 @@ def dispatch_only(
     ),
     once: bool = typer.Option(False, "--once", help="settle one batch and exit"),
     as_json: bool = typer.Option(False, "--json", help="with --once: print the outcomes"),
+    poll_seconds: float = typer.Option(
+        1.0,
+        "--poll-seconds",
+        min=0.05,
+        max=60.0,
+        help="how often to look for new deliveries (no receiver wakes a separate dispatcher)",
+    ),
 ) -> None:
     """Claim inbox rows and trigger their workflows, until SIGINT/SIGTERM."""
     from contexten.events.service import build_dispatcher
@@ -152,6 +159,7 @@ def dispatch_only(
         factory(settings, store),
         rules=rules,
         lease_seconds=lease_seconds or settings.webhook_lease_seconds,
+        poll_interval=poll_seconds,
     )
 
     async def main() -> list[Any]:

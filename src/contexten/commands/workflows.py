@@ -102,8 +102,10 @@ def list_types(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """List the 13 workflow types with their triggers, schedule, limits and parameters."""
+    from contexten.config import get_settings
     from contexten.orchestration.workflows import REGISTRY
 
+    default_timeout = get_settings().workflow_default_timeout
     rows: list[dict[str, Any]] = []
     for spec in REGISTRY.values():
         schema = spec.parameters.model_json_schema()
@@ -124,7 +126,7 @@ def list_types(
                 "description": spec.description,
                 "events": list(spec.events),
                 "schedule": spec.schedule.describe() if spec.schedule else None,
-                "timeout_seconds": spec.timeout_seconds,
+                "timeout_seconds": spec.effective_timeout(default_timeout),
                 "retries": spec.retries,
                 "priority": spec.priority,
                 "tags": list(spec.tags),

@@ -276,6 +276,16 @@ class PullRequestRef:
     state: str
     id: int = 0
     draft: bool = False
+    head_sha: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedFile:
+    """A file a pull request adds, modifies, renames or removes."""
+
+    path: str
+    status: str  # added | modified | removed | renamed | copied | changed | unchanged
+    previous_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +590,22 @@ class CIProvider(RunsAndJobs, RunLogs, Checks, CommentsAndIssues, RefsAndRelease
     """
 
     name: str = "github"
+
+    # optional: a provider without them says so (CIProviderError, INVALID)
+    async def get_pull_request(self, repo: str, number: int) -> PullRequestRef:
+        """One pull request (with its head sha)."""
+        raise CIProviderError(
+            f"{self.name}: reading pull requests is not supported", reason=ErrorReason.INVALID
+        )
+
+    async def list_pull_request_files(
+        self, repo: str, number: int, *, max_items: int = 3000
+    ) -> list[ChangedFile]:
+        """The files a pull request changes (GitHub lists at most 3000)."""
+        raise CIProviderError(
+            f"{self.name}: listing pull request files is not supported",
+            reason=ErrorReason.INVALID,
+        )
 
     @abc.abstractmethod
     async def check(self) -> CheckResult: ...

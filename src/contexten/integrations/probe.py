@@ -52,11 +52,13 @@ async def probe(
     return ProbeResult(url, response.status_code, (time.perf_counter() - start) * 1000)
 
 
-def probe_sync(url: str, *, timeout: float) -> ProbeResult:
+def probe_sync(
+    url: str, *, timeout: float, headers: Mapping[str, str] | None = None
+) -> ProbeResult:
     """`probe` for synchronous callers (waiting for a server to come up)."""
     start = time.perf_counter()
     try:
-        response = httpx.get(url, timeout=timeout)
+        response = httpx.get(url, timeout=timeout, headers=dict(headers or {}))
     except httpx.HTTPError as exc:
         return _failed(url, exc, start)
     return ProbeResult(url, response.status_code, (time.perf_counter() - start) * 1000)

@@ -166,7 +166,10 @@ class PrefectOrchestrator:
             from contexten.orchestration.prefect_server import api_healthy, discover_api_url
 
             url = discover_api_url(self.settings)
-            if url is not None and not api_healthy(url):
+            key = self.settings.prefect_api_key
+            if url is not None and not api_healthy(
+                url, api_key=key.get_secret_value() if key is not None else None
+            ):
                 url = None
             self._api_url = url
             self._api_checked = True

@@ -14,7 +14,7 @@ from contexten.store.db import Store
 from contexten.store.models import AlertRecord, MetricSample, RecoveryRecord, WorkflowExecution
 
 SUCCESS_STATUSES = frozenset({"completed"})
-ERROR_STATUSES = frozenset({"failed", "crashed"})
+ERROR_STATUSES = frozenset({"failed", "crashed", "timed_out"})
 
 
 def _now() -> datetime:

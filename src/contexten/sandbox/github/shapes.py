@@ -496,7 +496,8 @@ class Shapes:
             "assignees": [],
             "requested_reviewers": [],
             "requested_teams": [],
-            "head": side(pull.head, pull.head_sha),
+            # the head moves with its branch, as on GitHub
+            "head": side(pull.head, repo.branches.get(pull.head, pull.head_sha)),
             "base": side(pull.base, pull.base_sha),
             "_links": {
                 "self": {"href": p},
