@@ -5,7 +5,7 @@ Importing this package does not import Prefect; flows and deployments load on de
 
 from __future__ import annotations
 
-from contexten.orchestration import recovery_hooks
+from contexten.orchestration import hooks
 from contexten.orchestration.orchestrator import (
     InitializeReport,
     OrchestratorError,
@@ -20,7 +20,7 @@ from contexten.orchestration.workflows import (
     validate_parameters,
 )
 
-recovery_hooks.register()
+hooks.register()
 
 __all__ = [
     "REGISTRY",

@@ -88,16 +88,16 @@ class WorkflowContext:
         cache_days: float = 7.0,
     ) -> T:
         """Run one step of the workflow: a Prefect task in a flow run (timed, cached by
-        `cache_key` when given), a plain call otherwise (see orchestration.steps)."""
-        if not self.in_prefect:
+        `cache_key` when given), a plain call otherwise (see orchestration.steps, which
+        orchestration registers here with `register_step_runner`)."""
+        if not self.in_prefect or _step_runner is None:
             return await fn()
         from datetime import timedelta
 
-        from contexten.orchestration.steps import run_step
-
-        return await run_step(
+        result: T = await _step_runner(
             name, fn, cache_key=cache_key, cache_expiration=timedelta(days=cache_days)
         )
+        return result
 
     def publish_table(self, key: str, table: Table) -> None:
         payload = json.dumps(
@@ -108,6 +108,15 @@ class WorkflowContext:
         (self.reports_dir / f"{artifact_key(key)}.md").write_text(
             table.to_markdown(), encoding="utf-8"
         )
+
+
+# How a step runs as a Prefect task: lent by orchestration (above workflows) on import.
+_step_runner: Callable[..., Awaitable[Any]] | None = None
+
+
+def register_step_runner(runner: Callable[..., Awaitable[Any]]) -> None:
+    global _step_runner
+    _step_runner = runner
 
 
 def ci_provider(ctx: WorkflowContext) -> CIProvider:

@@ -1,6 +1,8 @@
-"""What orchestration lends recovery, which sits below it: running a workflow in this
-process, and finding a `contexten server` on this machine. Registered on import of
-`contexten.orchestration`, so recovery never imports orchestration."""
+"""What orchestration lends the layers below it, registered on import of
+`contexten.orchestration` so they never import orchestration: recovery gets how to run a
+workflow in this process and how to find a `contexten server` on this machine; workflow
+steps get the Prefect task runner (`orchestration.steps.run_step`, loaded when first used).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from contexten.config import Settings
 from contexten.recovery.manager import Supervisor, register_orchestration
 from contexten.store.db import Store
+from contexten.workflows.base import register_step_runner
 
 
 async def run_in_process(
@@ -27,5 +30,12 @@ def find_supervisor(settings: Settings) -> Supervisor | None:
     return RemoteSupervisor.discover(settings)
 
 
+async def run_step(name: str, fn: Any, **kwargs: Any) -> Any:
+    from contexten.orchestration.steps import run_step as prefect_step
+
+    return await prefect_step(name, fn, **kwargs)
+
+
 def register() -> None:
     register_orchestration(run_in_process, find_supervisor)
+    register_step_runner(run_step)
