@@ -99,7 +99,7 @@ class LogSink:
         return "log"
 
 
-# Slack interactivity (see integrations.slack_interactivity): the buttons' action ids.
+# Slack interactivity (see events.slack_interactivity): the buttons' action ids.
 ACTION_ACK = "contexten_ack"
 ACTION_RESOLVE = "contexten_resolve"
 ACTION_RERUN = "contexten_rerun"

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from contexten.integrations.slack_interactivity import (
+from contexten.events.slack_interactivity import (
     ButtonPress,
     SlackRequestError,
     SlashCommand,
@@ -98,8 +98,8 @@ async def test_slow_work_is_answered_at_once_and_finished_later(
     import asyncio
 
     from contexten.config import Settings
-    from contexten.integrations import slack_interactivity
-    from contexten.integrations.slack_interactivity import SlackActions
+    from contexten.events import slack_interactivity
+    from contexten.events.slack_interactivity import SlackActions
     from contexten.store.db import Store
 
     monkeypatch.setattr(slack_interactivity, "ANSWER_WITHIN_SECONDS", 0.01)
