@@ -1,11 +1,24 @@
-"""Names of failing tests, from the report lines of the common test runners.
+"""Names of failing tests, from the inline reports and end-of-run summaries of test runners.
 
-Names are given the way each runner identifies a test:
-pytest `path/test_x.py::Class::test_y[param]`, unittest `module.Class.test_y`, JUnit
-(Maven, Gradle, Ant) `package.Class.method` (nested classes `Outer$Inner`), Jest
-`Suite › test`, Mocha `suite test`, Go `TestX/sub`, Rust `module::test`, RSpec and .NET as
-printed. The same test reported twice (a progress line and a summary) is listed once, by its
-most qualified name.
+Each test is named the way its runner identifies it, keeping the module, class or suite the
+log gives:
+
+- pytest `tests/test_x.py::TestY::test_z[p]` (collection errors by file, `tests/test_x.py`);
+- unittest `test_z (pkg.TestY)`, nose and doctest the dotted id (`pkg.mod.test_z`), a module
+  that failed to import by its name;
+- JUnit through Maven Surefire, Gradle, Ant or TestNG `pkg.Class.method` (nested classes
+  `Outer$Inner`, Gradle keeps `method()` and parameter indices);
+- Jest `Suite › test`, Mocha `suite test` (hooks `suite "before each" hook for "test"`);
+- Go `TestX/sub`, cargo `module::test`, RSpec `spec/x_spec.rb:12 # description`, minitest
+  `TestX#test_y`, PHPUnit `Class::method`, ExUnit `test name (Module)`, .NET
+  `Namespace.Class.Method`, ScalaTest by its description.
+
+The same test reported twice (a progress line and a summary, a header and a short summary) is
+listed once, by its most qualified name. A Go test whose subtests failed is named by them.
+
+Only the lines the scanner hands over are read: `on_trigger` for lines that match a
+trigger's prefilter, `on_context` for the `capture` lines that follow a trigger that asked.
+Prefilters run over raw bytes (timestamps, ANSI colours), so they never rely on line starts.
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ from dataclasses import dataclass
 
 MAX_TESTS = 500
 MAX_NAME_CHARS = 500
+
+_C = r"(?:\x1b\[[0-9;]*m)*"  # colour codes a raw line may hold between two words
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,18 +51,42 @@ def _t(
     return Trigger(trigger_id, prefilter, re.compile(pattern, flags), case_sensitive, capture)
 
 
+# A pytest node id: a path ending in .py, `::` parts, a parameter id that may hold spaces.
+_PYTEST_ID = r"[^\s\[]+?\.py(?:::[^\s:\[]+)*(?:\[.*\])?"
+# A Java-like identifier path (`pkg.Class$Inner`).
+_JAVA = r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*"
+
 TRIGGERS: tuple[Trigger, ...] = (
+    # -- Python --------------------------------------------------------------------------
     _t(
         "pytest",
-        "(FAILED|ERROR) ",
-        r"^(?:FAILED|ERROR) (\S+?(?:::\S+?|\.py)(?:\[.*?\])?)(?: - .*)?$",
+        "FAILED|ERROR",
+        rf"^(?:\[gw\d+\] \[\s*\d+%\] )?(?:FAILED|ERROR) ({_PYTEST_ID}?)(?: - .*)?$",
     ),
+    _t("pytest-progress", "FAILED|ERROR", rf"^({_PYTEST_ID}) (?:FAILED|ERROR)(?:\s+\[\s*\d+%\])?$"),
+    _t("pytest-banner", "===", r"^={3,} (\S.*?) ={3,}$"),
     _t(
         "pytest-header",
-        "___ ",
-        r"^_{3,} (?:(?:ERROR|FAILURE) at (?:setup|teardown) of |ERROR collecting )?(\S.*?) _{3,}$",
+        "___",
+        r"^_{3,} (?:(?:ERROR|FAILURE) at (?:setup|teardown) of |ERROR collecting |\[doctest\] )?"
+        r"([^\s\[]+(?:\[.*\])?) _{3,}$",
     ),
-    _t("unittest", "(FAIL|ERROR): ", r"^(?:FAIL|ERROR): (\S+)(?: \(([\w.]+)\)|\s*$)"),
+    _t(
+        "unittest",
+        "FAIL|ERROR",
+        r"^(?:FAIL|ERROR): (?:Doctest: )?(?:"
+        # `test_z (pkg.TestY)` (a subtest's parameters may follow)
+        r"([A-Za-z_][^\s()\[\]:]*) \(([\w.]+)\)(?: \[.*\]| \(.*\))?"
+        # nose and doctest: a dotted id, a generator's arguments
+        r"|([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\[[^\]]*\]|\([^)]*\))?))$",
+    ),
+    _t(
+        "unittest-progress",
+        rf"\.\.\. {_C}(FAIL|ERROR)",
+        r"^([A-Za-z_][^\s()\[\]:]*(?: \([\w.]+\)|(?:\.[A-Za-z_]\w*)+)) \.\.\. (?:FAIL|ERROR)$",
+    ),
+    _t("doctest", "File ", r'^File ".+", line \d+, in ([\w.]+)$', capture=1),
+    # -- JVM -----------------------------------------------------------------------------
     _t(
         "surefire-test",
         "<<< (FAILURE|ERROR)!",
@@ -55,10 +94,15 @@ TRIGGERS: tuple[Trigger, ...] = (
         r"(?:--\s+)?(?:Time elapsed:.*)?<<< (?:FAILURE|ERROR)!",
     ),
     _t(
+        "surefire-class",
+        "Running [A-Za-z_]|<<< (FAILURE|ERROR)!",
+        rf"^(?:\[INFO\] )?Running ({_JAVA})$|<<< (?:FAILURE|ERROR)!\s*-+ in ({_JAVA})",
+    ),
+    _t(
         "surefire-section",
-        "(Failed tests:|Tests in error:|\\[ERROR\\] (Failures|Errors):)",
-        r"^(?:\[ERROR\] )?(?:Failed tests:|Tests in error:|Failures:|Errors:)\s*$",
-        capture=200,
+        "Failed tests:|Tests in error:|(Failures|Errors):",
+        r"^(?:\[ERROR\] )?(?:Failed tests:|Tests in error:|Failures:|Errors:)(?:\s+(\S.*))?$",
+        capture=300,
     ),
     _t("gradle", " FAILED", r"^(\S.* > .+|(?:[A-Za-z_][\w$]*\.)+[\w$]+(?:\(.*\))?) FAILED$"),
     _t(
@@ -68,34 +112,72 @@ TRIGGERS: tuple[Trigger, ...] = (
         capture=1,
     ),
     _t("ant-testsuite", "Testsuite: ", r"Testsuite: ([\w.$]+)"),
+    _t("ant-test", r"Test [\w.$]+ FAILED", r"\[junit\] Test ([\w.$]+) FAILED$"),
+    _t("testng", "FAILED: ", r"^FAILED: (\w+(?:\(.*\))?)$"),
     _t(
         "junit-platform",
         "MethodSource \\[className",
         r"MethodSource \[className = '([\w.$]+)', methodName = '(\w+)'",
     ),
     _t("sbt", " failed: ", r"\bTest ([\w$]+(?:\.[\w$]+)+) failed: "),
-    _t("jest", "●", r"^\s*● (?!Console$)(.+?)\s*$"),
+    _t("scalatest", r"\*\*\* FAILED \*\*\*", r"^(?:\[info\] )?\s*- (.+?) \*\*\* FAILED \*\*\*$"),
+    # -- JavaScript ----------------------------------------------------------------------
+    _t("jest-file", "FAIL", r"^\s*FAIL\s+(?:\S+\s+)??(\S+\.\w+)(?:\s+\(.*\))?$"),
+    _t("jest", "●", r"^\s*● (.+?)\s*$"),
     _t("mocha", "[0-9]+ failing", r"^\s*\d+ failing\b", capture=3000),
+    # -- others --------------------------------------------------------------------------
     _t("go", "--- FAIL: ", r"^\s*--- FAIL: (\S+)"),
-    _t("rust", "\\.\\.\\. FAILED", r"^test (\S+) \.\.\. FAILED$"),
-    _t("rspec", "rspec \\./", r"^rspec \./(\S+) # (.+)$"),
-    _t("dotnet", "Failed ", r"^\s+Failed (\S+) \[[\d.<> ]+m?s\]"),
+    _t("gotestsum", "=== FAIL: ", r"^=== FAIL: (\S+) (\S+)"),
+    _t("rust", rf"\.\.\. {_C}FAILED", r"^test (.+?) \.\.\. FAILED$"),
+    _t("rust-stdout", "---- .* stdout ----", r"^---- (.+?) stdout ----$"),
+    _t("rust-list", "failures:", r"^failures:$", capture=200),
+    _t("rspec", "rspec '?\\./", r"^rspec '?\./(\S+?)'? # (.+)$"),
+    _t("minitest", "(Failure|Error):", r"^\s*(?:\d+\) )?(?:Failure|Error):$", capture=1),
+    _t(
+        "phpunit-section",
+        "There (was|were) ",
+        r"^There (?:was|were) \d+ (?:failures?|errors?):$",
+        capture=2000,
+    ),
+    _t(
+        "exunit",
+        r"[0-9]\) (test|doctest|property) ",
+        r"^\s+\d+\) ((?:test|doctest|property) .+ \([A-Z][\w.]*\))$",
+    ),
+    _t("dotnet", "Failed ", r"^\s*Failed\s+(\S+?(?:\(.*\))?)(?: \[[\d.<> ]+m?s\])?$"),
+    _t("xunit", r"\[FAIL\]", r"([A-Za-z_][\w.+`]*\.\w+(?:\(.*\))?) \[FAIL\]$"),
+    _t(
+        "nunit",
+        r"\) (Failed|Error|Test Failure|Test Error) : ",
+        r"^\s*\d+\) (?:Failed|Error|Test Failure|Test Error) : (\S+)",
+    ),
 )
 
-_JEST_NOT_TESTS = (
-    "Console",
-    "Deprecation",
-    "Cannot log after tests are done",
-    "Validation Error",
-    "Validation Warning",
+# `● ...` blocks Jest prints that are not tests.
+_JEST_NOT_TESTS = re.compile(
+    r"^(Console|Deprecation|Validation|Cannot log after tests are done|process\.exit called"
+    r"|Multiple configurations found|Invalid|Unknown option|Test suite failed to run$)"
 )
 _GENERIC_SUFFIX = re.compile(r"\s*\(\d+(\.\d+)?\s*m?s\)$")
+_UNITTEST_NAME = re.compile(r"^(\S+) \(([\w.]+)\)$")
+# An entry of Surefire's `Failed tests:` / `Tests in error:` / `Failures:` lists.
+_SUREFIRE_PARENS = re.compile(r"^([\w$]+(?:\[.*?\])?)\(([\w.$]+)\)(?::|\s|$)")
+_SUREFIRE_DOTTED = re.compile(
+    r"^((?:[\w$]+\.)*[\w$]+)(?:>[\w$.]+)?\.([\w$]+(?:\(.*?\))?(?:\[.*?\])?)"
+    r"(?::\d+|(?=\s+»)|$)(?:->\S+)?(?:\s|$)"
+)
+_PHPUNIT_ENTRY = re.compile(r"^(\d+)\) ([\w\\]+::\w+)(?: with data set (#\d+|\"[^\"]*\"))?")
+_MINITEST_ENTRY = re.compile(r"^([\w:]+#\S.*?)\s+\[[^\]]+\]:?$")
+_GO_TEST = re.compile(r"^(?:Test|Benchmark|Example|Fuzz)\w*/")
 
 
 def _canonical(name: str) -> str:
     """A form used only to see that two reports name the same test."""
+    unittest = _UNITTEST_NAME.match(name)
+    if unittest:
+        name = f"{unittest.group(2)}.{unittest.group(1)}"
     text = name.replace("::", ".").replace("/", ".").replace("$", ".").replace(" > ", ".")
-    text = text.replace(" › ", ".").replace(".py.", ".")
+    text = text.replace(" › ", ".").replace("#", ".").replace(".py.", ".")
     return re.sub(r"\.py$", "", text).strip(". ")
 
 
@@ -110,32 +192,68 @@ class FailingTestCollector:
         self._names: list[str] = []
         self._canon: list[str] = []
         self._suite: str | None = None  # Ant's current Testsuite
+        self._java_class: str | None = None  # Surefire's class being run
+        self._ant_classes: list[str] = []  # `Test X FAILED` without its methods (yet)
         self._pending_ant: tuple[str, str | None] | None = None
+        self._pending_doctest: str | None = None
+        self._pending_minitest = False
+        self._pytest_failures = False  # inside pytest's FAILURES / ERRORS sections
+        self._jest_file: str | None = None
+        self._cargo_failures = False  # cargo printed `failures:` (its stdout blocks follow)
         self._section: str | None = None  # which multi-line report the context lines belong to
-        self._mocha_title: list[str] | None = None
-        self._mocha_next = 1
+        self._numbered: list[str] | None = None
+        self._next_number = 1
+        self._indent = 0
         self._handlers: dict[str, Callable[[re.Match[str]], None]] = {
             "pytest": lambda m: self._add(m.group(1)),
+            "pytest-progress": lambda m: self._add(m.group(1)),
+            "pytest-banner": self._pytest_banner,
             "pytest-header": self._pytest_header,
             "unittest": self._unittest,
+            "unittest-progress": lambda m: self._add(self._unittest_id(m.group(1))),
+            "doctest": self._doctest,
             "surefire-test": self._surefire_test,
-            "surefire-section": lambda m: self._open("surefire"),
+            "surefire-class": self._surefire_class,
+            "surefire-section": self._surefire_section,
             "gradle": self._gradle,
             "ant-testcase": self._ant_testcase,
             "ant-testsuite": self._ant_testsuite,
+            "ant-test": lambda m: self._ant_classes.append(m.group(1)),
+            "testng": lambda m: self._add(m.group(1)),
             "junit-platform": lambda m: self._add(_java_name(m.group(2), m.group(1))),
             "sbt": lambda m: self._add(m.group(1)),
+            "scalatest": lambda m: self._add(m.group(1)),
+            "jest-file": self._jest_file_line,
             "jest": self._jest,
             "mocha": lambda m: self._open("mocha"),
             "go": lambda m: self._add(m.group(1)),
+            "gotestsum": lambda m: self._add(f"{m.group(1)}.{m.group(2)}"),
             "rust": lambda m: self._add(m.group(1)),
-            "rspec": lambda m: self._add(f"{m.group(2).strip()}"),
-            "dotnet": lambda m: self._add(m.group(1)),
+            "rust-stdout": self._rust_stdout,
+            "rust-list": self._rust_list,
+            "rspec": lambda m: self._add(f"{m.group(1)} # {m.group(2).strip()}"),
+            "minitest": self._minitest,
+            "phpunit-section": lambda m: self._open("phpunit"),
+            "exunit": lambda m: self._add(m.group(1)),
+            "dotnet": self._dotnet,
+            "xunit": lambda m: self._add(m.group(1)),
+            "nunit": lambda m: self._add(m.group(1)),
         }
 
     # -- results -------------------------------------------------------------------------
     def names(self) -> tuple[str, ...]:
-        return tuple(self._names)
+        names = list(self._names)
+        canon = set(self._canon)
+        for class_name in self._ant_classes:  # a class with no method named: the class
+            prefix = _canonical(class_name) + "."
+            if not any(c.startswith(prefix) for c in canon) and class_name not in names:
+                names.append(class_name)
+        parents: set[str] = set()  # a Go test is named by its failing subtests
+        for name in names:
+            if _GO_TEST.match(name):
+                parts = name.split("/")
+                parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        return tuple(n for n in names if n not in parents)[:MAX_TESTS]
 
     # -- input ---------------------------------------------------------------------------
     def on_trigger(self, trigger: Trigger, text: str) -> bool:
@@ -151,75 +269,102 @@ class FailingTestCollector:
         if self._pending_ant is not None:
             method, class_name = self._pending_ant
             self._pending_ant = None
-            if re.search(r"Caused an ERROR|FAILED", text):
+            if re.search(r"^\s*(?:\[junit\])?\s*(?:Caused an ERROR|FAILED)\s*$", text):
                 self._add(_java_name(method, class_name or self._suite))
+            return
+        if self._pending_doctest is not None:
+            name, self._pending_doctest = self._pending_doctest, None
+            if text.strip() == "Failed example:":
+                self._add(name)
+            return
+        if self._pending_minitest:
+            self._pending_minitest = False
+            match = _MINITEST_ENTRY.match(text.strip())
+            if match:
+                self._add(match.group(1))
             return
         if self._section == "surefire":
             self._surefire_line(text)
-        elif self._section == "mocha":
-            self._mocha_line(text)
+        elif self._section in ("mocha", "phpunit"):
+            self._numbered_line(text)
+        elif self._section == "cargo":
+            self._cargo_line(text)
 
     # -- framework specifics ---------------------------------------------------------------
     def _open(self, section: str) -> None:
         self._section = section
-        self._mocha_title = None
-        self._mocha_next = 1
+        self._numbered = None
+        self._next_number = 1
+
+    def _pytest_banner(self, match: re.Match[str]) -> None:
+        title = match.group(1).strip()
+        self._pytest_failures = title in ("FAILURES", "ERRORS")
 
     def _pytest_header(self, match: re.Match[str]) -> None:
-        name = match.group(1)
-        if " " in name or name.startswith("Captured") or name in {"FAILURES", "ERRORS"}:
-            return  # section titles and `____ summary ____` style banners
-        self._add(name)
+        if self._pytest_failures:
+            self._add(match.group(1))
+
+    @staticmethod
+    def _unittest_id(text: str) -> str:
+        match = _UNITTEST_NAME.match(text)
+        if match is None:
+            return text
+        method, where = match.group(1), match.group(2)
+        if where.startswith("unittest.loader._FailedTest"):
+            return method  # the module that failed to import
+        if where.endswith("." + method):  # Python >= 3.11 prints the full id
+            where = where[: -len(method) - 1]
+        return f"{method} ({where})"
 
     def _unittest(self, match: re.Match[str]) -> None:
-        method, where = match.group(1), match.group(2)
-        if where is None:
-            self._add(method)  # nose and others print the dotted id alone
-        elif where.startswith("unittest.loader._FailedTest"):
-            self._add(method)  # the module that failed to import
-        elif where.endswith("." + method):
-            self._add(where)  # Python >= 3.11 prints the full id in the parentheses
-        else:
-            self._add(f"{where}.{method}")
+        method, where, dotted = match.group(1), match.group(2), match.group(3)
+        self._add(self._unittest_id(f"{method} ({where})") if method else dotted)
+
+    def _doctest(self, match: re.Match[str]) -> None:
+        self._pending_doctest = match.group(1)
 
     def _surefire_test(self, match: re.Match[str]) -> None:
         name, class_name = match.group(1), match.group(2)
         if name.startswith(("Tests", "[")) or name.endswith(":"):
             return
+        if class_name is None and "." not in name and self._java_class:
+            class_name = self._java_class  # old Surefire names the class on `Running X`
         self._add(_java_name(name, class_name))
 
+    def _surefire_class(self, match: re.Match[str]) -> None:
+        self._java_class = match.group(1) or match.group(2)
+
+    def _surefire_section(self, match: re.Match[str]) -> None:
+        self._open("surefire")
+        if match.group(1):  # `Failed tests:   testX(com.a.BarTest): message`
+            self._surefire_entry(match.group(1))
+
     def _surefire_line(self, text: str) -> None:
-        body = text.removeprefix("[ERROR]").strip()
-        if (
-            not body
-            or body.startswith(("Tests run:", "[INFO]", "[WARNING]"))
-            or text.startswith("[INFO]")
+        body = text.removeprefix("[ERROR]")
+        stripped = body.strip()
+        if text.startswith(("[INFO]", "[WARNING]")) or stripped.startswith(
+            ("Tests run:", "BUILD", "Failed to execute", "Results")
         ):
             self._section = None
             return
-        if body.startswith(("Failures:", "Errors:", "Failed tests:", "Tests in error:")):
+        if re.match(r"^ {1,3}\S", body) and not re.match(r"Run \d+:", stripped):
+            self._surefire_entry(stripped)  # (`Run N:` lines say where each rerun failed)
+
+    def _surefire_entry(self, entry: str) -> None:
+        if entry.startswith(("java.", "javax.", "org.junit.", "at ")):
             return
-        if (
-            body.startswith(("Run ", "at ", "expected", "java.", "org.", "Caused by"))
-            and ":" in body
-        ):
-            return  # `Run 1: ...` blocks and traces inside the list
-        match = re.match(
-            r"^([\w$.]+?)(?:\(([\w.$]+)\))?[.:](\w[\w$\[\]]*)?(?::\d+)?(?:\s|$|»)", body
-        )
-        if match is None:
-            return
-        if match.group(2):  # `method(pkg.Class)`
+        match = _SUREFIRE_PARENS.match(entry)
+        if match:
             self._add(f"{match.group(2)}.{match.group(1)}")
             return
-        qualified = re.match(r"^([\w$.]+?\.\w+)(?:[:(\s]|$|»)", body)
-        if qualified:
-            self._add(qualified.group(1))
+        match = _SUREFIRE_DOTTED.match(entry)
+        if match and not match.group(2).endswith(("Exception", "Error")):
+            self._add(f"{match.group(1)}.{match.group(2)}")
 
     def _gradle(self, match: re.Match[str]) -> None:
         parts = [p.strip() for p in match.group(1).split(" > ")]
         parts = [p for p in parts if p not in {"Gradle suite", "Gradle test"}]
-        if not parts:
+        if not parts or parts[0].startswith((">", ":")):
             return
         last = parts[-1]
         if len(parts) == 1 or re.match(r"^([A-Za-z_][\w$]*\.)+[\w$]+\(", last):
@@ -238,29 +383,78 @@ class FailingTestCollector:
         else:
             self._add(_java_name(method, class_name or self._suite))
 
+    def _jest_file_line(self, match: re.Match[str]) -> None:
+        self._jest_file = match.group(1)
+
     def _jest(self, match: re.Match[str]) -> None:
+        if self._jest_file is None:
+            return  # Jest prints `FAIL path` before the failures of each file
         title = match.group(1).strip()
-        if title and not title.startswith(_JEST_NOT_TESTS):
+        if title == "Test suite failed to run":
+            self._add(f"{self._jest_file} › {title}")
+        elif title and not _JEST_NOT_TESTS.match(title):
             self._add(title)
 
-    def _mocha_line(self, text: str) -> None:
-        header = re.match(r"^\s*(\d+)\) (.*)$", text)
-        if header and int(header.group(1)) == self._mocha_next:
-            self._mocha_next += 1
-            self._mocha_title = []
-            self._mocha_part(header.group(2))
+    def _minitest(self, match: re.Match[str]) -> None:
+        self._pending_minitest = True
+
+    def _dotnet(self, match: re.Match[str]) -> None:
+        name = match.group(1)
+        if "." in name.split("(")[0] and not name.endswith(":"):
+            self._add(name)
+
+    def _numbered_line(self, text: str) -> None:
+        """Mocha's `N) suite\\n  test:` titles; PHPUnit's `N) Class::method`."""
+        if self._section == "phpunit":
+            if text.startswith(("FAILURES!", "OK (", "Tests: ")):
+                self._section = None
+                return
+            match = _PHPUNIT_ENTRY.match(text.strip())
+            if match and int(match.group(1)) == self._next_number:
+                self._next_number += 1
+                data = f" with data set {match.group(3)}" if match.group(3) else ""
+                self._add(match.group(2) + data)
             return
-        if self._mocha_title is not None and text.strip():
-            self._mocha_part(text.strip())
+        header = re.match(r"^(\s*)(\d+)\)(?: (.*))?$", text)
+        if header and int(header.group(2)) == self._next_number:
+            self._next_number += 1
+            self._numbered = []
+            self._indent = len(header.group(1))
+            if header.group(3) and header.group(3).strip():
+                self._mocha_part(header.group(3).strip())
+            return
+        if self._numbered is not None and text.strip():
+            if len(text) - len(text.lstrip()) <= self._indent:
+                self._numbered = None  # a title's lines are indented under its number
+            else:
+                self._mocha_part(text.strip())
 
     def _mocha_part(self, part: str) -> None:
-        assert self._mocha_title is not None
-        self._mocha_title.append(part)
+        assert self._numbered is not None
+        self._numbered.append(part)
         if part.endswith(":"):
-            self._add(" ".join(self._mocha_title)[:-1])
-            self._mocha_title = None
-        elif len(self._mocha_title) > 12:
-            self._mocha_title = None  # not a title after all
+            self._add(" ".join(self._numbered)[:-1])
+            self._numbered = None
+        elif len(self._numbered) > 12:
+            self._numbered = None  # not a title after all
+
+    def _rust_list(self, match: re.Match[str]) -> None:
+        self._cargo_failures = True
+        self._open("cargo")
+
+    def _rust_stdout(self, match: re.Match[str]) -> None:
+        if self._cargo_failures:
+            self._add(match.group(1))
+
+    def _cargo_line(self, text: str) -> None:
+        """cargo's closing `failures:` list: the names, four spaces in, one a line."""
+        if not text.strip():
+            return
+        match = re.match(r"^    (\S+)$", text)
+        if match:
+            self._add(match.group(1))
+        else:
+            self._section = None  # `---- x stdout ----` or `test result:`: not the list
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _add(self, name: str) -> None:
