@@ -430,6 +430,82 @@ def test_colour_codes_do_not_hide_a_failure() -> None:
     assert diagnose(lines).failing_tests == ("parser::tests::parses", "tests.mod.test_a")
 
 
+def test_parametrised_runs_are_not_repeated_by_the_summary() -> None:
+    lines = [
+        "[ERROR] Tests run: 9, Failures: 0, Errors: 2, Skipped: 0, Time elapsed: 1 s <<< FAILURE! "
+        "- in org.a.MonitorServiceTest",
+        "[ERROR] validateHost{ArgumentsAccessor}[1]  Time elapsed: 0.003 s  <<< ERROR!",
+        "[ERROR] validateHost{ArgumentsAccessor}[2]  Time elapsed: 0.003 s  <<< ERROR!",
+        "[ERROR] Errors: ",
+        "[ERROR]   MonitorServiceTest.validateHost » InjectMocks ",
+        "[ERROR]   MonitorServiceTest.validateHost » InjectMocks ",
+        "[INFO] ",
+    ]
+    assert diagnose(lines).failing_tests == (
+        "org.a.MonitorServiceTest.validateHost{ArgumentsAccessor}[1]",
+        "org.a.MonitorServiceTest.validateHost{ArgumentsAccessor}[2]",
+    )
+
+
+def test_junit4_parameters_with_spaces() -> None:
+    lines = ["testFib[0: fib(0)=0](com.a.FibTest)  Time elapsed: 0.01 sec  <<< FAILURE!"]
+    assert diagnose(lines).failing_tests == ("com.a.FibTest.testFib[0: fib(0)=0]",)
+
+
+def test_a_pytest_header_takes_the_file_of_its_first_frame() -> None:
+    lines = [
+        "=================================== FAILURES ===================================",
+        "_____________ TestY.test_z[a] _____________",
+        "",
+        "    def test_z(self, a):",
+        ">       assert helper(a)",
+        "",
+        "/home/runner/work/repo/repo/tests/test_x.py:12: ",
+        "tests/helpers.py:3: AssertionError",
+        "_____________ test_db _____________",
+        "conftest.py:8: in db",
+        "_____________ test_lib _____________",
+        "/usr/lib/python3/site-packages/lib/test_thing.py:8: ValueError",
+    ]
+    assert diagnose(lines).failing_tests == (
+        "tests/test_x.py::TestY::test_z[a]",
+        "test_db",
+        "test_lib",
+    )
+
+
+def test_old_pytest_short_summary_says_fail() -> None:
+    lines = ["=== short test summary info ===", "FAIL tests/test_x.py::test_y"]
+    assert diagnose(lines).failing_tests == ("tests/test_x.py::test_y",)
+
+
+def test_a_long_mocha_list_is_read_to_its_end() -> None:
+    lines = ["  300 failing", ""]
+    for number in range(1, 301):
+        lines += [f"  {number}) Suite", f"       case {number}:", "     Error: boom"]
+        lines += [f"      at frame{i} (test/x.js:{i}:1)" for i in range(12)]
+        lines.append("")
+    names = diagnose(lines).failing_tests
+    assert len(names) == 300
+    assert names[-1] == "Suite case 300"
+
+
+def test_a_mocha_title_may_span_lines_inside_brackets() -> None:
+    lines = [
+        "  1 failing",
+        "",
+        "  1) BuildSystem",
+        "       should build with: {",
+        "  runtime: 'node',",
+        "  arch: undefined",
+        "}:",
+        "     Error: Failed to generate def",
+    ]
+    assert diagnose(lines).failing_tests == (
+        "BuildSystem should build with: { runtime: 'node', arch: undefined }",
+    )
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_real_log_excerpt(name: str) -> None:
     """Excerpts of real CI logs (see tests/data/logs/failing-tests/README.md)."""

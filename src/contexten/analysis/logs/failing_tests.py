@@ -61,7 +61,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     _t(
         "pytest",
         "FAILED|ERROR",
-        rf"^(?:\[gw\d+\] \[\s*\d+%\] )?(?:FAILED|ERROR) ({_PYTEST_ID}?)(?: - .*)?$",
+        rf"^(?:\[gw\d+\] \[\s*\d+%\] )?(?:FAILED|FAIL|ERROR) ({_PYTEST_ID}?)(?: - .*)?$",
     ),
     _t("pytest-progress", "FAILED|ERROR", rf"^({_PYTEST_ID}) (?:FAILED|ERROR)(?:\s+\[\s*\d+%\])?$"),
     _t("pytest-banner", "===", r"^={3,} (\S.*?) ={3,}$"),
@@ -71,6 +71,7 @@ TRIGGERS: tuple[Trigger, ...] = (
         r"^_{3,} (?:(?:ERROR|FAILURE) at (?:setup|teardown) of |ERROR collecting |\[doctest\] )?"
         r"([^\s\[]+(?:\[.*\])?) _{3,}$",
     ),
+    _t("pytest-location", rf"\.py{_C}:[0-9]+:", r"^(\S+\.py):\d+:(?: |$)"),
     _t(
         "unittest",
         "FAIL|ERROR",
@@ -90,12 +91,12 @@ TRIGGERS: tuple[Trigger, ...] = (
     _t(
         "surefire-test",
         "<<< (FAILURE|ERROR)!",
-        r"^(?:\[ERROR\] )?(?!Tests run:)(\S+?)(?:\(([\w.$]+)\))?\s+"
-        r"(?:--\s+)?(?:Time elapsed:.*)?<<< (?:FAILURE|ERROR)!",
+        r"^(?:\[ERROR\] )?(?!Tests run:)(\S.*?)\s+(?:--\s+)?(?:Time elapsed:.*)?"
+        r"<<< (?:FAILURE|ERROR)!",
     ),
     _t(
         "surefire-class",
-        "Running [A-Za-z_]|<<< (FAILURE|ERROR)!",
+        rf"Running {_C}[A-Za-z_]|<<< (FAILURE|ERROR)!",
         rf"^(?:\[INFO\] )?Running ({_JAVA})$|<<< (?:FAILURE|ERROR)!\s*-+ in ({_JAVA})",
     ),
     _t(
@@ -125,6 +126,8 @@ TRIGGERS: tuple[Trigger, ...] = (
     _t("jest-file", "FAIL", r"^\s*FAIL\s+(?:\S+\s+)??(\S+\.\w+)(?:\s+\(.*\))?$"),
     _t("jest", "●", r"^\s*● (.+?)\s*$"),
     _t("mocha", "[0-9]+ failing", r"^\s*\d+ failing\b", capture=3000),
+    # Each numbered entry of a Mocha or PHPUnit list asks for more lines: lists can be long.
+    _t("numbered-entry", "[0-9]\\)", r"^\s*\d+\)(?: |$)", capture=3000),
     # -- others --------------------------------------------------------------------------
     _t("go", "--- FAIL: ", r"^\s*--- FAIL: (\S+)"),
     _t("gotestsum", "=== FAIL: ", r"^=== FAIL: (\S+) (\S+)"),
@@ -158,7 +161,10 @@ _JEST_NOT_TESTS = re.compile(
     r"^(Console|Deprecation|Validation|Cannot log after tests are done|process\.exit called"
     r"|Multiple configurations found|Invalid|Unknown option|Test suite failed to run$)"
 )
+# A parametrised run's arguments (`[1]`, `{ArgumentsAccessor}[2]`, `(int)`), at the end.
+_PARAMETERS = re.compile(r"(?<=[\w\])}])(?:\[[^\]]*\]|\{[^}]*\}|\([^)]*\))+$")
 _GENERIC_SUFFIX = re.compile(r"\s*\(\d+(\.\d+)?\s*m?s\)$")
+_JAVA_OWNER = re.compile(rf"^(.+?)\(({_JAVA})\)$")
 _UNITTEST_NAME = re.compile(r"^(\S+) \(([\w.]+)\)$")
 # An entry of Surefire's `Failed tests:` / `Tests in error:` / `Failures:` lists.
 _SUREFIRE_PARENS = re.compile(r"^([\w$]+(?:\[.*?\])?)\(([\w.$]+)\)(?::|\s|$)")
@@ -169,6 +175,24 @@ _SUREFIRE_DOTTED = re.compile(
 _PHPUNIT_ENTRY = re.compile(r"^(\d+)\) ([\w\\]+::\w+)(?: with data set (#\d+|\"[^\"]*\"))?")
 _MINITEST_ENTRY = re.compile(r"^([\w:]+#\S.*?)\s+\[[^\]]+\]:?$")
 _GO_TEST = re.compile(r"^(?:Test|Benchmark|Example|Fuzz)\w*/")
+
+
+_PYTEST_FILE = re.compile(r"^(?:test_\w*|\w*_test|tests?)\.py$")
+# Where CI services check a repository out: paths below it are the repository's own.
+_CHECKOUT = re.compile(
+    r"^(?:/home/runner/work/[^/]+/[^/]+|/Users/runner/work/[^/]+/[^/]+|/__w/[^/]+/[^/]+"
+    r"|/home/travis/build/[^/]+/[^/]+|[A-Za-z]:[\\/]a[\\/][^\\/]+[\\/][^\\/]+)[\\/]"
+)
+
+
+def _checkout_relative(path: str) -> str | None:
+    """`path` relative to the checkout (None for a path outside it, like site-packages)."""
+    if not path.startswith("/") and not re.match(r"^[A-Za-z]:[\\/]", path):
+        return path.replace("\\", "/")
+    match = _CHECKOUT.match(path)
+    if match is None or "site-packages" in path:
+        return None
+    return path[match.end() :].replace("\\", "/")
 
 
 def _canonical(name: str) -> str:
@@ -198,17 +222,20 @@ class FailingTestCollector:
         self._pending_doctest: str | None = None
         self._pending_minitest = False
         self._pytest_failures = False  # inside pytest's FAILURES / ERRORS sections
+        self._pytest_short: str | None = None  # a header's name, until its file is seen
         self._jest_file: str | None = None
         self._cargo_failures = False  # cargo printed `failures:` (its stdout blocks follow)
         self._section: str | None = None  # which multi-line report the context lines belong to
         self._numbered: list[str] | None = None
         self._next_number = 1
         self._indent = 0
-        self._handlers: dict[str, Callable[[re.Match[str]], None]] = {
+        # A handler returning False did not use the line (no context lines wanted).
+        self._handlers: dict[str, Callable[[re.Match[str]], bool | None]] = {
             "pytest": lambda m: self._add(m.group(1)),
             "pytest-progress": lambda m: self._add(m.group(1)),
             "pytest-banner": self._pytest_banner,
             "pytest-header": self._pytest_header,
+            "pytest-location": self._pytest_location,
             "unittest": self._unittest,
             "unittest-progress": lambda m: self._add(self._unittest_id(m.group(1))),
             "doctest": self._doctest,
@@ -226,6 +253,7 @@ class FailingTestCollector:
             "jest-file": self._jest_file_line,
             "jest": self._jest,
             "mocha": lambda m: self._open("mocha"),
+            "numbered-entry": lambda m: self._section in ("mocha", "phpunit"),
             "go": lambda m: self._add(m.group(1)),
             "gotestsum": lambda m: self._add(f"{m.group(1)}.{m.group(2)}"),
             "rust": lambda m: self._add(m.group(1)),
@@ -261,8 +289,7 @@ class FailingTestCollector:
         match = trigger.pattern.search(text)
         if match is None:
             return False
-        self._handlers[trigger.id](match)
-        return True
+        return self._handlers[trigger.id](match) is not False
 
     def on_context(self, text: str) -> None:
         """A line that follows a trigger with `capture` (in order, once each)."""
@@ -299,10 +326,28 @@ class FailingTestCollector:
     def _pytest_banner(self, match: re.Match[str]) -> None:
         title = match.group(1).strip()
         self._pytest_failures = title in ("FAILURES", "ERRORS")
+        self._pytest_short = None
 
     def _pytest_header(self, match: re.Match[str]) -> None:
-        if self._pytest_failures:
-            self._add(match.group(1))
+        self._pytest_short = None
+        if not self._pytest_failures:
+            return
+        name = match.group(1)
+        self._add(name)
+        head = name.split("[", 1)[0]
+        if "::" not in name and "/" not in head and "[doctest]" not in match.group(0):
+            self._pytest_short = name  # `test_y` / `TestY.test_z`: its file comes next
+
+    def _pytest_location(self, match: re.Match[str]) -> None:
+        """The first `path.py:N: ` after a header is the test's own frame: its file."""
+        name, self._pytest_short = self._pytest_short, None
+        if name is None:
+            return
+        path = _checkout_relative(match.group(1))
+        if path is None or not _PYTEST_FILE.match(path.rsplit("/", 1)[-1]):
+            return  # a fixture in conftest.py, a library: not where the test is
+        head, bracket, params = name.partition("[")
+        self._add(f"{path}::{head.replace('.', '::')}{bracket}{params}")
 
     @staticmethod
     def _unittest_id(text: str) -> str:
@@ -324,12 +369,16 @@ class FailingTestCollector:
         self._pending_doctest = match.group(1)
 
     def _surefire_test(self, match: re.Match[str]) -> None:
-        name, class_name = match.group(1), match.group(2)
+        name = match.group(1)
         if name.startswith(("Tests", "[")) or name.endswith(":"):
             return
-        if class_name is None and "." not in name and self._java_class:
-            class_name = self._java_class  # old Surefire names the class on `Running X`
-        self._add(_java_name(name, class_name))
+        owner = _JAVA_OWNER.match(name)
+        if owner and ("." in owner.group(2) or self._java_class is None):
+            self._add(f"{owner.group(2)}.{owner.group(1)}")  # `method[params](pkg.Class)`
+        elif self._java_class and "." not in re.split(r"[(\[]", name)[0]:
+            self._add(f"{self._java_class}.{name}")  # the class is on `Running X` / `- in X`
+        else:
+            self._add(name)
 
     def _surefire_class(self, match: re.Match[str]) -> None:
         self._java_class = match.group(1) or match.group(2)
@@ -424,7 +473,11 @@ class FailingTestCollector:
                 self._mocha_part(header.group(3).strip())
             return
         if self._numbered is not None and text.strip():
-            if len(text) - len(text.lstrip()) <= self._indent:
+            joined = " ".join(self._numbered)
+            open_brackets = sum(joined.count(c) for c in "{[(") > sum(
+                joined.count(c) for c in "}])"
+            )
+            if len(text) - len(text.lstrip()) <= self._indent and not open_brackets:
                 self._numbered = None  # a title's lines are indented under its number
             else:
                 self._mocha_part(text.strip())
@@ -462,12 +515,25 @@ class FailingTestCollector:
         if not name or len(self._names) >= MAX_TESTS:
             return
         canon = _canonical(name)
+        base = _PARAMETERS.sub("", canon)
         for index, known in enumerate(self._canon):
-            if known == canon or known.endswith("." + canon):
+            if _same_test(known, canon):
                 return
             if canon.endswith("." + known):
                 self._names[index] = name  # the same test, more qualified
                 self._canon[index] = canon
                 return
+            known_base = _PARAMETERS.sub("", known)
+            if base == canon and known_base != known and _same_test(known_base, canon):
+                return  # `Class.method` after a run `pkg.Class.method{args}[1]` of it
+            if base != canon and known_base == known and _same_test(base, known):
+                self._names[index] = name  # the first named run of `Class.method`
+                self._canon[index] = canon
+                return
         self._names.append(name)
         self._canon.append(canon)
+
+
+def _same_test(known: str, canon: str) -> bool:
+    """`canon` names `known` or a less qualified form of it."""
+    return known == canon or known.endswith("." + canon)
