@@ -22,12 +22,14 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "FAILED tests/test_a.py::test_p[a b-c] - AssertionError: x - y",
             "ERROR tests/test_b.py - ImportError: no module named c",
             "[gw1] [ 50%] FAILED tests/test_c.py::test_w",
+            "[gw0] FAILED tests/test_c.py::TestV::()::test_v",
         ],
         [
             "tests/test_a.py::TestX::test_y[1-2]",
             "tests/test_a.py::test_p[a b-c]",
             "tests/test_b.py",
             "tests/test_c.py::test_w",
+            "tests/test_c.py::TestV::test_v",
         ],
     ),
     "pytest-progress": (
@@ -110,13 +112,13 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["com.a.JSONTest.test_UUID", "com.a.ValidatorTest.noAssert"],
     ),
-    "surefire-2-class-on-running-line": (
+    "surefire-class-on-the-tests-run-line": (
         [
-            "Running com.a.SiftingTest",
-            "Tests run: 4, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.1 sec <<< FAILURE!",
-            "zeroNesting  Time elapsed: 0.01 sec  <<< FAILURE!",
+            "[ERROR] Tests run: 4, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.1 s "
+            "<<< FAILURE! - in com.a.SiftingTest",
+            "[ERROR] zeroNesting{int}[1]  Time elapsed: 0.01 s  <<< FAILURE!",
         ],
-        ["com.a.SiftingTest.zeroNesting"],
+        ["com.a.SiftingTest.zeroNesting{int}[1]"],
     ),
     "surefire-failed-tests-next-line": (
         [
@@ -146,6 +148,11 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "Tests in error: ",
             "  testC(com.a.BazTest): NullPointer",
             "  java.lang.NullPointerException",
+            "",
+            "Flaked tests: ",
+            "  FlakyTest.sometimes",
+            "  Run 1: FlakyTest.sometimes:12 expected",
+            "  Run 2: PASS",
             "",
             "Tests run: 9, Failures: 2, Errors: 1, Skipped: 0",
         ],
@@ -344,6 +351,44 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "Shop.Tests.PriceTests.Rounds",
         ],
     ),
+    "karma": (
+        [
+            "HeadlessChrome 80.0.3987 (Linux 0.0.0) Cart adds an item FAILED",
+            "HeadlessChrome 80.0.3987 (Linux 0.0.0): Executed 9 of 9 (1 FAILED) (0.2 secs)",
+        ],
+        ["Cart adds an item"],
+    ),
+    "tap": (
+        [
+            "ok 1 parses",
+            "not ok 2 - snapshot has expected content",
+            "not ok 3 no errors",
+            "not ok 4 - flaky network # TODO fix upstream",
+            "not ok 5 - on windows # SKIP not here",
+        ],
+        ["snapshot has expected content", "no errors"],
+    ),
+    "xctest": (
+        [
+            "Test Case '-[SwiftyJSONTests.BaseTests testInit]' failed (0.004 seconds).",
+            "Test Case 'PrintableTests.testArray' failed (0.001 seconds)",
+            "Test Case '-[SwiftyJSONTests.BaseTests testOk]' passed (0.001 seconds).",
+        ],
+        ["SwiftyJSONTests.BaseTests.testInit", "PrintableTests.testArray"],
+    ),
+    "php-run-tests": (
+        [
+            "EXPECTED FAILED TEST SUMMARY",
+            "---------------------------------------------------------------------",
+            "Test open_basedir [tests/security/open_basedir_linkinfo.phpt]  XFAIL REASON: bug",
+            "=====================================================================",
+            "FAILED TEST SUMMARY",
+            "---------------------------------------------------------------------",
+            "Bug #60120 (proc_open hangs) [ext/standard/tests/file/bug60120.phpt]",
+            "=====================================================================",
+        ],
+        ["Bug #60120 (proc_open hangs) [ext/standard/tests/file/bug60120.phpt]"],
+    ),
 }
 
 # Lines that look like test reports but name no failing test.
@@ -509,8 +554,10 @@ def test_a_mocha_title_may_span_lines_inside_brackets() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_real_log_excerpt(name: str) -> None:
     """Excerpts of real CI logs (see tests/data/logs/failing-tests/README.md)."""
-    diagnosis = diagnose((REAL / name).read_bytes())
-    assert list(diagnosis.failing_tests) == EXPECTED[name]["failing_tests"]
+    data = (REAL / name).read_bytes()
+    assert list(diagnose(data).failing_tests) == EXPECTED[name]["failing_tests"]
+    # Python's `re` engine (always there) finds the same lines as the fast engines.
+    assert list(diagnose(data, engine="re").failing_tests) == EXPECTED[name]["failing_tests"]
 
 
 def _tokens(name: str) -> set[str]:

@@ -31,6 +31,8 @@ MAX_TESTS = 500
 MAX_NAME_CHARS = 500
 
 _C = r"(?:\x1b\[[0-9;]*m)*"  # colour codes a raw line may hold between two words
+# The start of a raw line's text: after the Actions timestamp if any, and colour codes.
+_LINE_START = rf"(?:^|[0-9]Z ){_C}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,21 +62,25 @@ TRIGGERS: tuple[Trigger, ...] = (
     # -- Python --------------------------------------------------------------------------
     _t(
         "pytest",
-        "FAILED|ERROR",
-        rf"^(?:\[gw\d+\] \[\s*\d+%\] )?(?:FAILED|FAIL|ERROR) ({_PYTEST_ID}?)(?: - .*)?$",
+        rf"(FAILED|FAIL|ERROR){_C} {_C}[^ \n]*\.py",
+        rf"^(?:\[gw\d+\] (?:\[\s*\d+%\] )?)?(?:FAILED|FAIL|ERROR) ({_PYTEST_ID}?)(?: - .*)?$",
     ),
-    _t("pytest-progress", "FAILED|ERROR", rf"^({_PYTEST_ID}) (?:FAILED|ERROR)(?:\s+\[\s*\d+%\])?$"),
-    _t("pytest-banner", "===", r"^={3,} (\S.*?) ={3,}$"),
+    _t(
+        "pytest-progress",
+        rf"\.py::[^\n]* {_C}(FAILED|ERROR)",
+        rf"^({_PYTEST_ID}) (?:FAILED|ERROR)(?:\s+\[\s*\d+%\])?$",
+    ),
+    _t("pytest-banner", rf"=== {_C}[A-Za-z0-9]", r"^={3,} (\S.*?) ={3,}$"),
     _t(
         "pytest-header",
-        "___",
+        rf"___ {_C}[^ _\n]",
         r"^_{3,} (?:(?:ERROR|FAILURE) at (?:setup|teardown) of |ERROR collecting |\[doctest\] )?"
         r"([^\s\[]+(?:\[.*\])?) _{3,}$",
     ),
-    _t("pytest-location", rf"\.py{_C}:[0-9]+:", r"^(\S+\.py):\d+:(?: |$)"),
+    _t("pytest-location", rf"{_LINE_START}[^ \n]+\.py{_C}:[0-9]+:", r"^(\S+\.py):\d+:(?: |$)"),
     _t(
         "unittest",
-        "FAIL|ERROR",
+        "(FAIL|ERROR): [A-Za-z_]",
         r"^(?:FAIL|ERROR): (?:Doctest: )?(?:"
         # `test_z (pkg.TestY)` (a subtest's parameters may follow)
         r"([A-Za-z_][^\s()\[\]:]*) \(([\w.]+)\)(?: \[.*\]| \(.*\))?"
@@ -86,7 +92,12 @@ TRIGGERS: tuple[Trigger, ...] = (
         rf"\.\.\. {_C}(FAIL|ERROR)",
         r"^([A-Za-z_][^\s()\[\]:]*(?: \([\w.]+\)|(?:\.[A-Za-z_]\w*)+)) \.\.\. (?:FAIL|ERROR)$",
     ),
-    _t("doctest", "File ", r'^File ".+", line \d+, in ([\w.]+)$', capture=1),
+    _t(
+        "doctest",
+        'File "[^"]+", line [0-9]+, in ',
+        r'^File ".+", line \d+, in ([\w.]+)$',
+        capture=1,
+    ),
     # -- JVM -----------------------------------------------------------------------------
     _t(
         "surefire-test",
@@ -96,12 +107,12 @@ TRIGGERS: tuple[Trigger, ...] = (
     ),
     _t(
         "surefire-class",
-        rf"Running {_C}[A-Za-z_]|<<< (FAILURE|ERROR)!",
-        rf"^(?:\[INFO\] )?Running ({_JAVA})$|<<< (?:FAILURE|ERROR)!\s*-+ in ({_JAVA})",
+        "<<< (FAILURE|ERROR)!",
+        rf"<<< (?:FAILURE|ERROR)!\s*-+ in ({_JAVA})",
     ),
     _t(
         "surefire-section",
-        "Failed tests:|Tests in error:|(Failures|Errors):",
+        rf"Failed tests:|Tests in error:|(Failures|Errors): *{_C} *\r?$",
         r"^(?:\[ERROR\] )?(?:Failed tests:|Tests in error:|Failures:|Errors:)(?:\s+(\S.*))?$",
         capture=300,
     ),
@@ -123,11 +134,18 @@ TRIGGERS: tuple[Trigger, ...] = (
     _t("sbt", " failed: ", r"\bTest ([\w$]+(?:\.[\w$]+)+) failed: "),
     _t("scalatest", r"\*\*\* FAILED \*\*\*", r"^(?:\[info\] )?\s*- (.+?) \*\*\* FAILED \*\*\*$"),
     # -- JavaScript ----------------------------------------------------------------------
-    _t("jest-file", "FAIL", r"^\s*FAIL\s+(?:\S+\s+)??(\S+\.\w+)(?:\s+\(.*\))?$"),
+    _t("jest-file", rf"FAIL{_C}[ \t]", r"^\s*FAIL\s+(?:\S+\s+)??(\S+\.\w+)(?:\s+\(.*\))?$"),
     _t("jest", "●", r"^\s*● (.+?)\s*$"),
     _t("mocha", "[0-9]+ failing", r"^\s*\d+ failing\b", capture=3000),
     # Each numbered entry of a Mocha or PHPUnit list asks for more lines: lists can be long.
-    _t("numbered-entry", "[0-9]\\)", r"^\s*\d+\)(?: |$)", capture=3000),
+    _t(
+        "numbered-entry", rf"{_LINE_START}[ \t]*[0-9]+\)( |\r?$)", r"^\s*\d+\)(?: |$)", capture=3000
+    ),
+    _t(
+        "karma",
+        " FAILED",
+        r"^(?:[A-Z][\w]*(?: [A-Z][\w]*)* )[\d.]+ \([^)]*\) (.+?) FAILED$",
+    ),
     # -- others --------------------------------------------------------------------------
     _t("go", "--- FAIL: ", r"^\s*--- FAIL: (\S+)"),
     _t("gotestsum", "=== FAIL: ", r"^=== FAIL: (\S+) (\S+)"),
@@ -135,19 +153,26 @@ TRIGGERS: tuple[Trigger, ...] = (
     _t("rust-stdout", "---- .* stdout ----", r"^---- (.+?) stdout ----$"),
     _t("rust-list", "failures:", r"^failures:$", capture=200),
     _t("rspec", "rspec '?\\./", r"^rspec '?\./(\S+?)'? # (.+)$"),
-    _t("minitest", "(Failure|Error):", r"^\s*(?:\d+\) )?(?:Failure|Error):$", capture=1),
+    _t("minitest", rf"(Failure|Error):{_C}\r?$", r"^\s*(?:\d+\) )?(?:Failure|Error):$", capture=1),
     _t(
         "phpunit-section",
         "There (was|were) ",
         r"^There (?:was|were) \d+ (?:failures?|errors?):$",
         capture=2000,
     ),
+    _t("phpt-section", "FAILED TEST SUMMARY", r"^FAILED TEST SUMMARY$", capture=1000),
+    _t("tap", "not ok ", r"^not ok \d+(?: -)? (.+?)\s*(#\s*(?:TODO|SKIP)\b.*)?$"),
+    _t(
+        "xctest",
+        "Test Case '",
+        r"Test Case '(?:-\[)?([\w.]+)[ .](\w+)\]?' failed",
+    ),
     _t(
         "exunit",
         r"[0-9]\) (test|doctest|property) ",
         r"^\s+\d+\) ((?:test|doctest|property) .+ \([A-Z][\w.]*\))$",
     ),
-    _t("dotnet", "Failed ", r"^\s*Failed\s+(\S+?(?:\(.*\))?)(?: \[[\d.<> ]+m?s\])?$"),
+    _t("dotnet", r"Failed +[\w.]+\.\w", r"^\s*Failed\s+(\S+?(?:\(.*\))?)(?: \[[\d.<> ]+m?s\])?$"),
     _t("xunit", r"\[FAIL\]", r"([A-Za-z_][\w.+`]*\.\w+(?:\(.*\))?) \[FAIL\]$"),
     _t(
         "nunit",
@@ -231,8 +256,8 @@ class FailingTestCollector:
         self._indent = 0
         # A handler returning False did not use the line (no context lines wanted).
         self._handlers: dict[str, Callable[[re.Match[str]], bool | None]] = {
-            "pytest": lambda m: self._add(m.group(1)),
-            "pytest-progress": lambda m: self._add(m.group(1)),
+            "pytest": lambda m: self._add(m.group(1).replace("::()", "")),
+            "pytest-progress": lambda m: self._add(m.group(1).replace("::()", "")),
             "pytest-banner": self._pytest_banner,
             "pytest-header": self._pytest_header,
             "pytest-location": self._pytest_location,
@@ -263,6 +288,10 @@ class FailingTestCollector:
             "minitest": self._minitest,
             "phpunit-section": lambda m: self._open("phpunit"),
             "exunit": lambda m: self._add(m.group(1)),
+            "karma": lambda m: self._add(m.group(1)),
+            "phpt-section": lambda m: self._open("phpt"),
+            "tap": lambda m: None if m.group(2) else self._add(m.group(1)),
+            "xctest": lambda m: self._add(f"{m.group(1)}.{m.group(2)}"),
             "dotnet": self._dotnet,
             "xunit": lambda m: self._add(m.group(1)),
             "nunit": lambda m: self._add(m.group(1)),
@@ -316,6 +345,8 @@ class FailingTestCollector:
             self._numbered_line(text)
         elif self._section == "cargo":
             self._cargo_line(text)
+        elif self._section == "phpt":
+            self._phpt_line(text)
 
     # -- framework specifics ---------------------------------------------------------------
     def _open(self, section: str) -> None:
@@ -381,7 +412,7 @@ class FailingTestCollector:
             self._add(name)
 
     def _surefire_class(self, match: re.Match[str]) -> None:
-        self._java_class = match.group(1) or match.group(2)
+        self._java_class = match.group(1)
 
     def _surefire_section(self, match: re.Match[str]) -> None:
         self._open("surefire")
@@ -392,7 +423,7 @@ class FailingTestCollector:
         body = text.removeprefix("[ERROR]")
         stripped = body.strip()
         if text.startswith(("[INFO]", "[WARNING]")) or stripped.startswith(
-            ("Tests run:", "BUILD", "Failed to execute", "Results")
+            ("Tests run:", "BUILD", "Failed to execute", "Results", "Flaked tests:", "Flakes:")
         ):
             self._section = None
             return
@@ -490,6 +521,15 @@ class FailingTestCollector:
             self._numbered = None
         elif len(self._numbered) > 12:
             self._numbered = None  # not a title after all
+
+    def _phpt_line(self, text: str) -> None:
+        """php-src's run-tests: `description [path/to/test.phpt]` until a `====` rule."""
+        if text.startswith("====="):
+            self._section = None
+            return
+        match = re.match(r"^(\S.*? \[[^\]\s]+\.phpt\])(?:\s.*)?$", text)
+        if match:
+            self._add(match.group(1))
 
     def _rust_list(self, match: re.Match[str]) -> None:
         self._cargo_failures = True
