@@ -8,17 +8,23 @@ log gives:
   that failed to import by its name;
 - JUnit through Maven Surefire, Gradle, Ant or TestNG `pkg.Class.method` (nested classes
   `Outer$Inner`, Gradle keeps `method()` and parameter indices);
-- Jest `Suite › test`, Mocha `suite test` (hooks `suite "before each" hook for "test"`);
+- Jest `Suite › test` (a suite that failed to run by its file), Mocha and Karma
+  `suite test` (hooks `suite "before each" hook for "test"`);
 - Go `TestX/sub`, cargo `module::test`, RSpec `spec/x_spec.rb:12 # description`, minitest
-  `TestX#test_y`, PHPUnit `Class::method`, ExUnit `test name (Module)`, .NET
-  `Namespace.Class.Method`, ScalaTest by its description.
+  `TestX#test_y`, PHPUnit `Class::method`, php's run-tests `description [path.phpt]`,
+  ExUnit `test name (Module)`, .NET `Namespace.Class.Method`, XCTest `Module.Class.test`,
+  ScalaTest and TAP by their description.
+
+A pytest header (`___ TestY.test_z ___`) takes the file of the first frame below it when that
+file is a test module in the checkout, so it reads `tests/test_x.py::TestY::test_z`.
 
 The same test reported twice (a progress line and a summary, a header and a short summary) is
 listed once, by its most qualified name. A Go test whose subtests failed is named by them.
 
 Only the lines the scanner hands over are read: `on_trigger` for lines that match a
 trigger's prefilter, `on_context` for the `capture` lines that follow a trigger that asked.
-Prefilters run over raw bytes (timestamps, ANSI colours), so they never rely on line starts.
+Prefilters run over raw bytes (Actions timestamps, ANSI colours): `_LINE_START` and `_C`
+allow for both.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ MAX_TESTS = 500
 MAX_NAME_CHARS = 500
 
 # Prefilters are grep -E syntax (the speed benchmark greps with them): plain groups, no
-# escapes such as \x1b or \w. Colour codes a raw line may hold between two words:
-_C = "(\x1b\\[[0-9;]*m)*"
+# escapes such as \x1b or \w. Terminal codes (colours, `ESC[0K`, `ESC(B`) a raw line may
+# hold between two words:
+_C = "(\x1b\\[[0-9;?]*[A-Za-z]|\x1b\\(B)*"
 # The start of a raw line's text: after the Actions timestamp if any, and colour codes.
 _LINE_START = rf"(^|[0-9]Z ){_C}"
 
