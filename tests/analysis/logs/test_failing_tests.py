@@ -471,8 +471,16 @@ def test_colour_codes_do_not_hide_a_failure() -> None:
     lines = [
         "test parser::tests::parses ... \x1b[31mFAILED\x1b[0m",
         "tests.mod.test_a ... \x1b[31mFAIL\x1b[0m",
+        "\x1b[0K\x1b[1m\x1b[31mFAIL\x1b[39m\x1b[22m src/a.test.js",
+        "  \x1b[1m\x1b[31m\x1b[1m● \x1b[22m\x1b[1mA › works\x1b[39m\x1b[22m",
+        "\x1b[31mFAILED\x1b[0m tests/test_b.py::test_b - assert 0",
     ]
-    assert diagnose(lines).failing_tests == ("parser::tests::parses", "tests.mod.test_a")
+    assert diagnose(lines).failing_tests == (
+        "parser::tests::parses",
+        "tests.mod.test_a",
+        "A › works",
+        "tests/test_b.py::test_b",
+    )
 
 
 def test_parametrised_runs_are_not_repeated_by_the_summary() -> None:

@@ -123,7 +123,7 @@ TRIGGERS: tuple[Trigger, ...] = (
         "surefire-section",
         rf"Failed tests:|Tests in error:|(Failures|Errors): *{_C} *$",
         r"^(?:\[ERROR\] )?(?:Failed tests:|Tests in error:|Failures:|Errors:)(?:\s+(\S.*))?$",
-        capture=300,
+        capture=2000,
     ),
     _t("gradle", " FAILED", r"^(\S.* > .+|(?:[A-Za-z_][\w$]*\.)+[\w$]+(?:\(.*\))?) FAILED$"),
     _t(
