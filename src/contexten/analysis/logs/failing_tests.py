@@ -143,8 +143,13 @@ TRIGGERS: tuple[Trigger, ...] = (
     _t("sbt", " failed: ", r"\bTest ([\w$]+(?:\.[\w$]+)+) failed: "),
     _t("scalatest", r"\*\*\* FAILED \*\*\*", r"^(?:\[info\] )?\s*- (.+?) \*\*\* FAILED \*\*\*$"),
     # -- JavaScript ----------------------------------------------------------------------
-    _t("jest-file", rf"FAIL{_C} ", r"^\s*FAIL\s+(?:\S+\s+)??(\S+\.\w+)(?:\s+\(.*\))?$"),
-    _t("jest", "●", r"^\s*● (.+?)\s*$"),
+    _t(
+        "jest-file",
+        rf"FAIL{_C} ",
+        r"^\s*FAIL\s+(?:\S+\s+)??(\S+\.(?:[cm]?[jt]sx?|coffee|vue|svelte))(?:\s+\(.*\))?$",
+    ),
+    _t("jest", "●", r"^\s+● (.+?)\s*$"),  # indented under its `FAIL path` line
+    _t("jest-summary", "Test Suites: ", r"^Test Suites: "),
     _t("mocha", "[0-9]+ failing", r"^\s*\d+ failing\b", capture=3000),
     # Each numbered entry of a Mocha or PHPUnit list asks for more lines: lists can be long.
     _t("numbered-entry", rf"{_LINE_START} *[0-9]+\)( |$)", r"^\s*\d+\)(?: |$)", capture=3000),
@@ -288,6 +293,7 @@ class FailingTestCollector:
             "scalatest": lambda m: self._add(m.group(1)),
             "jest-file": self._jest_file_line,
             "jest": self._jest,
+            "jest-summary": lambda m: self._jest_done(),
             "mocha": lambda m: self._open("mocha"),
             "numbered-entry": lambda m: self._section in ("mocha", "phpunit"),
             "go": lambda m: self._add(m.group(1)),
@@ -476,6 +482,10 @@ class FailingTestCollector:
 
     def _jest_file_line(self, match: re.Match[str]) -> None:
         self._jest_file = match.group(1)
+
+    def _jest_done(self) -> bool:
+        self._jest_file = None  # the run's counts: its failures were all listed above
+        return False
 
     def _jest(self, match: re.Match[str]) -> None:
         if self._jest_file is None:
