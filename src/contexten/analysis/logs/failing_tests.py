@@ -286,7 +286,7 @@ class FailingTestCollector:
             "gradle": self._gradle,
             "ant-testcase": self._ant_testcase,
             "ant-testsuite": self._ant_testsuite,
-            "ant-test": lambda m: self._ant_classes.append(m.group(1)),
+            "ant-test": self._ant_test,
             "testng": lambda m: self._add(m.group(1)),
             "junit-platform": lambda m: self._add(_java_name(m.group(2), m.group(1))),
             "sbt": lambda m: self._add(m.group(1)),
@@ -472,6 +472,10 @@ class FailingTestCollector:
 
     def _ant_testsuite(self, match: re.Match[str]) -> None:
         self._suite = match.group(1)
+
+    def _ant_test(self, match: re.Match[str]) -> None:
+        if match.group(1) not in self._ant_classes and len(self._ant_classes) < MAX_TESTS:
+            self._ant_classes.append(match.group(1))
 
     def _ant_testcase(self, match: re.Match[str]) -> None:
         method, class_name, verdict = match.group(1), match.group(2), match.group(3)
