@@ -882,7 +882,7 @@ SCENARIOS: list[Scenario] = [
             "test_sum (tests.test_math.MathTest.test_sum) ... ok",
             "OK",
         ],
-        failing_tests=["tests.test_math.MathTest.test_sum"],
+        failing_tests=["test_sum (tests.test_math.MathTest)"],
     ),
     s(
         "test-mocha",
