@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from contexten.analysis.logs import blocks
 from contexten.analysis.logs.model import (
+    BlockKind,
     Diagnosis,
+    EvidenceBlock,
+    LineStatus,
     DiagnosisStatus,
     EvidenceLine,
     RuleMatch,
@@ -212,6 +216,181 @@ def pick(
     return tuple(sorted((line for line, _ in best), key=lambda line: line.line))
 
 
+_EXIT_STATUS = re.compile(
+    r"^(The command \".*\" (failed and )?exited with [1-9]|##\[error\]Process completed with exit code [1-9]|"
+    r"Error: Process completed with exit code [1-9])"
+)
+MAX_BLOCKS = 3
+_ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
+_OUTSIDE = 40  # rank added to anchors outside the failing command's output
+
+
+def exit_line(decision: Decision, scan: ScanResult) -> int | None:
+    """The failing command's exit-status line (Travis or Actions), if the log has one.
+
+    Travis echoes a multi-line command inside its status line: the line returned is the
+    one that starts `The command "`.
+    """
+    markers = [
+        h
+        for h in decision.in_scope
+        if RULES_BY_ID[h.rule_id].role is Role.FAILED and _EXIT_ANY.search(h.text)
+    ]
+    if not markers:
+        return None
+    line = markers[0].line
+    if _EXIT_STATUS.match(markers[0].text):
+        return line
+    if not _TRAVIS_TAIL.match(markers[0].text):
+        return None
+    for number in range(line - 1, max(0, line - _MAX_ECHO), -1):
+        text = scan.lines.get(number)
+        if text is None:
+            break
+        if text.startswith('The command "'):
+            return number
+    return None
+
+
+_EXIT_ANY = re.compile(r"exited with [1-9]|Process completed with exit code [1-9]")
+_TRAVIS_TAIL = re.compile(r'^.*" (failed and )?exited with [1-9]')
+_MAX_ECHO = 200
+_REGION_MAX = 4000  # lines of the failing command's output searched for failure lists
+
+
+def _last_lines(scan: ScanResult, before: int, count: int) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    number = before - 1
+    while number >= 1 and len(out) < count:
+        text = scan.lines.get(number)
+        if text is None:
+            break
+        if text.strip() and not _boilerplate(text) and not blocks.boundary(text):
+            if not blocks.WRAPPER.match(text) or len(out) > 0:
+                out.append((number, text))
+        number -= 1
+    return sorted(out)
+
+
+def _region(decision: Decision, scan: ScanResult, exit_at: int | None) -> tuple[int, int]:
+    """The failing command's (or step's) output lines: where the explanation is."""
+    if exit_at is not None:
+        first, last = blocks.command_start(scan.lines, exit_at), exit_at - 1
+    elif decision.failing_step is not None:
+        first = scan.steps[decision.failing_step][0] + 1
+        following = [line for line, _ in scan.steps[decision.failing_step + 1 :]]
+        last = following[0] - 1 if following else scan.total_lines
+    else:
+        first, last = 1, scan.total_lines
+    return max(first, last - _REGION_MAX), last
+
+
+def _kind_for(rule: str | None, texts: list[str]) -> BlockKind:
+    category = _category_of_rule(rule) if rule else None
+    default = BlockKind.ERROR
+    if category in _TESTISH:
+        default = BlockKind.TEST
+    elif category in (FailureCategory.COMPILE, FailureCategory.LINT):
+        default = BlockKind.COMPILER
+    return blocks._kind_of(texts, default)
+
+
+def evidence_blocks(
+    decision: Decision,
+    scan: ScanResult,
+    ranked: list[tuple[EvidenceLine, int]],
+    *,
+    status: dict[int, LineStatus] | None = None,
+    keep: Callable[[int, str], bool] | None = None,
+) -> tuple[tuple[EvidenceLine, ...], tuple[EvidenceBlock, ...]]:
+    """Grow the ranked candidate lines into blocks; the failing command's tail when none fits.
+
+    `keep` (baseline mode) says which lines may be shown when no rule marks them.
+    """
+    if decision.status is DiagnosisStatus.EMPTY:
+        return (), ()
+    store = scan.lines
+    exit_at = exit_line(decision, scan)
+    first, last = _region(decision, scan, exit_at)
+    if decision.status is DiagnosisStatus.NO_FAILURE:
+        if not any(RULES_BY_ID[h.rule_id].role in _SHOWN for h in scan.hits):
+            return (), ()
+        first = max(1, scan.total_lines - 400)
+    candidates: list[blocks.Block] = []
+    covered: set[int] = set()
+
+    def add(lines: list[tuple[int, str]], kind: BlockKind, rule: str | None, rank: int) -> None:
+        if keep is not None:
+            lines = [(n, t) for n, t in lines if (rule is not None and n == anchor) or keep(n, t)]
+        if not lines:
+            return
+        covered.update(range(lines[0][0], lines[-1][0] + 1))
+        candidates.append(blocks.Block(lines[0][0], lines[-1][0], kind, rule, tuple(lines), rank))
+
+    anchor = 0
+    # 1. Failure lists in the failing command's output (mocha, PHPUnit, pytest, rspec, ...).
+    for _header, lines in blocks.section_blocks(store, first, last):
+        add(lines, BlockKind.TEST, None, 2)
+    # 2. The rules' lines, grown into their blocks (outside the command's output: demoted).
+    explained = decision.winner is not None
+    for line, rank in sorted(ranked, key=lambda item: (item[1], -item[0].line)):
+        if line.line in covered or (not explained and rank >= 55):
+            continue
+        inside = first <= line.line <= last
+        if not inside:
+            rank += _OUTSIDE
+        if rank >= _ANCHOR_RANK + _OUTSIDE:
+            continue
+        anchor = line.line
+        grown = blocks.grow(store, line.line, upper=last if inside else None)
+        if not grown:
+            grown = [(line.line, line.text)]
+        add(grown, _kind_for(line.rule, [t for _, t in grown]), line.rule, rank)
+    found_inside = any(first <= b.start <= last for b in candidates)
+    # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...).
+    if not found_inside:
+        openers = blocks.opener_lines(store, first, last)
+        for number in dict.fromkeys(openers[:1] + openers[-1:]):
+            if number in covered:
+                continue
+            anchor = number
+            grown = blocks.grow(store, number, lower=first, upper=last)
+            add(grown, _kind_for(None, [t for _, t in grown]), None, 8)
+        found_inside = any(first <= b.start <= last for b in candidates)
+    # 4. The failing command's last output lines.
+    if exit_at is not None and not found_inside:
+        tail = blocks.command_tail(store, exit_at, lower=first, keep=keep)
+        tail = [(n, t) for n, t in tail if n not in covered]
+        if tail:
+            add(tail, blocks._kind_of([t for _, t in tail], BlockKind.COMMAND), None, 10 if explained else 0)
+    if not candidates:
+        markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
+        before = markers[0].line if markers else scan.total_lines + 1
+        tail = _last_lines(scan, before, blocks.TAIL_LINES)
+        if keep is not None:
+            tail = [(n, t) for n, t in tail if keep(n, t)] or tail
+        if tail:
+            candidates.append(
+                blocks.Block(tail[0][0], tail[-1][0], BlockKind.COMMAND, None, tuple(tail), 60)
+            )
+        elif markers:
+            m = markers[0]
+            candidates.append(
+                blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
+            )
+    candidates.sort(key=lambda b: (b.rank, -b.end))
+    return blocks.assemble(candidates[:MAX_BLOCKS], status=status)
+
+
+_SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
+_TESTISH = (FailureCategory.TEST, FailureCategory.FLAKY_TEST)
+
+
+def _category_of_rule(rule_id: str) -> FailureCategory | None:
+    rule = RULES_BY_ID.get(rule_id)
+    return rule.category if rule else None
+
+
 def rule_matches(scan: ScanResult, decision: Decision) -> tuple[RuleMatch, ...]:
     first: dict[str, Hit] = {}
     counts: dict[str, int] = {}
@@ -290,6 +469,7 @@ def build(
     decision: Decision,
     evidence: tuple[EvidenceLine, ...],
     baseline: object = None,
+    evidence_blocks: tuple[EvidenceBlock, ...] = (),
 ) -> Diagnosis:
     from contexten.analysis.logs.model import BaselineReport
 
@@ -311,10 +491,11 @@ def build(
         fix_hint=fix,
         total_lines=scan.total_lines,
         baseline=baseline if isinstance(baseline, BaselineReport) else None,
+        blocks=evidence_blocks,
     )
 
 
 def diagnose_scan(scan: ScanResult) -> Diagnosis:
     decision = decide(scan)
-    evidence = pick(candidate_evidence(decision, scan))
-    return build(scan, decision, evidence)
+    evidence, found = evidence_blocks(decision, scan, candidate_evidence(decision, scan))
+    return build(scan, decision, evidence, evidence_blocks=found)
