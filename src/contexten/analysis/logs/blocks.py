@@ -47,7 +47,7 @@ BOUNDARY = re.compile(
 WRAPPER = re.compile(
     r"^(npm ERR!|make(\[\d+\])?: \*\*\*|error Command failed with exit code|info Visit https|"
     r"ERROR: \".*\" exited with|Exited with code|\(See full trace by running task|Tasks: TOP|"
-    r"ERROR: Job failed|##\[error\]|Error: Process completed|script returned exit code|"
+    r"ERROR: Job failed|##\[error\](Process completed|The process '.*' failed)|Error: Process completed|script returned exit code|"
     r"Makefile:\d+: recipe for target|The command '.*' returned a non-zero code|"
     r"npm WARN|yarn run v|Command failed with status|\s*$)"
 )
@@ -290,6 +290,43 @@ def command_tail(
     return sorted(out)
 
 
+ERRORISH = re.compile(
+    r"(?i)(error|fail|exception|fatal|abort|panic|cannot|can't|could not|couldn't|not found|"
+    r"undefined|denied|invalid|unexpected|missing|expected|refused|timed? ?out|traceback|"
+    r"violation|warning|no such|unable|✗|✖|×|❌|not ok|problem|mismatch|differ|incorrect|"
+    r"wrong|illegal|unknown|unsupported|conflict|broken|crash|killed|segmentation)"
+)
+_NOISE = re.compile(
+    r"^\s*(✓|✔|ok\b|PASS\b|PASSED|\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
+    r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
+    r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
+    r"Progress|travis_|\d+(\.\d+)?s$)"
+)
+
+
+def smart_tail(
+    store: LineStore,
+    exit_line: int,
+    *,
+    lower: int = 1,
+    keep: Callable[[int, str], bool] | None = None,
+    window: int = 30,
+    size: int = TAIL_LINES,
+) -> list[tuple[int, str]]:
+    """The failing command's telling last lines: from the first error-looking line of its
+    last output lines to the end; without one, its last `size` lines."""
+    lines = command_tail(store, exit_line, lower=lower, keep=keep, size=window)
+    lines = [(n, t) for n, t in lines if not _NOISE.match(t)] or lines
+    recent = lines[-size:]
+    errorish = [i for i, (_, t) in enumerate(recent) if ERRORISH.search(t)]
+    if not errorish:
+        return recent
+    start = recent[errorish[0]][0]
+    grown = grow(store, start, lower=lower, upper=exit_line - 1)
+    head = [item for item in grown if item[0] < start and (keep is None or keep(*item))]
+    return head[-4:] + recent[errorish[0] :]
+
+
 def command_start(store: LineStore, exit_line: int, lower: int = 1) -> int:
     """The first output line of the command whose exit status is on `exit_line`."""
     number = exit_line - 1
@@ -324,6 +361,7 @@ _OPENER = re.compile(
     r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
     r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
+    r"[\w.+-]+: (fatal )?error: |[\w.<>`'-]+ \[FAIL\]$|"
     r"Traceback \(most recent|Exception in thread|[\w.]+(Error|Exception): |"
     r"[Ff]ailure → |[Ee]rror → |Assertion failed|AssertionError|Failed asserting)"
 )

@@ -217,10 +217,12 @@ def pick(
 
 
 _EXIT_STATUS = re.compile(
-    r"^(The command \".*\" (failed and )?exited with [1-9]|##\[error\]Process completed with exit code [1-9]|"
+    r"(The command \".*\" (failed and )?exited with [1-9]|##\[error\]Process completed with exit code [1-9]|"
     r"Error: Process completed with exit code [1-9])"
 )
 MAX_BLOCKS = 3
+import os
+_TAIL = int(os.environ.get("I14_TAILN", "8"))
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
 
@@ -239,7 +241,7 @@ def exit_line(decision: Decision, scan: ScanResult) -> int | None:
     if not markers:
         return None
     line = markers[0].line
-    if _EXIT_STATUS.match(markers[0].text):
+    if _EXIT_STATUS.search(markers[0].text):
         return line
     if not _TRAVIS_TAIL.match(markers[0].text):
         return None
@@ -247,7 +249,7 @@ def exit_line(decision: Decision, scan: ScanResult) -> int | None:
         text = scan.lines.get(number)
         if text is None:
             break
-        if text.startswith('The command "'):
+        if 'The command "' in text:
             return number
     return None
 
@@ -336,8 +338,13 @@ def evidence_blocks(
     for line, rank in sorted(ranked, key=lambda item: (item[1], -item[0].line)):
         if line.line in covered or (not explained and rank >= 55):
             continue
+        catchall = line.rule is None or RULES_BY_ID[line.rule].role is Role.CATCHALL
+        if catchall and blocks.WRAPPER.match(line.text):
+            continue  # "npm ERR! Test failed", "make: *** Error 1": the tail shows them
         inside = first <= line.line <= last
         if not inside:
+            if exit_at is not None:
+                continue  # another command's output: not why this one failed
             rank += _OUTSIDE
         if rank >= _ANCHOR_RANK + _OUTSIDE:
             continue
@@ -357,9 +364,14 @@ def evidence_blocks(
             grown = blocks.grow(store, number, lower=first, upper=last)
             add(grown, _kind_for(None, [t for _, t in grown]), None, 8)
         found_inside = any(first <= b.start <= last for b in candidates)
-    # 4. The failing command's last output lines.
-    if exit_at is not None and not found_inside:
-        tail = blocks.command_tail(store, exit_at, lower=first, keep=keep)
+    # 4. The failing command's last output lines (without an exit-status line: the log's).
+    end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
+    if end_at is not None:
+        exit_at = end_at
+        if os.environ.get("I14_SMART"):
+            tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
+        else:
+            tail = blocks.command_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
         tail = [(n, t) for n, t in tail if n not in covered]
         if tail:
             add(tail, blocks._kind_of([t for _, t in tail], BlockKind.COMMAND), None, 10 if explained else 0)
@@ -383,6 +395,17 @@ def evidence_blocks(
 
 
 _SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
+
+
+def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
+    """Where the failing output ends when no exit-status line says it: the failing step's
+    first failure marker, else the end of the log (a log cut short, a runner that died)."""
+    markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
+    if markers:
+        return markers[0].line
+    if decision.status is DiagnosisStatus.NO_FAILURE and not decision.in_scope:
+        return None
+    return scan.total_lines + 1
 _TESTISH = (FailureCategory.TEST, FailureCategory.FLAKY_TEST)
 
 

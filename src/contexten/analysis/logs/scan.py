@@ -72,6 +72,7 @@ class LineStore:
         self._tail: deque[tuple[int, bytes]] = deque()
         self._tail_bytes = 0
         self._split: dict[int, list[bytes]] = {}
+        self._texts: dict[int, str | None] = {}
 
     def add(self, first_line: int, block: bytes) -> None:
         if self._head_bytes < BLOCK_BYTES:
@@ -102,18 +103,18 @@ class LineStore:
 
     def get(self, number: int) -> str | None:
         """The cleaned text of line `number` (1-based), or None when it was not kept."""
-        for first_line, block in self._blocks():
-            if number < first_line:
-                continue
-            pieces = self._pieces(first_line, block)
-            index = number - first_line
-            if index < len(pieces):
-                return clean_line(pieces[index][:MAX_LINE_BYTES].decode("utf-8", "replace"))
-        return None
+        try:
+            return self._texts[number]
+        except KeyError:
+            pass
+        raw = self.raw(number)
+        text = None if raw is None else clean_line(raw.decode("utf-8", "replace"))
+        self._texts[number] = text
+        return text
 
     def raw(self, number: int) -> bytes | None:
         """The raw bytes of line `number` (for baseline keys), or None."""
-        for first_line, block in self._blocks():
+        for first_line, block in reversed(self._blocks()):
             if number < first_line:
                 continue
             pieces = self._pieces(first_line, block)
