@@ -126,8 +126,14 @@ def grow(
         return []
     start = anchor
     header_indent = _indent(text)
+    if _PYTEST_LINE.match(text):
+        section = _pytest_section(store, anchor, lower, upper)
+        if section is not None:
+            return section
     if _EXCEPTION_TAIL.match(text):
         start = _back_through_traceback(store, anchor, lower)
+    elif _OPENER.match(text):
+        pass  # it heads its block
     elif _marked(text) or header_indent > 0:
         start = _back_to_header(store, anchor, lower)
     header_indent = min(header_indent, _indent(store.get(start) or ""))
@@ -161,6 +167,45 @@ def grow(
             forward += 1
             continue
         break
+    out = []
+    for number in range(start, end + 1):
+        line = store.get(number)
+        if line is not None and not _blank(line):
+            out.append((number, line))
+    return out
+
+
+_PYTEST_HEADER = re.compile(r"^_{3,} .+ _{3,}$")
+_PYTEST_LINE = re.compile(r"^(E   |>   |[\w/.-]+\.py:\d+: \w+)")
+_PYTEST_END = re.compile(r"^([\w/.-]+\.py:\d+: \w+|-{5,} Captured |_{3,} .+ _{3,}$|={3,})")
+
+
+def _pytest_section(
+    store: LineStore, anchor: int, lower: int, upper: int | None
+) -> list[tuple[int, str]] | None:
+    """A pytest failure: from its `____ test_x ____` header to its `file.py:N: Error` line."""
+    start = None
+    for number in range(anchor, max(lower, anchor - MAX_FORWARD) - 1, -1):
+        text = store.get(number)
+        if text is not None and _PYTEST_HEADER.match(text):
+            start = number
+            break
+        if text is None or boundary(text):
+            break
+    if start is None:
+        return None
+    end = anchor
+    for number in range(anchor, anchor + MAX_FORWARD):
+        if upper is not None and number > upper:
+            break
+        text = store.get(number)
+        if text is None or (boundary(text) and not _PYTEST_END.match(text)):
+            break
+        end = number
+        if number > anchor and _PYTEST_END.match(text):
+            if _PYTEST_HEADER.match(text) or text.startswith("=") or "Captured" in text:
+                end = number - 1
+            break
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
@@ -233,9 +278,11 @@ def trim(lines: Sequence[tuple[int, str]], budget: int) -> list[tuple[int, str]]
 
     def order(item: tuple[int, str]) -> int:
         text = item[1]
+        if _CHAIN.match(text) or _PYTEST_LINE.match(text) or _EXCEPTION_TAIL.match(text.strip()):
+            return 0  # messages, Caused by:, pytest's E and > lines
         if not _FRAME.match(text):
-            return 0  # messages, Caused by:, expected/actual
-        return 2 if _LIBRARY_FRAME.search(text) else 1
+            return 1 if ERRORISH.search(text) or _DETAIL.match(text) else 2
+        return 3 if _LIBRARY_FRAME.search(text) else 2
 
     chosen = first + sorted(rest, key=lambda item: (order(item), item[0]))[: budget - 1]
     return sorted(chosen)

@@ -221,8 +221,7 @@ _EXIT_STATUS = re.compile(
     r"Error: Process completed with exit code [1-9])"
 )
 MAX_BLOCKS = 3
-import os
-_TAIL = int(os.environ.get("I14_TAILN", "8"))
+_TAIL = 10  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
 
@@ -348,6 +347,8 @@ def evidence_blocks(
             rank += _OUTSIDE
         if rank >= _ANCHOR_RANK + _OUTSIDE:
             continue
+        if _SUMMARY.match(line.text):
+            rank += _SUMMARY_RANK  # "3 failed, 40 passed": the failures themselves say more
         anchor = line.line
         grown = blocks.grow(store, line.line, upper=last if inside else None)
         if not grown:
@@ -357,21 +358,18 @@ def evidence_blocks(
     # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...).
     if not found_inside:
         openers = blocks.opener_lines(store, first, last)
-        for number in dict.fromkeys(openers[:1] + openers[-1:]):
+        for rank, number in enumerate(dict.fromkeys(openers[:1] + openers[-1:]), 7):
             if number in covered:
                 continue
             anchor = number
             grown = blocks.grow(store, number, lower=first, upper=last)
-            add(grown, _kind_for(None, [t for _, t in grown]), None, 8)
+            add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
         found_inside = any(first <= b.start <= last for b in candidates)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
     if end_at is not None:
         exit_at = end_at
-        if os.environ.get("I14_SMART"):
-            tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
-        else:
-            tail = blocks.command_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
+        tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
         tail = [(n, t) for n, t in tail if n not in covered]
         if tail:
             add(tail, blocks._kind_of([t for _, t in tail], BlockKind.COMMAND), None, 10 if explained else 0)
@@ -395,6 +393,13 @@ def evidence_blocks(
 
 
 _SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
+# Run summaries: they say that tests failed, not why.
+_SUMMARY = re.compile(
+    r"^\s*(=+ .* =+$|!+ .* !+$|\d+ failed|FAILED \(|Tests run: .*Fail|Tests: \d+|"
+    r"\d+ (tests?|examples?), \d+ failures?|Ran \d+ tests?|ERRORS?!|FAILURES!|"
+    r"Test Suites: |\d+ failing|BUILD FAILED|\[ERROR\] Tests run:)"
+)
+_SUMMARY_RANK = 15
 
 
 def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
