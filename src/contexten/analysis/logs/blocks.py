@@ -74,6 +74,18 @@ _LIBRARY_FRAME = re.compile(
 )
 
 
+# Build tools that prefix every line with its level (sbt, Maven): blocks look past it.
+_LEVEL_PREFIX = re.compile(r"^\[(info|error|warn|warning|debug|success|ERROR|INFO|WARN|WARNING)\] ?")
+
+
+def _text(store: LineStore, number: int) -> str | None:
+    """Line `number` as the block rules read it: without a `[info] ` / `[ERROR] ` prefix."""
+    text = store.get(number)
+    if text is None or not text.startswith("["):
+        return text
+    return _LEVEL_PREFIX.sub("", text, count=1)
+
+
 def _indent(text: str) -> int:
     return len(text) - len(text.lstrip(" \t"))
 
@@ -121,7 +133,7 @@ def grow(
     upper: int | None = None,
 ) -> list[tuple[int, str]]:
     """The lines of the block around `anchor` (blank lines left out), in log order."""
-    text = store.get(anchor)
+    text = _text(store, anchor)
     if text is None:
         return []
     start = anchor
@@ -136,18 +148,18 @@ def grow(
         pass  # it heads its block
     elif _marked(text) or header_indent > 0:
         start = _back_to_header(store, anchor, lower)
-    header_indent = min(header_indent, _indent(store.get(start) or ""))
+    header_indent = min(header_indent, _indent(_text(store, start) or ""))
     # Forward: the lines that belong to the block.
     end = anchor
-    header = store.get(start) or ""
+    header = _text(store, start) or ""
     opens = header.rstrip().endswith((":", "!")) and not _FRAME.match(header)
     forward = 0
     while forward < MAX_FORWARD and (upper is None or end + 1 <= upper):
-        following = store.get(end + 1)
+        following = _text(store, end + 1)
         if following is None:
             break
         if _blank(following):
-            after = store.get(end + 2)
+            after = _text(store, end + 2)
             if (
                 after is not None
                 and (upper is None or end + 2 <= upper)
@@ -186,7 +198,7 @@ def _pytest_section(
     """A pytest failure: from its `____ test_x ____` header to its `file.py:N: Error` line."""
     start = None
     for number in range(anchor, max(lower, anchor - MAX_FORWARD) - 1, -1):
-        text = store.get(number)
+        text = _text(store, number)
         if text is not None and _PYTEST_HEADER.match(text):
             start = number
             break
@@ -198,7 +210,7 @@ def _pytest_section(
     for number in range(anchor, anchor + MAX_FORWARD):
         if upper is not None and number > upper:
             break
-        text = store.get(number)
+        text = _text(store, number)
         if text is None or (boundary(text) and not _PYTEST_END.match(text)):
             break
         end = number
@@ -227,11 +239,11 @@ def _back_through_traceback(store: LineStore, anchor: int, lower: int) -> int:
     """From a Python exception line up through its traceback(s) and chain links."""
     start = anchor
     for _ in range(MAX_BACK):
-        previous = store.get(start - 1) if start - 1 >= lower else None
+        previous = _text(store, start - 1) if start - 1 >= lower else None
         if previous is None or boundary(previous):
             break
         if _blank(previous):
-            before = store.get(start - 2) if start - 2 >= lower else None
+            before = _text(store, start - 2) if start - 2 >= lower else None
             if before is not None and _CHAIN.match(before):
                 start -= 2
                 continue
@@ -249,9 +261,9 @@ def _back_through_traceback(store: LineStore, anchor: int, lower: int) -> int:
 def _back_to_header(store: LineStore, anchor: int, lower: int) -> int:
     """From a continuation line (frame, detail, indented line) up to its header."""
     start = anchor
-    current = store.get(anchor) or ""
+    current = _text(store, anchor) or ""
     for _ in range(MAX_BACK):
-        previous = store.get(start - 1) if start - 1 >= lower else None
+        previous = _text(store, start - 1) if start - 1 >= lower else None
         if previous is None or boundary(previous) or _blank(previous):
             break
         p_indent, c_indent = _indent(previous), _indent(current)
@@ -307,7 +319,7 @@ def command_tail(
     looked = 0
     started = False
     while number >= lower and looked < TAIL_LOOKBACK and len(out) < size:
-        text = store.get(number)
+        text = _text(store, number)
         if text is None or boundary(text):
             if started or text is None:
                 break
@@ -321,18 +333,18 @@ def command_tail(
         if not _blank(text):
             if keep is None or keep(number, text):
                 started = True
-                out.append((number, text))
+                out.append((number, store.get(number) or text))
         number -= 1
         looked += 1
     if not out:
         # Only wrapper lines: they are all there is.
         number = exit_line - 1
         while number >= lower and len(out) < size:
-            text = store.get(number)
+            text = _text(store, number)
             if text is None or boundary(text):
                 break
             if not _blank(text) and (keep is None or keep(number, text)):
-                out.append((number, text))
+                out.append((number, store.get(number) or text))
             number -= 1
     return sorted(out)
 
@@ -378,7 +390,7 @@ def command_start(store: LineStore, exit_line: int, lower: int = 1) -> int:
     """The first output line of the command whose exit status is on `exit_line`."""
     number = exit_line - 1
     while number >= lower:
-        text = store.get(number)
+        text = _text(store, number)
         if text is None:
             return number + 1
         if text.startswith(("$ ", "##[group]Run ", "travis_fold:start")):
@@ -392,7 +404,7 @@ _SECTION = re.compile(
     r"^\s*(\d+ failing$|There (was|were) \d+ (failure|error|warning|risky test)s?:|"
     r"=+ (FAILURES|ERRORS) =+$|Failures:\s*$|Errors:\s*$|failures:\s*$|Failed tests:|"
     r"Tests in error:|Failing tests:|Summary of all failing tests|FAILED TESTS:|"
-    r"The following tests FAILED:|Test Summary Report|=+ ?DIFF ?=+$)"
+    r"The following tests FAILED:|Test Summary Report|Offenses:\s*$|=+ ?DIFF ?=+$)"
 )
 # The end of a failure list: run summaries, runner structure.
 _SECTION_END = re.compile(
@@ -400,7 +412,7 @@ _SECTION_END = re.compile(
     r"=+ .*(passed|failed|error|warnings? summary|short test summary).* =+$|"
     r"Tests run:|test result:|Results :|Time: |Generating code coverage|Code Coverage|"
     r"npm ERR!|error Command failed|Randomized with seed|\d+ tests?, \d+ failures?|"
-    r"TEST FAILURE|Total time:|make(\[\d+\])?: \*\*\*)"
+    r"TEST FAILURE|Total time:|\d+ files? inspected|make(\[\d+\])?: \*\*\*)"
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
@@ -421,7 +433,7 @@ def section_blocks(
     out: list[tuple[int, list[tuple[int, str]]]] = []
     number = first
     while number <= last:
-        text = store.get(number)
+        text = _text(store, number)
         number += 1
         if text is None or not _SECTION.match(text):
             continue
@@ -429,7 +441,7 @@ def section_blocks(
         blanks = 0
         cursor = number
         while cursor <= last and len(lines) < budget:
-            line = store.get(cursor)
+            line = _text(store, cursor)
             if line is None or boundary(line) or _SECTION_END.match(line):
                 break
             if _SECTION.match(line) and lines:
@@ -440,7 +452,7 @@ def section_blocks(
                     break
             else:
                 blanks = 0
-                lines.append((cursor, line))
+                lines.append((cursor, store.get(cursor) or line))
             cursor += 1
         if lines:
             out.append((number - 1, lines))
@@ -452,7 +464,7 @@ def opener_lines(store: LineStore, first: int, last: int, limit: int = 40) -> li
     """Lines between `first` and `last` that open a failure, the last `limit` of them."""
     found: list[int] = []
     for number in range(first, last + 1):
-        text = store.get(number)
+        text = _text(store, number)
         if text is not None and _OPENER.match(text):
             found.append(number)
     return found[-limit:]

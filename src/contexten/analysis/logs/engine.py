@@ -93,6 +93,34 @@ def _looks_flaky(in_scope: tuple[Hit, ...]) -> bool:
     return bool(test_lines & environment_lines)
 
 
+def _failing_command_scope(scan: ScanResult, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
+    """Travis-style logs (no steps): the hits of the first failing command's output.
+
+    The command runs from its echo (`$ make test`) to its status line (`The command "make
+    test" exited with 2.`); a cause printed by an earlier command that did not fail (a
+    `--version` banner, a tolerated install error) does not explain the failure. Unchanged
+    when no cause lies in that output, and for job-level rules.
+    """
+    status = [
+        h
+        for h in hits
+        if RULES_BY_ID[h.rule_id].role is Role.FAILED and _TRAVIS_STATUS.search(h.text)
+    ]
+    if not status:
+        return hits
+    end = status[0].line
+    start = blocks.command_start(scan.lines, end)
+    scoped = tuple(
+        h for h in hits if start <= h.line <= end or h.rule_id in JOB_LEVEL_RULES
+    )
+    if any(RULES_BY_ID[h.rule_id].role is Role.CAUSE for h in scoped):
+        return scoped
+    return hits
+
+
+_TRAVIS_STATUS = re.compile(r'The command ".*" (failed and )?exited with [1-9]')
+
+
 def decide(scan: ScanResult) -> Decision:
     is_actions = bool(scan.steps)
     failing_step = _failing_step(scan)
@@ -101,6 +129,8 @@ def decide(scan: ScanResult) -> Decision:
     job_level = [h for h in causes if h.rule_id in JOB_LEVEL_RULES]
     failure_evident = bool(markers) or bool(job_level) or (not is_actions and bool(causes))
     in_scope = tuple(h for h in scan.hits if _in_scope(h, failing_step))
+    if not is_actions:
+        in_scope = _failing_command_scope(scan, in_scope)
     scoped_causes = [h for h in in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE]
     penalty = 1.0
     if not scoped_causes and failing_step is not None:
@@ -220,7 +250,8 @@ _EXIT_STATUS = re.compile(
     r"(The command \".*\" (failed and )?exited with [1-9]|##\[error\]Process completed with exit code [1-9]|"
     r"Error: Process completed with exit code [1-9])"
 )
-MAX_BLOCKS = 3
+import os
+MAX_BLOCKS = int(os.environ.get("I14_MB", "3"))
 _TAIL = 10  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
