@@ -45,7 +45,7 @@ BOUNDARY = re.compile(
 )
 # Lines that say a command failed without saying why (skipped at the end of a command).
 WRAPPER = re.compile(
-    r"^(npm ERR!|make(\[\d+\])?: \*\*\*|error Command failed with exit code|info Visit https|"
+    r"^(npm ERR!|make(\[\d+\])?: (\*\*\*|Leaving directory|Entering directory)|error Command failed with exit code|info Visit https|"
     r"ERROR: \".*\" exited with|Exited with code|\(See full trace by running task|Tasks: TOP|"
     r"ERROR: Job failed|##\[error\](Process completed|The process '.*' failed)|Error: Process completed|script returned exit code|"
     r"Makefile:\d+: recipe for target|The command '.*' returned a non-zero code|"
@@ -359,7 +359,7 @@ _NOISE = re.compile(
     r"^\s*(✓|✔|ok\b|PASS\b|PASSED|\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
     r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
     r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
-    r"Progress|travis_|\d+(\.\d+)?s$)"
+    r"Progress|travis_|\d+(\.\d+)?s$|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
 )
 
 
@@ -404,7 +404,7 @@ _SECTION = re.compile(
     r"^\s*(\d+ failing$|There (was|were) \d+ (failure|error|warning|risky test)s?:|"
     r"=+ (FAILURES|ERRORS) =+$|Failures:\s*$|Errors:\s*$|failures:\s*$|Failed tests:|"
     r"Tests in error:|Failing tests:|Summary of all failing tests|FAILED TESTS:|"
-    r"The following tests FAILED:|Test Summary Report|Offenses:\s*$|=+ ?DIFF ?=+$)"
+    r"The following tests FAILED:|Test Summary Report|Offenses:\s*$|Build FAILED\.$|=+ ?DIFF ?=+$)"
 )
 # The end of a failure list: run summaries, runner structure.
 _SECTION_END = re.compile(
@@ -412,7 +412,7 @@ _SECTION_END = re.compile(
     r"=+ .*(passed|failed|error|warnings? summary|short test summary).* =+$|"
     r"Tests run:|test result:|Results :|Time: |Generating code coverage|Code Coverage|"
     r"npm ERR!|error Command failed|Randomized with seed|\d+ tests?, \d+ failures?|"
-    r"TEST FAILURE|Total time:|\d+ files? inspected|make(\[\d+\])?: \*\*\*)"
+    r"TEST FAILURE|Total time:|\d+ Warning\(s\)|\d+ Error\(s\)|\d+ files? inspected|make(\[\d+\])?: \*\*\*)"
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
@@ -422,7 +422,8 @@ _OPENER = re.compile(
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
     r"[\w.+-]+: (fatal )?error: |[\w.<>`'-]+ \[FAIL\]$|"
     r"Traceback \(most recent|Exception in thread|[\w.]+(Error|Exception): |"
-    r"[Ff]ailure → |[Ee]rror → |Assertion failed|AssertionError|Failed asserting)"
+    r"[Ff]ailure → |[Ee]rror → |Assertion failed|AssertionError|Failed asserting|"
+    r".*\S\s+(FAIL|FAILED|ERROR|\[FAILED\]|\[ERROR\])$|Failure:$|Error:$)"
 )
 
 
