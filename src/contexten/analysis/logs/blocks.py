@@ -75,7 +75,9 @@ _LIBRARY_FRAME = re.compile(
 
 
 # Build tools that prefix every line with its level (sbt, Maven): blocks look past it.
-_LEVEL_PREFIX = re.compile(r"^\[(info|error|warn|warning|debug|success|ERROR|INFO|WARN|WARNING)\] ?")
+_LEVEL_PREFIX = re.compile(
+    r"^\[(info|error|warn|warning|debug|success|ERROR|INFO|WARN|WARNING)\] ?"
+)
 
 
 def _text(store: LineStore, number: int) -> str | None:
@@ -267,7 +269,9 @@ def _back_to_header(store: LineStore, anchor: int, lower: int) -> int:
         if previous is None or boundary(previous) or _blank(previous):
             break
         p_indent, c_indent = _indent(previous), _indent(current)
-        if p_indent < c_indent or (_marked(current) and not _marked(previous) and p_indent <= c_indent):
+        if p_indent < c_indent or (
+            _marked(current) and not _marked(previous) and p_indent <= c_indent
+        ):
             start -= 1
             current = previous
             if p_indent == 0 or _HEADER.search(previous):
@@ -498,8 +502,6 @@ def assemble(
         out_blocks.append(EvidenceBlock(block.start, block.end, block.kind, block.rule))
         for number, text in block.lines:
             line_status = status.get(number, LineStatus.NEW) if status is not None else None
-            reason = f"{block.kind.value} block" + (
-                f" ({block.rule})" if block.rule else ""
-            )
+            reason = f"{block.kind.value} block" + (f" ({block.rule})" if block.rule else "")
             evidence.append(EvidenceLine(number, text, block.rule, line_status, reason))
     return tuple(evidence), tuple(out_blocks)

@@ -110,15 +110,44 @@ def _failing_command_scope(scan: ScanResult, hits: tuple[Hit, ...]) -> tuple[Hit
         return hits
     end = status[0].line
     start = blocks.command_start(scan.lines, end)
-    scoped = tuple(
-        h for h in hits if start <= h.line <= end or h.rule_id in JOB_LEVEL_RULES
-    )
+    scoped = tuple(h for h in hits if start <= h.line <= end or h.rule_id in JOB_LEVEL_RULES)
     if any(RULES_BY_ID[h.rule_id].role is Role.CAUSE for h in scoped):
         return scoped
     return hits
 
 
 _TRAVIS_STATUS = re.compile(r'The command ".*" (failed and )?exited with [1-9]')
+
+
+_UNDER_TEST = 12  # lines under a test failure where its cause is printed
+_ASSERTED = re.compile(r"(?i)\b(expected|assert\w*|should)\b")
+
+
+def _environment_under_test(in_scope: tuple[Hit, ...]) -> FailureCategory | None:
+    """The environment category of a service/network error printed under a test failure.
+
+    A 503 or a refused connection on the failure's line or in the lines under it (its
+    message, its `Caused by:`) is why the test failed. Lines that compare an expected
+    value (`expected 200, got 503`, `assert status == 503`) are the test's own checks:
+    they stay a test failure.
+    """
+    test_lines = [
+        h.line
+        for h in in_scope
+        if RULES_BY_ID[h.rule_id].category is FailureCategory.TEST
+        and RULES_BY_ID[h.rule_id].role in (Role.CAUSE, Role.DETAIL)
+    ]
+    if not test_lines:
+        return None
+    for hit in in_scope:
+        rule = RULES_BY_ID[hit.rule_id]
+        if rule.role is not Role.CAUSE or rule.category not in _ENVIRONMENT:
+            continue
+        if _ASSERTED.search(hit.text):
+            continue
+        if any(0 <= hit.line - line <= _UNDER_TEST for line in test_lines):
+            return rule.category
+    return None
 
 
 def decide(scan: ScanResult) -> Decision:
@@ -160,7 +189,16 @@ def decide(scan: ScanResult) -> Decision:
     category = rule.category
     same = {h.rule_id for h in scoped_causes if RULES_BY_ID[h.rule_id].category is category}
     confidence = min(0.99, rule.confidence + 0.02 * (len(same) - 1)) * penalty
-    if category is FailureCategory.TEST and _looks_flaky(in_scope):
+    flaky_signal = any(RULES_BY_ID[h.rule_id].role is Role.FLAKY for h in in_scope)
+    environment = None
+    if category is FailureCategory.TEST and not flaky_signal:
+        environment = _environment_under_test(in_scope)
+    if environment is not None:
+        # The test failed because a service it called answered 5xx / the network failed:
+        # the root cause is the environment (a re-run is likely to pass).
+        category = environment
+        confidence *= 0.85
+    elif category is FailureCategory.TEST and _looks_flaky(in_scope):
         category = FailureCategory.FLAKY_TEST
         confidence *= 0.85  # a guess from the failure's kind, not from a re-run
     if not failure_evident:
@@ -250,8 +288,7 @@ _EXIT_STATUS = re.compile(
     r"(The command \".*\" (failed and )?exited with [1-9]|##\[error\]Process completed with exit code [1-9]|"
     r"Error: Process completed with exit code [1-9])"
 )
-import os
-MAX_BLOCKS = int(os.environ.get("I14_MB", "3"))
+MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
 _TAIL = 10  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
@@ -403,7 +440,12 @@ def evidence_blocks(
         tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
         tail = [(n, t) for n, t in tail if n not in covered]
         if tail:
-            add(tail, blocks._kind_of([t for _, t in tail], BlockKind.COMMAND), None, 10 if explained else 0)
+            add(
+                tail,
+                blocks._kind_of([t for _, t in tail], BlockKind.COMMAND),
+                None,
+                10 if explained else 0,
+            )
     if not candidates:
         markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
         before = markers[0].line if markers else scan.total_lines + 1
@@ -442,6 +484,8 @@ def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
     if decision.status is DiagnosisStatus.NO_FAILURE and not decision.in_scope:
         return None
     return scan.total_lines + 1
+
+
 _TESTISH = (FailureCategory.TEST, FailureCategory.FLAKY_TEST)
 
 

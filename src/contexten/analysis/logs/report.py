@@ -30,7 +30,9 @@ def excerpts(diagnosis: Diagnosis) -> list[tuple[EvidenceBlock | None, list[Evid
 def excerpt_title(index: int, block: EvidenceBlock | None) -> str:
     if block is None:
         return f"[{index}] other lines"
-    where = f"line {block.start}" if block.start == block.end else f"lines {block.start}-{block.end}"
+    where = (
+        f"line {block.start}" if block.start == block.end else f"lines {block.start}-{block.end}"
+    )
     rule = f", rule {block.rule}" if block.rule else ""
     return f"[{index}] {where} ({block.kind.value}{rule})"
 
