@@ -156,6 +156,7 @@ def grow(
     header = _text(store, start) or ""
     opens = header.rstrip().endswith((":", "!")) and not _FRAME.match(header)
     forward = 0
+    following_last = text
     while forward < MAX_FORWARD and (upper is None or end + 1 <= upper):
         following = _text(store, end + 1)
         if following is None:
@@ -167,6 +168,7 @@ def grow(
                 and (upper is None or end + 2 <= upper)
                 and _continues(after, header_indent)
                 and (_indent(after) > header_indent or _CHAIN.match(after))
+                and (_marked(after) or _indent(after) >= _indent(following_last))
             ):
                 end += 2
                 forward += 2
@@ -175,6 +177,7 @@ def grow(
         if _continues(following, header_indent):
             end += 1
             forward += 1
+            following_last = following
             continue
         if opens and forward < 10 and not boundary(following) and not WRAPPER.match(following):
             end += 1
@@ -387,7 +390,7 @@ def smart_tail(
     start = recent[errorish[0]][0]
     grown = grow(store, start, lower=lower, upper=exit_line - 1)
     head = [item for item in grown if item[0] < start and (keep is None or keep(*item))]
-    return head[-4:] + recent[errorish[0] :]
+    return sorted(set(head[-4:] + recent[errorish[0] :]))
 
 
 def command_start(store: LineStore, exit_line: int, lower: int = 1) -> int:
@@ -420,7 +423,7 @@ _SECTION_END = re.compile(
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
-    r"^\s*(--- FAIL: |FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
+    r"^\s*(● |--- FAIL: |FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
     r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
     r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
@@ -447,7 +450,9 @@ def section_blocks(
         cursor = number
         while cursor <= last and len(lines) < budget:
             line = _text(store, cursor)
-            if line is None or boundary(line) or _SECTION_END.match(line):
+            if line is None or _SECTION_END.match(line):
+                break
+            if boundary(line) and not _PYTEST_HEADER.match(line):
                 break
             if _SECTION.match(line) and lines:
                 break
@@ -482,7 +487,7 @@ def assemble(
     limit: int = EVIDENCE_MAX,
 ) -> tuple[tuple[EvidenceLine, ...], tuple[EvidenceBlock, ...]]:
     """Evidence lines and blocks: by rank, overlapping blocks merged, `limit` lines in all."""
-    ordered = sorted(blocks, key=lambda b: (b.rank, -b.end))
+    ordered = sorted(blocks, key=lambda b: (b.rank, b.start))
     taken: list[Block] = []
     used: set[int] = set()
     total = 0

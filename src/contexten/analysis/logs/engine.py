@@ -381,10 +381,10 @@ def evidence_blocks(
     store = scan.lines
     exit_at = exit_line(decision, scan)
     first, last = _region(decision, scan, exit_at)
+    quiet = False  # nothing says the job failed: only lines that look like a failure
     if decision.status is DiagnosisStatus.NO_FAILURE:
-        if not any(RULES_BY_ID[h.rule_id].role in _SHOWN for h in scan.hits):
-            return (), ()
-        first = max(1, scan.total_lines - 400)
+        quiet = not any(RULES_BY_ID[h.rule_id].role in _SHOWN for h in scan.hits)
+        first = max(1, scan.total_lines - _QUIET_LINES)
     candidates: list[blocks.Block] = []
     covered: set[int] = set()
 
@@ -402,7 +402,7 @@ def evidence_blocks(
         add(lines, BlockKind.TEST, None, 2)
     # 2. The rules' lines, grown into their blocks (outside the command's output: demoted).
     explained = decision.winner is not None
-    for line, rank in sorted(ranked, key=lambda item: (item[1], -item[0].line)):
+    for line, rank in sorted(ranked, key=lambda item: (item[1], item[0].line)):
         if line.line in covered or (not explained and rank >= 55):
             continue
         catchall = line.rule is None or RULES_BY_ID[line.rule].role is Role.CATCHALL
@@ -422,10 +422,10 @@ def evidence_blocks(
         if not grown:
             grown = [(line.line, line.text)]
         add(grown, _kind_for(line.rule, [t for _, t in grown]), line.rule, rank)
-    found_inside = any(first <= b.start <= last for b in candidates)
+    found_inside = any(first <= b.start <= last and b.rank < _CATCHALL_RANK for b in candidates)
     # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...).
-    if not found_inside:
-        openers = blocks.opener_lines(store, first, last)
+    if True:
+        openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
         for rank, number in enumerate(dict.fromkeys(openers[:1] + openers[-1:]), 7):
             if number in covered:
                 continue
@@ -435,7 +435,7 @@ def evidence_blocks(
         found_inside = any(first <= b.start <= last for b in candidates)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
-    if end_at is not None:
+    if end_at is not None and not quiet:
         exit_at = end_at
         tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
         tail = [(n, t) for n, t in tail if n not in covered]
@@ -446,6 +446,8 @@ def evidence_blocks(
                 None,
                 10 if explained else 0,
             )
+    if quiet:
+        return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
     if not candidates:
         markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
         before = markers[0].line if markers else scan.total_lines + 1
@@ -461,8 +463,29 @@ def evidence_blocks(
             candidates.append(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
-    candidates.sort(key=lambda b: (b.rank, -b.end))
-    return blocks.assemble(candidates[:MAX_BLOCKS], status=status)
+    return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+
+
+def _merged(candidates: list[blocks.Block]) -> list[blocks.Block]:
+    """Blocks that touch (a list of compiler errors, one per line) become one; by rank."""
+    out: list[blocks.Block] = []
+    for block in sorted(candidates, key=lambda b: b.start):
+        if out and block.start <= out[-1].end + 1:
+            last = out[-1]
+            lines = dict(last.lines)
+            lines.update(block.lines)
+            out[-1] = blocks.Block(
+                last.start,
+                max(last.end, block.end),
+                last.kind if last.rank <= block.rank else block.kind,
+                last.rule if last.rank <= block.rank else block.rule,
+                tuple(sorted(lines.items())),
+                min(last.rank, block.rank),
+            )
+        else:
+            out.append(block)
+    out.sort(key=lambda b: (b.rank, b.start))
+    return out
 
 
 _SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
@@ -473,6 +496,9 @@ _SUMMARY = re.compile(
     r"Test Suites: |\d+ failing|BUILD FAILED|\[ERROR\] Tests run:)"
 )
 _SUMMARY_RANK = 15
+_CATCHALL_RANK = 50
+_QUIET_LINES = 400  # lines searched for failure-looking blocks when nothing says it failed
+
 
 
 def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
