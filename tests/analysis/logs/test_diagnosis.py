@@ -1,5 +1,7 @@
 """Diagnoses of the labelled corpus and of edge cases: category, status, signature, JSON."""
 
+# ruff: noqa: E501  (patterns and log lines read best unbroken)
+
 from __future__ import annotations
 
 import json

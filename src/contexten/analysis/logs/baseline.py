@@ -36,7 +36,6 @@ from contexten.analysis.logs.model import (
     BaselineLog,
     BaselineReport,
     Diagnosis,
-    DiagnosisStatus,
     EvidenceLine,
     LineStatus,
     RemovedLine,
@@ -50,7 +49,6 @@ from contexten.analysis.logs.text import (
     line_key,
     normalise_volatile,
 )
-from contexten.analysis.taxonomy import FailureCategory
 
 MIN_STEP_OVERLAP = 0.5  # share of the failing job's steps a passing job must also have
 MIN_LINE_OVERLAP = 0.2  # without steps: share of the passing log's lines also in the failing log
@@ -58,7 +56,8 @@ MAX_CHECKS_PER_KEY = 16  # passing lines compared exactly with one candidate key
 _STEP = re.compile(r"^##\[group\]Run (.+)$")
 _STEP_MARKER = (b"##[group]Run ",)
 _REGION_COMPARED = 600  # last lines of the failing command compared with the passing runs
-_AROUND_HIT = 25
+_AROUND_HIT = 25  # lines around a rule's line compared (its block may grow over them)
+_HITS_GROWN = 100  # the last rule lines of the failing step whose surroundings are compared
 
 Chunks = Iterable[bytes | str]
 
@@ -94,7 +93,8 @@ def _candidates(scan: ScanResult) -> dict[int, tuple[int, str]]:
     # lines: blocks grow over them, and the new ones among them are the evidence.
     first, last = _region(decision, scan, exit_line(decision, scan))
     wanted = set(range(max(first, last - _REGION_COMPARED), last + 1))
-    for hit in pool:
+    causes = [h for h in pool if RULES_BY_ID[h.rule_id].role in (Role.CAUSE, Role.DETAIL)]
+    for hit in causes[-_HITS_GROWN:]:
         wanted.update(range(hit.line - _AROUND_HIT, hit.line + _AROUND_HIT + 1))
     for number in sorted(wanted):
         if number in out or number < 1:

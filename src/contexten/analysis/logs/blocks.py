@@ -19,6 +19,8 @@ most telling first; a long trace keeps its messages and project frames before li
 frames. Pure code: the lines come from the scan's LineStore.
 """
 
+# ruff: noqa: E501  (patterns and log lines read best unbroken)
+
 from __future__ import annotations
 
 import re
@@ -337,10 +339,9 @@ def command_tail(
             number -= 1
             looked += 1
             continue
-        if not _blank(text):
-            if keep is None or keep(number, text):
-                started = True
-                out.append((number, store.get(number) or text))
+        if not _blank(text) and (keep is None or keep(number, text)):
+            started = True
+            out.append((number, store.get(number) or text))
         number -= 1
         looked += 1
     if not out:
@@ -393,9 +394,16 @@ def smart_tail(
     return sorted(set(head[-4:] + recent[errorish[0] :]))
 
 
+MAX_COMMAND_LINES = 4000  # a command's output is searched this far back from its status
+
+
 def command_start(store: LineStore, exit_line: int, lower: int = 1) -> int:
-    """The first output line of the command whose exit status is on `exit_line`."""
+    """The first output line of the command whose exit status is on `exit_line`.
+
+    At most MAX_COMMAND_LINES back: the explanation of a failure is near its end.
+    """
     number = exit_line - 1
+    lower = max(lower, exit_line - MAX_COMMAND_LINES)
     while number >= lower:
         text = _text(store, number)
         if text is None:

@@ -10,10 +10,10 @@ from contexten.analysis.logs import blocks
 from contexten.analysis.logs.model import (
     BlockKind,
     Diagnosis,
-    EvidenceBlock,
-    LineStatus,
     DiagnosisStatus,
+    EvidenceBlock,
     EvidenceLine,
+    LineStatus,
     RuleMatch,
 )
 from contexten.analysis.logs.rules import JOB_LEVEL_RULES, RULES, RULES_BY_ID, Role
@@ -285,7 +285,8 @@ def pick(
 
 
 _EXIT_STATUS = re.compile(
-    r"(The command \".*\" (failed and )?exited with [1-9]|##\[error\]Process completed with exit code [1-9]|"
+    r"(The command \".*\" (failed and )?exited with [1-9]|"
+    r"##\[error\]Process completed with exit code [1-9]|"
     r"Error: Process completed with exit code [1-9])"
 )
 MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
@@ -334,9 +335,9 @@ def _last_lines(scan: ScanResult, before: int, count: int) -> list[tuple[int, st
         text = scan.lines.get(number)
         if text is None:
             break
-        if text.strip() and not _boilerplate(text) and not blocks.boundary(text):
-            if not blocks.WRAPPER.match(text) or len(out) > 0:
-                out.append((number, text))
+        shown = text.strip() and not _boilerplate(text) and not blocks.boundary(text)
+        if shown and (out or not blocks.WRAPPER.match(text)):
+            out.append((number, text))
         number -= 1
     return sorted(out)
 
@@ -398,8 +399,9 @@ def evidence_blocks(
 
     anchor = 0
     # 1. Failure lists in the failing command's output (mocha, PHPUnit, pytest, rspec, ...).
-    for _header, lines in blocks.section_blocks(store, first, last):
+    for header, lines in blocks.section_blocks(store, first, last):
         add(lines, BlockKind.TEST, None, 2)
+        covered.add(header)  # "There was 1 failure:" says less than the list under it
     # 2. The rules' lines, grown into their blocks (outside the command's output: demoted).
     explained = decision.winner is not None
     for line, rank in sorted(ranked, key=lambda item: (item[1], item[0].line)):
@@ -422,17 +424,15 @@ def evidence_blocks(
         if not grown:
             grown = [(line.line, line.text)]
         add(grown, _kind_for(line.rule, [t for _, t in grown]), line.rule, rank)
-    found_inside = any(first <= b.start <= last and b.rank < _CATCHALL_RANK for b in candidates)
-    # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...).
-    if True:
-        openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
-        for rank, number in enumerate(dict.fromkeys(openers[:1] + openers[-1:]), 7):
-            if number in covered:
-                continue
-            anchor = number
-            grown = blocks.grow(store, number, lower=first, upper=last)
-            add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
-        found_inside = any(first <= b.start <= last for b in candidates)
+    # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...):
+    #    the first and the last not yet shown.
+    openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
+    for rank, number in enumerate(dict.fromkeys(openers[:1] + openers[-1:]), 7):
+        if number in covered:
+            continue
+        anchor = number
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
     if end_at is not None and not quiet:
@@ -496,9 +496,7 @@ _SUMMARY = re.compile(
     r"Test Suites: |\d+ failing|BUILD FAILED|\[ERROR\] Tests run:)"
 )
 _SUMMARY_RANK = 15
-_CATCHALL_RANK = 50
 _QUIET_LINES = 400  # lines searched for failure-looking blocks when nothing says it failed
-
 
 
 def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
