@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from contexten.analysis.logs import blocks
@@ -21,8 +21,8 @@ from contexten.analysis.logs.scan import Hit, ScanResult
 from contexten.analysis.logs.text import normalise, stable_hash
 from contexten.analysis.taxonomy import FailureCategory, is_transient, strategies_for
 
-EVIDENCE_NORMAL = 10
-EVIDENCE_MAX = 30
+EVIDENCE_MAX = 30  # evidence lines at most (blocks.EVIDENCE_MAX)
+_GENERIC_LINES = 10  # generic error lines that may anchor blocks when no rule names a cause
 _PRIORITY = {rule.id: index for index, rule in enumerate(RULES)}
 _PRIMARY_PER_RULE = 4
 _DETAILS = 3
@@ -236,7 +236,7 @@ def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[Evide
             for h in decision.in_scope
             if RULES_BY_ID[h.rule_id].role is Role.CATCHALL and not _GENERIC_FAILURE.match(h.text)
         ]
-        for hit in pool[-EVIDENCE_NORMAL:]:
+        for hit in pool[-_GENERIC_LINES:]:
             add(hit, 50, "a generic error line in the failing step")
         markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
         first = markers[0].line if markers else scan.total_lines + 1
@@ -275,13 +275,6 @@ def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[Evide
         elif role is Role.FLAKY and category is FailureCategory.FLAKY_TEST:
             add(hit, 3, f"suggests a flaky test ({hit.rule_id})")
     return ranked
-
-
-def pick(
-    ranked: Iterable[tuple[EvidenceLine, int]], limit: int = EVIDENCE_NORMAL
-) -> tuple[EvidenceLine, ...]:
-    best = sorted(ranked, key=lambda item: (item[1], item[0].line))[: min(limit, EVIDENCE_MAX)]
-    return tuple(sorted((line for line, _ in best), key=lambda line: line.line))
 
 
 _EXIT_STATUS = re.compile(

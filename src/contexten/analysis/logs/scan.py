@@ -32,7 +32,7 @@ TAIL_LINES = 30
 SMALL_LOG_BYTES = 8 << 20  # up to here the fast-compiling engine scans; then the fastest
 NEIGHBOURS = 2  # baseline mode: lines kept before each hit (new ones may become evidence)
 MAX_CONTEXT_KEYS = 20_000
-KEPT_TAIL_BLOCKS = 2  # besides the first block: evidence blocks grow inside these
+KEPT_TAIL_BLOCKS = 1  # besides the first block: evidence blocks grow inside these
 MAX_LINE_KEYS = 2_000_000
 
 # Every line break but `\n`, as UTF-8 (text.contains_any looks for all in one pass).
@@ -60,10 +60,11 @@ class Hit:
 
 
 class LineStore:
-    """The raw lines kept for growing evidence blocks: the log's first block and its last two.
+    """The raw lines kept for growing evidence blocks: the log's first and last blocks.
 
-    A block is at most BLOCK_BYTES (4 MB), so memory stays at ~12 MB whatever the log size;
-    logs up to 12 MB are kept whole. Lines are split and cleaned only when asked for.
+    The head keeps the first BLOCK_BYTES (4 MB), the tail the last KEPT_TAIL_BLOCKS blocks
+    (4 MB each), so memory stays at ~8 MB whatever the log size and logs up to 8 MB are kept
+    whole. Lines are split and cleaned only when asked for.
     """
 
     def __init__(self) -> None:
