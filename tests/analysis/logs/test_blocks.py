@@ -171,3 +171,21 @@ def test_the_passing_log_leaves_out_lines_it_also_has_and_keeps_new_ones() -> No
     assert 22 in {e.line for e in based.evidence}
     assert not {e.line for e in based.evidence} & set(range(2, 22))
     assert {e.line for e in single.evidence} & set(range(2, 22))  # without it: the plain tail
+
+
+def test_new_lines_next_to_a_rule_block_join_it() -> None:
+    common = [f"step {chr(97 + i)}: wrote the records" for i in range(20)]
+    failing = [
+        "##[group]Run make",  # 1
+        *common,  # 2-21
+        "linking against libfoo 2.0 from /opt/foo",  # 22 (new)
+        "main.c:3:5: error: unknown type name 'strng'",  # 23
+        "##[error]Process completed with exit code 2.",  # 24
+    ]
+    passing = ["##[group]Run make", *common, "build finished"]
+    based = diagnose(failing, baseline_logs=[passing])
+    first = based.blocks[0]
+    assert first.rule == "c-compile-error" and (first.start, first.end) == (22, 23)
+    statuses = {e.line: e.status for e in based.evidence}
+    assert statuses[22] is not None and statuses[22].value == "new"
+    assert not set(statuses) & set(range(2, 22))

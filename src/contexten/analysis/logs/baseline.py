@@ -254,7 +254,8 @@ def diagnose_with_baseline(
         evidence, found = evidence_blocks(single, scan, candidate_evidence(single, scan))
         report = BaselineReport(tuple(logs), (), tuple(warnings))
         return build(scan, single, evidence, report, found)
-    return _diagnose_aligned(scan, status, tuple(logs), tuple(warnings))
+    compared = {n: status.get(n, LineStatus.NEW) for n in candidates}
+    return _diagnose_aligned(scan, compared, tuple(logs), tuple(warnings))
 
 
 def _diagnose_aligned(
@@ -263,6 +264,7 @@ def _diagnose_aligned(
     logs: tuple[BaselineLog, ...],
     warnings: tuple[str, ...],
 ) -> Diagnosis:
+    """`status`: every compared line of the failing log (new, changed or present)."""
     original = decide(scan)
     filtered = _without_present(scan, status)
     decision = decide(filtered)

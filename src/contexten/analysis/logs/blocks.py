@@ -514,7 +514,7 @@ def assemble(
     for block in taken:
         out_blocks.append(EvidenceBlock(block.start, block.end, block.kind, block.rule))
         for number, text in block.lines:
-            line_status = status.get(number, LineStatus.NEW) if status is not None else None
+            line_status = status.get(number) if status is not None else None
             reason = f"{block.kind.value} block" + (f" ({block.rule})" if block.rule else "")
             evidence.append(EvidenceLine(number, text, block.rule, line_status, reason))
     return tuple(evidence), tuple(out_blocks)

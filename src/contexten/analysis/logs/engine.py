@@ -17,7 +17,7 @@ from contexten.analysis.logs.model import (
     RuleMatch,
 )
 from contexten.analysis.logs.rules import JOB_LEVEL_RULES, RULES, RULES_BY_ID, Role
-from contexten.analysis.logs.scan import Hit, ScanResult
+from contexten.analysis.logs.scan import Hit, LineStore, ScanResult
 from contexten.analysis.logs.text import normalise, stable_hash
 from contexten.analysis.taxonomy import FailureCategory, is_transient, strategies_for
 
@@ -439,6 +439,8 @@ def evidence_blocks(
                 None,
                 10 if explained else 0,
             )
+    if status is not None:
+        candidates = [_with_new_neighbours(b, store, status) for b in candidates]
     if quiet:
         return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
     if not candidates:
@@ -457,6 +459,33 @@ def evidence_blocks(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
     return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+
+
+_NEW_NEIGHBOURS = 5  # new lines next to a rule's block that join it (baseline mode)
+_NEWISH = (LineStatus.NEW, LineStatus.CHANGED)
+
+
+def _with_new_neighbours(
+    block: blocks.Block, store: LineStore, status: dict[int, LineStatus]
+) -> blocks.Block:
+    """A rule's block grown by the new or changed lines right above and below it."""
+    if block.rule is None:
+        return block
+    lines = dict(block.lines)
+    for step, start in ((-1, block.start - 1), (1, block.end + 1)):
+        number = start
+        for _ in range(_NEW_NEIGHBOURS):
+            text = store.get(number)
+            if text is None or not text.strip() or blocks.boundary(text):
+                break
+            if status.get(number) not in _NEWISH:
+                break
+            lines[number] = text
+            number += step
+    if len(lines) == len(block.lines):
+        return block
+    ordered = tuple(sorted(lines.items()))
+    return blocks.Block(ordered[0][0], ordered[-1][0], block.kind, block.rule, ordered, block.rank)
 
 
 def _merged(candidates: list[blocks.Block]) -> list[blocks.Block]:
