@@ -442,6 +442,11 @@ def evidence_blocks(
     if status is not None:
         candidates = [_with_new_neighbours(b, store, status) for b in candidates]
     if quiet:
+        # Nothing says the job failed (a log cut short?): its last lines only when they
+        # look like a failure.
+        tail = blocks.smart_tail(store, scan.total_lines + 1, lower=first, keep=keep, size=_TAIL)
+        if any(blocks.ERRORISH.search(t) for _, t in tail) and not candidates:
+            add(tail, BlockKind.COMMAND, None, 60)
         return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
     if not candidates:
         markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
