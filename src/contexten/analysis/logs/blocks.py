@@ -419,7 +419,7 @@ _SECTION = re.compile(
     r"^\s*(\d+ failing$|There (was|were) \d+ (failure|error|warning|risky test)s?:|"
     r"=+ (FAILURES|ERRORS) =+$|Failures:\s*$|Errors:\s*$|failures:\s*$|Failed tests:|"
     r"Tests in error:|Failing tests:|Summary of all failing tests|FAILED TESTS:|"
-    r"The following tests FAILED:|Test Summary Report|Offenses:\s*$|Build FAILED\.$|=+ ?DIFF ?=+$)"
+    r"The following tests FAILED:|Test Summary Report|Offenses:\s*$|Testing failed:$|Build FAILED\.$|=+ ?DIFF ?=+$)"
 )
 # The end of a failure list: run summaries, runner structure.
 _SECTION_END = re.compile(
@@ -427,11 +427,11 @@ _SECTION_END = re.compile(
     r"=+ .*(passed|failed|error|warnings? summary|short test summary).* =+$|"
     r"Tests run:|test result:|Results :|Time: |Generating code coverage|Code Coverage|"
     r"npm ERR!|error Command failed|Randomized with seed|\d+ tests?, \d+ failures?|"
-    r"TEST FAILURE|Total time:|\d+ Warning\(s\)|\d+ Error\(s\)|\d+ files? inspected|make(\[\d+\])?: \*\*\*)"
+    r"TEST FAILURE|\*\* (TEST|BUILD) FAILED \*\*|Total time:|\d+ Warning\(s\)|\d+ Error\(s\)|\d+ files? inspected|make(\[\d+\])?: \*\*\*)"
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
-    r"^\s*(● |--- FAIL: |FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
+    r"^\s*(● |❌ |--- FAIL: |FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
     r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
     r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
