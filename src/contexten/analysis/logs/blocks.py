@@ -63,7 +63,7 @@ _CHAIN = re.compile(
 )
 _DETAIL = re.compile(
     r"^\s*(\^[~^]*|~+\^?~*|\|\s|\d+\s*\||-->\s|= (note|help):|(note|help|hint):|"
-    r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference)\b|"
+    r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference|Reason)\b|"
     r"[-+]{1}\s|\+\+\+ |@@ )"
 )
 _EXCEPTION_TAIL = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b")
@@ -431,7 +431,7 @@ _SECTION_END = re.compile(
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
-    r"^\s*(● |❌ |--- FAIL: |FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
+    r"^\s*(● |❌ |--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
     r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
     r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
