@@ -9,6 +9,10 @@ database engine:
     postgres, 1 worker    Prefect and the store on PostgreSQL
     postgres, 2 workers   the same with a second worker
     sqlite,   1 worker    Prefect and the store on SQLite files (the embedded default)
+    warm,     1 / 2       PostgreSQL, and instead of workers N warm dispatchers
+                          (`contexten webhook dispatch`, DISPATCH_MODE=local): each claims
+                          deliveries from the shared inbox and runs the flow in its own
+                          long-lived process, reported to Prefect (no process per run)
 
 The same number of GitHub runs, each with one job that failed transiently (network down
 during `pip install`) and passes on re-run, is seeded in the sandbox, and their
@@ -24,6 +28,7 @@ event-to-action latency, side by side. A throw-away PostgreSQL is started from t
 installed server binaries (or pass --postgres-url-base postgresql://user@host:port).
 
     python benchmarks/scale_out.py [--deliveries 100] [--worker-limit 2] [--only sqlite-1]
+                                   [--rate 1]   (deliveries per second instead of a burst)
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ from throwaway_postgres import PostgresUnavailable, ThrowawayPostgres  # noqa: E
 from contexten.sandbox.testing import running_sandbox  # noqa: E402
 from contexten.sandbox.webhooks import WebhookSender  # noqa: E402
 
-CONFIGURATIONS = ("postgres-1", "postgres-2", "sqlite-1")
+CONFIGURATIONS = ("postgres-1", "postgres-2", "sqlite-1", "warm-1", "warm-2")
 REPOSITORY = "bench/scale-out"
 SEND_CONCURRENCY = 20
 
@@ -92,8 +97,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-async def send_burst(sender: WebhookSender, runs: list[Any]) -> dict[int, float]:
-    """Deliver each run's `workflow_run` completed event; run id -> wall time acknowledged."""
+async def send_burst(
+    sender: WebhookSender, runs: list[Any], rate: float | None = None
+) -> dict[int, float]:
+    """Deliver each run's `workflow_run` completed event (all at once, or `rate` per
+    second); run id -> wall time acknowledged."""
     with sender.state.lock:
         requests = [
             (run.id, sender.request("workflow_run", sender.payloads.workflow_run(run, "completed")))
@@ -103,14 +111,19 @@ async def send_burst(sender: WebhookSender, runs: list[Any]) -> dict[int, float]
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
     async with httpx.AsyncClient(timeout=30) as client:
 
-        async def post(run_id: int, body: bytes, headers: dict[str, str]) -> None:
+        async def post(index: int, run_id: int, body: bytes, headers: dict[str, str]) -> None:
+            if rate:
+                await asyncio.sleep(index / rate)
             async with gate:
                 response = await client.post(sender.url, content=body, headers=headers)
             if response.status_code == 202:
                 accepted[run_id] = time.time()
 
         await asyncio.gather(
-            *(post(run_id, body, headers) for run_id, (_guid, body, headers) in requests)
+            *(
+                post(index, run_id, body, headers)
+                for index, (run_id, (_guid, body, headers)) in enumerate(requests)
+            )
         )
     return accepted
 
@@ -155,12 +168,14 @@ def run_configuration(
     workdir: Path,
     postgres: ThrowawayPostgres | None,
     timeout: float,
+    rate: float | None = None,
 ) -> Result:
     engine, _, count = name.partition("-")
     workers = int(count)
+    warm = engine == "warm"
     with running_sandbox(services=("github",)) as sandbox:
         service_env = sandbox.env()
-        if engine == "postgres":
+        if engine in ("postgres", "warm"):
             if postgres is None:
                 raise StackError("no PostgreSQL server")
             database = name.replace("-", "_")
@@ -173,11 +188,13 @@ def run_configuration(
         config = StackConfig(
             prefect_database_url=prefect_url,
             store_database_url=store_url,
-            workers=workers,
+            workers=0 if warm else workers,
             worker_limit=worker_limit,
             pool=f"bench-{name}",
             service_env=service_env,
-            max_concurrent_workflows=max(8, workers * worker_limit),
+            # warm: each dispatcher runs up to 8 flows at once; the global limit allows all
+            max_concurrent_workflows=8 * workers if warm else max(8, workers * worker_limit),
+            dispatchers=workers if warm else 0,
         )
         started = time.monotonic()
         with DistributedStack(config, workdir) as stack:
@@ -185,7 +202,7 @@ def run_configuration(
             runs = seed_failed_runs(sandbox.state.github, REPOSITORY, deliveries)
             sender = WebhookSender(sandbox.state.github, f"{stack.receiver_url}/webhook")
             with LoadSampler() as load:
-                accepted = asyncio.run(send_burst(sender, runs))
+                accepted = asyncio.run(send_burst(sender, runs, rate))
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline:
                     if len(action_times(runs)) >= len(accepted):
@@ -254,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=CONFIGURATIONS, action="append")
     parser.add_argument("--timeout", type=float, default=900.0, help="per configuration, s")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="deliveries per second (default: one burst)"
+    )
     args = parser.parse_args(argv)
     if args.deliveries < 1 or args.worker_limit < 1:
         parser.error("--deliveries and --worker-limit must be at least 1")
@@ -268,12 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     postgres: ThrowawayPostgres | None = None
     results: list[Result] = []
     try:
-        if any(name.startswith("postgres") for name in chosen):
+        if any(name.startswith(("postgres", "warm")) for name in chosen):
             try:
                 postgres = ThrowawayPostgres.start()
             except PostgresUnavailable as exc:
                 print(f"skipping the PostgreSQL configurations: {exc}", file=sys.stderr)
-                chosen = [name for name in chosen if not name.startswith("postgres")]
+                chosen = [n for n in chosen if not n.startswith(("postgres", "warm"))]
         for name in chosen:
             print(f"== {name}: {args.deliveries} deliveries ...", file=sys.stderr, flush=True)
             results.append(
@@ -284,14 +304,16 @@ def main(argv: list[str] | None = None) -> int:
                     workdir=base / name,
                     postgres=postgres,
                     timeout=args.timeout,
+                    rate=args.rate,
                 )
             )
     finally:
         if postgres is not None:
             postgres.stop()
         shutil.rmtree(base, ignore_errors=True)
+    how = f"at {args.rate:g}/s" if args.rate else "in one burst"
     print(
-        f"{args.deliveries} failed-run deliveries in one burst per configuration; "
+        f"{args.deliveries} failed-run deliveries {how} per configuration; "
         "event = delivery acknowledged by the receiver, action = re-run request at the sandbox; "
         f"load = mean 1-min load average while measuring ({os.cpu_count()} CPUs)"
     )

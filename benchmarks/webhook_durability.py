@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO.parent / "shared/data/webhooks/payload-examples"
+EXAMPLES = REPO / "tests/data/webhooks/payload-examples"
 EXAMPLE = EXAMPLES / "workflow_job/completed.failure.with-organization.payload.json"
 SECRET = "durability-secret"
 RUNS_DB_ENV = "DURABILITY_RUNS_DB"

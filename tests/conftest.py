@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+TEST_DATA = REPO_ROOT / "tests" / "data"
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="ctx-tests-"))
 # The system temp directory of the session is private too: recovery's resource cleanup
@@ -56,11 +56,9 @@ os.environ["WORKFLOW_RETRY_DELAY"] = "0"
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    """../shared/data beside the repository (read in place, never modified)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def data_dir() -> Path:
+    """tests/data: real public data copied with attribution (see its README), never modified."""
+    return TEST_DATA
 
 
 @pytest.fixture
@@ -90,3 +88,21 @@ def _restore_prefect_environment() -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+# Tests that share an expensive session server run on one xdist worker (the README's
+# command uses `--dist loadgroup`), so the suite starts one Prefect server and one
+# PostgreSQL server however many workers there are.
+_GROUPS = (
+    ("prefect_server", "prefect-server"),
+    ("postgres_server", "postgres"),
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for fixture, group in _GROUPS:
+            if fixture in names:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break

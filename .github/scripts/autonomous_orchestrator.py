@@ -39,8 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
-    from contexten.cli import main as contexten_main
-
+    try:
+        from contexten.cli import main as contexten_main
+    except ImportError as exc:  # the package (or one of its dependencies) is not installed
+        missing = getattr(exc, "name", None) or "contexten"
+        print(
+            f"autonomous_orchestrator: error: cannot import {missing!r}: install contexten "
+            "first with `pip install -e .` in the repository root",
+            file=sys.stderr,
+        )
+        return 2
     return contexten_main(forwarded)
 
 

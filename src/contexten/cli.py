@@ -37,6 +37,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+# Commands that run whatever the environment says: `status` reports every configuration
+# problem itself (and exits 2 when one is an error).
+_CHECKS_ITS_OWN_CONFIG = frozenset({"status"})
 
 
 def error(message: str, code: int) -> int:
@@ -71,17 +76,31 @@ def version() -> str:
 
 
 def run_command(name: str, args: list[str]) -> int:
-    """Load the command's module and run its Typer app; map every exit to an int code."""
+    """Load the command's module and run its Typer app; map every exit to an int code.
+
+    Exit codes: 0 ok, 1 a check or workflow failed, 2 bad input (one line on stderr),
+    3 an unexpected error (a short message and the path of the log with the traceback).
+    """
+    try:
+        return _run_command(name, args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: never a bare traceback
+        return _internal_error(name, exc)
+
+
+def _run_command(name: str, args: list[str]) -> int:
     import typer
     import typer.main
     from typer._click import exceptions as click_exceptions
 
-    from contexten.config import ConfigError
-    from contexten.store.db import StoreError
+    from contexten.errors import ContextenError
 
     module = importlib.import_module(COMMANDS[name][0])
     command = typer.main.get_command(module.app)
     try:
+        if name not in _CHECKS_ITS_OWN_CONFIG and not _asks_for_help(args):
+            _check_settings()
         with _logging():
             result = command.main(args=args, prog_name=f"contexten {name}", standalone_mode=False)
     except typer.Exit as exc:
@@ -95,21 +114,97 @@ def run_command(name: str, args: list[str]) -> int:
     except click_exceptions.ClickException as exc:
         exc.show()
         return EXIT_BAD_INPUT
-    except ConfigError as exc:  # a bad environment variable, found by whichever command ran
-        return error(str(exc), EXIT_BAD_INPUT)
-    except StoreError as exc:  # the store cannot be opened or migrated
-        return error(str(exc), EXIT_FAILED)
+    except ContextenError as exc:  # a bad environment, an unreachable store, ...
+        return error(str(exc), exc.exit_code)
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0
 
 
+def _asks_for_help(args: list[str]) -> bool:
+    return "--help" in args or "-h" in args
+
+
+def _check_settings() -> None:
+    """ConfigError (exit 2) when an environment variable has a value no command can use."""
+    from contexten.config import get_settings
+
+    get_settings().check()
+
+
+def _internal_error(name: str, exc: BaseException) -> int:
+    """Write the traceback to a log file; print one line naming it; return EXIT_INTERNAL."""
+    import traceback
+
+    text = _redact("".join(traceback.format_exception(exc)))
+    detail = _redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    summary = type(exc).__name__ + (f": {detail}" if detail else "")
+    path = _write_crash_log(name, text)
+    where = f"the traceback is in {path}" if path else "the traceback could not be saved"
+    print(
+        f"contexten: internal error in `contexten {name}`: {summary} ({where}; please report it)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
+
+
+def _write_crash_log(name: str, text: str) -> str | None:
+    """CONTEXTEN_HOME/logs/crash-<time>-<pid>.log, or the temp directory when home is unusable."""
+    import os
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from contexten.config import default_home
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    filename = f"crash-{name}-{stamp}-{os.getpid()}.log"
+    for folder in (default_home() / "logs", Path(tempfile.gettempdir()) / "contexten-logs"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / filename
+            # only the user may read it: a traceback can quote paths, hosts and arguments
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as log:
+                log.write(text)
+            return str(path)
+        except OSError:
+            continue
+    return None
+
+
+def _redact(text: str) -> str:
+    """Secrets from the settings (or, when they cannot load, the environment) hidden."""
+    import os
+    from urllib.parse import urlparse
+
+    secrets: list[str] = []
+    try:
+        from contexten.config import get_settings
+
+        secrets += get_settings().secret_values()
+    except Exception:
+        secrets += [
+            value
+            for key, value in os.environ.items()
+            if any(word in key.upper() for word in ("TOKEN", "SECRET", "KEY", "PASSWORD"))
+        ]
+    try:
+        password = urlparse(os.environ.get("DATABASE_URL", "")).password
+    except ValueError:
+        password = None
+    if password:
+        secrets.append(password)
+    # Very short values would blank out ordinary text, and cannot be real credentials.
+    for secret in sorted({v for v in secrets if len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def _logging() -> AbstractContextManager[None]:
-    """LOG_LEVEL/DEBUG for the command's run; nothing when the environment is invalid (the
-    command reports that itself, and `--help` still works)."""
+    """LOG_LEVEL/DEBUG for the command's run; nothing when the environment is invalid
+    (`status` reports that itself, and `--help` still works)."""
     from contexten.config import ConfigError, get_settings
     from contexten.logsetup import configured_logging
 

@@ -7,6 +7,7 @@ human-readable problems instead of raising, so `contexten status` can show them 
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,7 +16,11 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contexten.errors import BadInputError
+
 UpdateStrategy = Literal["conservative", "smart", "aggressive"]
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_WORKSPACE = re.compile(rf"({_UUID})/({_UUID})")
 
 
 def default_home() -> Path:
@@ -50,6 +55,7 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None
+    slack_signing_secret: SecretStr | None = None  # verifies Slack's slash commands, buttons
     linear_api_key: SecretStr | None = None
     linear_team_id: str | None = None
 
@@ -68,7 +74,8 @@ class Settings(BaseSettings):
     # --- Prefect ---
     prefect_api_url: str | None = None
     prefect_api_key: SecretStr | None = None
-    prefect_workspace: str | None = None
+    prefect_workspace: str | None = None  # "<account id>/<workspace id>" of Prefect Cloud
+    prefect_cloud_api_url: str = "https://api.prefect.cloud/api"
     prefect_work_pool: str | None = None
     # How triggered runs execute when a Prefect server is reachable: "deployment" queues
     # them for the runner/workers; "local" runs the flow in the calling process (a warm
@@ -100,6 +107,9 @@ class Settings(BaseSettings):
     workflow_default_timeout: int = 3600
     max_concurrent_workflows: int = 5
     workflow_retry_delay: int = 60
+    # limits of the subprocesses workflows start (audits, test commands); 0 = none
+    subprocess_memory_mb: int = 4096
+    subprocess_cpu_seconds: int = 3600
 
     # --- webhook receiver ---
     webhook_host: str = "127.0.0.1"
@@ -109,6 +119,8 @@ class Settings(BaseSettings):
     webhook_lease_seconds: int = 300  # a claimed delivery is re-claimed after this
     routing_rules_file: Path | None = None  # JSON/YAML rules that extend or replace the defaults
     alert_routes_file: Path | None = None  # default: CONTEXTEN_HOME/alert_routes.json
+    # Who may give `/contexten ...` commands in pull request comments (author_association).
+    comment_command_associations: str = "OWNER,MEMBER,COLLABORATOR"
 
     # --- outbound HTTP ---
     http_timeout_seconds: float = 30.0
@@ -132,6 +144,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'contexten.db'}"
+
+    @property
+    def prefect_workspace_api_url(self) -> str | None:
+        """PREFECT_WORKSPACE as its Prefect Cloud API URL (None when unset or malformed)."""
+        match = _WORKSPACE.fullmatch((self.prefect_workspace or "").strip().lower())
+        if match is None:
+            return None
+        base = self.prefect_cloud_api_url.rstrip("/")
+        return f"{base}/accounts/{match.group(1)}/workspaces/{match.group(2)}"
 
     @property
     def prefect_home(self) -> Path:
@@ -158,8 +179,32 @@ class Settings(BaseSettings):
         return values
 
     def validate(self) -> list[str]:  # type: ignore[override]
-        """Human-readable configuration problems; empty when all is well. Never raises."""
-        return _problems(self)
+        """Human-readable configuration problems; empty when all is well. Never raises.
+
+        The errors (values no command can work with) come first, then the warnings.
+        """
+        return self.errors() + self.warnings()
+
+    def errors(self) -> list[str]:
+        """Values no command can work with: every command refuses to run (exit 2)."""
+        return _errors(self)
+
+    def warnings(self) -> list[str]:
+        """Incomplete integration settings: the integration stays off; commands still run."""
+        return _warnings(self)
+
+    def check(self) -> None:
+        """Raise ConfigError naming the first error (and how many more there are)."""
+        errors = self.errors()
+        if errors:
+            more = ""
+            if len(errors) > 1:
+                more = f" (and {len(errors) - 1} more; see `contexten status`)"
+            raise ConfigError(errors[0] + more)
+
+
+# scheme[+driver]:// as SQLAlchemy expects; the dialect itself is checked when the store opens.
+_DATABASE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://")
 
 
 def _is_http_url(value: str) -> bool:
@@ -167,7 +212,7 @@ def _is_http_url(value: str) -> bool:
     return parsed.scheme in ("http", "https") and bool(parsed.netloc)
 
 
-def _problems(s: Settings) -> list[str]:
+def _errors(s: Settings) -> list[str]:
     problems: list[str] = []
     for name in (
         "github_api_url",
@@ -182,8 +227,76 @@ def _problems(s: Settings) -> list[str]:
             problems.append(f"{name.upper()}={value!r} is not an http(s) URL")
     if s.prefect_api_url is not None and not _is_http_url(s.prefect_api_url):
         problems.append(f"PREFECT_API_URL={s.prefect_api_url!r} is not an http(s) URL")
+    if s.prefect_workspace and s.prefect_workspace_api_url is None:
+        problems.append(
+            f"PREFECT_WORKSPACE={s.prefect_workspace!r} must be <account id>/<workspace id> "
+            "(the two UUIDs in the workspace's Prefect Cloud URL)"
+        )
+    if s.prefect_workspace and s.prefect_api_key is None:
+        problems.append("PREFECT_WORKSPACE is set but PREFECT_API_KEY is missing")
     if s.slack_webhook_url is not None and not _is_http_url(s.slack_webhook_url.get_secret_value()):
         problems.append("SLACK_WEBHOOK_URL is not an http(s) URL (value hidden)")
+    if s.github_repository and s.github_repository.count("/") != 1:
+        problems.append(f"GITHUB_REPOSITORY={s.github_repository!r} must be owner/name")
+    if s.database_url and not _DATABASE_URL.match(s.database_url):
+        # The value is left out: a database URL may hold a password.
+        problems.append(
+            "DATABASE_URL is not a database URL (expected e.g. sqlite:///path/contexten.db "
+            "or postgresql+psycopg://user@host/db)"
+        )
+    home = s.data_dir
+    if home.exists() and not home.is_dir():
+        problems.append(f"CONTEXTEN_HOME={str(home)!r} is not a directory")
+    if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        problems.append(
+            f"LOG_LEVEL={s.log_level!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
+    positive = {
+        "health_check_interval": s.health_check_interval,
+        "performance_history_size": s.performance_history_size,
+        "max_concurrent_recoveries": s.max_concurrent_recoveries,
+        "escalation_threshold": s.escalation_threshold,
+        "workflow_default_timeout": s.workflow_default_timeout,
+        "max_concurrent_workflows": s.max_concurrent_workflows,
+        "max_rerun_attempts": s.max_rerun_attempts,
+        "http_max_attempts": s.http_max_attempts,
+        "webhook_max_body_bytes": s.webhook_max_body_bytes,
+        "webhook_lease_seconds": s.webhook_lease_seconds,
+    }
+    for name, value in positive.items():
+        if value < 1:
+            problems.append(f"{name.upper()}={value} must be at least 1")
+    for name in ("http_timeout_seconds", "http_max_total_seconds"):
+        seconds = getattr(s, name)
+        if not seconds > 0:
+            problems.append(f"{name.upper()}={seconds} must be a positive number of seconds")
+    if s.workflow_retry_delay < 0:
+        problems.append(f"WORKFLOW_RETRY_DELAY={s.workflow_retry_delay} must not be negative")
+    if not 1 <= s.webhook_port <= 65535:
+        problems.append(f"WEBHOOK_PORT={s.webhook_port} must be between 1 and 65535")
+    t = s.alert_thresholds
+    for name in ("cpu_percent", "memory_percent", "error_rate_percent", "health_score"):
+        value = getattr(t, name)
+        if not 0 <= value <= 100:
+            problems.append(f"ALERT_{name.upper()}={value} must be between 0 and 100")
+    if t.response_time_ms <= 0:
+        problems.append(f"ALERT_RESPONSE_TIME_MS={t.response_time_ms} must be positive")
+    for name in ("alert_routes_file", "routing_rules_file"):
+        path = getattr(s, name)
+        if path is not None and not Path(path).expanduser().is_file():
+            problems.append(f"{name.upper()}={str(path)!r} is not a file")
+    if s.alert_routes_file is not None and Path(s.alert_routes_file).expanduser().is_file():
+        from contexten.monitoring.alerts import AlertConfigError, load_routing
+
+        try:
+            load_routing(Path(s.alert_routes_file).expanduser())
+        except AlertConfigError as exc:
+            problems.append(f"ALERT_ROUTES_FILE: {exc}")
+    return problems
+
+
+def _warnings(s: Settings) -> list[str]:
+    problems: list[str] = []
     if s.codegen_token is not None and not s.codegen_org_id:
         problems.append("CODEGEN_TOKEN is set but CODEGEN_ORG_ID is missing")
     if s.codegen_org_id and s.codegen_token is None:
@@ -201,43 +314,11 @@ def _problems(s: Settings) -> list[str]:
             "GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY or "
             "GITHUB_APP_INSTALLATION_ID is missing"
         )
-    if s.github_repository and s.github_repository.count("/") != 1:
-        problems.append(f"GITHUB_REPOSITORY={s.github_repository!r} must be owner/name")
-    if s.database_url and "://" not in s.database_url:
-        problems.append(f"DATABASE_URL={s.database_url!r} is not a database URL")
-    if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        problems.append(
-            f"LOG_LEVEL={s.log_level!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL"
-        )
-    positive = {
-        "health_check_interval": s.health_check_interval,
-        "performance_history_size": s.performance_history_size,
-        "max_concurrent_recoveries": s.max_concurrent_recoveries,
-        "escalation_threshold": s.escalation_threshold,
-        "workflow_default_timeout": s.workflow_default_timeout,
-        "max_concurrent_workflows": s.max_concurrent_workflows,
-        "max_rerun_attempts": s.max_rerun_attempts,
-        "http_max_attempts": s.http_max_attempts,
-    }
-    for name, value in positive.items():
-        if value < 1:
-            problems.append(f"{name.upper()}={value} must be at least 1")
-    if s.workflow_retry_delay < 0:
-        problems.append(f"WORKFLOW_RETRY_DELAY={s.workflow_retry_delay} must not be negative")
-    if not 1 <= s.webhook_port <= 65535:
-        problems.append(f"WEBHOOK_PORT={s.webhook_port} must be between 1 and 65535")
-    t = s.alert_thresholds
-    for name in ("cpu_percent", "memory_percent", "error_rate_percent", "health_score"):
-        value = getattr(t, name)
-        if not 0 <= value <= 100:
-            problems.append(f"ALERT_{name.upper()}={value} must be between 0 and 100")
-    if t.response_time_ms <= 0:
-        problems.append(f"ALERT_RESPONSE_TIME_MS={t.response_time_ms} must be positive")
     return problems
 
 
-class ConfigError(ValueError):
-    """An environment variable has a value of the wrong type; the message names it."""
+class ConfigError(BadInputError, ValueError):
+    """An environment variable has a bad value; the message names it (exit 2)."""
 
 
 def _env_name(loc: tuple[int | str, ...], title: str) -> str:

@@ -27,7 +27,7 @@ from contexten.analysis.flaky import (
 )
 from contexten.analysis.junit import aggregate_retries, parse_junit
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "junit"
+DATA = Path(__file__).resolve().parents[1] / "data" / "junit"
 NOW = 1_750_000_000.0
 
 

@@ -18,7 +18,7 @@ from contexten.analysis.junit import (
     test_id,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "junit"
+DATA = Path(__file__).resolve().parents[1] / "data" / "junit"
 INDEX = list(csv.DictReader((DATA / "index.csv").open(encoding="utf-8")))
 JUNIT_OK = [r for r in INDEX if r["parse"] == "ok" and r["root"] in ("testsuite", "testsuites")]
 NOT_JUNIT = [r for r in INDEX if r not in JUNIT_OK]

@@ -131,3 +131,29 @@ def test_missing_path_and_bad_config_file(repo: Path, capsys: pytest.CaptureFixt
     assert main(["audit", str(repo)]) == 2
     err = capsys.readouterr().err
     assert "not a directory" in err and "'reason' is required" in err
+
+
+def test_progress_names_each_stage_on_a_terminal(
+    repo: Path, osv: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    import contexten.commands.audit as audit_command
+
+    stderr = io.StringIO()
+    terminal = Console(file=stderr, force_terminal=True, width=100, color_system=None)
+    monkeypatch.setattr(audit_command, "_progress_console", lambda: terminal)
+    main(["audit", str(repo), "--fail-on", "none"])
+    shown = stderr.getvalue()
+    for stage in ("listing files", "pip-audit: dependencies", "bandit: scanning", "secrets:"):
+        assert f"done {stage}" in shown, shown
+    assert capsys.readouterr().err == ""  # only the terminal console shows progress
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(
+    repo: Path, osv: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", str(repo), "--fail-on", "none"]) == 0
+    assert capsys.readouterr().err == ""

@@ -188,3 +188,34 @@ def test_unreachable_index_exits_1(
     assert main(["deps", "plan", str(project), *urls(server)]) == 1
     err = capsys.readouterr().err
     assert "HTTP 503" in err and err.count("\n") == 1
+
+
+def test_plan_with_the_advisory_service_unreachable_still_prints_the_plan(
+    contexten_home: Path,
+    server: LocalIndexServer,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from contexten.config import reload_settings
+
+    monkeypatch.setenv("HTTP_MAX_ATTEMPTS", "1")
+    reload_settings()
+    offline = ["--index-url", server.pypi_url, "--osv-url", "http://127.0.0.1:9"]  # closed
+    assert main(["deps", "plan", str(project), "--json", *offline]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["advisories_checked"] is False
+    assert "cannot connect" in data["advisories_not_checked"]
+    assert {i["name"]: i["target"] for i in data["items"]} == {"web": "1.3.0", "util": "1.9.0"}
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1
+    assert warning[0].startswith("contexten: warning: known vulnerabilities were not checked")
+    # The table marks every package's advisories "not checked".
+    assert main(["deps", "plan", str(project), *offline]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["Package", "Current", "Target", "Update", "Action", "Advisories", "Why"]
+    assert [row[5] for row in rows[1:]] == ["not checked", "not checked"]
+    # The pull-request body says so too.
+    assert main(["deps", "plan", str(project), "--markdown", *offline]) == 0
+    assert "Known vulnerabilities were **not checked**" in capsys.readouterr().out

@@ -13,12 +13,14 @@ from contexten.workflows.base import WorkflowOutcome
 
 @pytest.fixture
 def body(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    state = types.SimpleNamespace(ok=True, raises=None)
+    state = types.SimpleNamespace(ok=True, raises=None, publish=None)
     module = types.ModuleType("contexten.workflows.release_management")
 
     async def run(params: object, ctx: object) -> WorkflowOutcome:
         if state.raises is not None:
             raise state.raises
+        if state.publish is not None:
+            ctx.publish_markdown("release notes", state.publish)  # type: ignore[attr-defined]
         return WorkflowOutcome(ok=state.ok, summary="summary text")
 
     module.run = run  # type: ignore[attr-defined]
@@ -89,3 +91,49 @@ def test_help_lists_commands_without_importing_them(capsys: pytest.CaptureFixtur
         assert name in out
     assert not any(m.startswith("contexten.commands.") for m in set(sys.modules) - before)
     assert "prefect" not in set(sys.modules) - before
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_execute_wait_with_no_concurrency_slots_is_one_line_exit_2(
+    contexten_home: Path,
+    body: types.SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    limit: str,
+) -> None:
+    # 0 used to wait forever on an empty semaphore; -1 printed a ValueError traceback.
+    from contexten.config import reload_settings
+
+    monkeypatch.setenv("MAX_CONCURRENT_WORKFLOWS", limit)
+    reload_settings()
+    assert main(["execute", "-o", "release_management", "--wait"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err == f"contexten: error: MAX_CONCURRENT_WORKFLOWS={limit} must be at least 1\n"
+    )
+    monkeypatch.undo()
+    reload_settings()
+
+
+def test_execute_says_where_its_report_went(
+    contexten_home: Path, body: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body.publish = "# Release notes\n"
+    assert main(["execute", "-o", "release_management", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    report = contexten_home / "reports" / data["run_id"] / "release-notes.md"
+    assert data["reports"] == [str(report)] and report.read_text() == "# Release notes\n"
+    assert main(["execute", "-o", "release_management"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"report: {contexten_home}/reports/") for line in out)
+    assert out[-1].endswith("/release-notes.md")
+
+
+def test_execute_without_a_report_says_none_was_written(
+    contexten_home: Path, body: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["execute", "-o", "release_management"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"report: none written to {contexten_home}/reports/")
+    assert last.endswith("the run is recorded in the store: `contexten status`")

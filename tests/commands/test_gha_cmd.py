@@ -13,7 +13,7 @@ from contexten.cli import main
 from contexten.config import reload_settings
 from contexten.events.gha import RunReport
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "webhooks"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "webhooks"
 FAILED_JOB = (
     EXAMPLES / "payload-examples/workflow_job/completed.failure.with-organization.payload.json"
 )
@@ -232,3 +232,16 @@ def test_runs_in_process_through_the_orchestrator(
     assert seen and seen[0][0] == "octo/repo"
     summary = gha_env["summary"].read_text(encoding="utf-8")
     assert "3 workflows linted, no findings" in summary and "in-process" in summary
+
+
+def test_unknown_workflow_is_named_before_the_event_is_read(
+    gha_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
+    assert main(["gha", "--workflow", "nope"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(
+        "contexten: error: --workflow: unknown workflow type 'nope'; expected one of: "
+    )
+    assert "GITHUB_EVENT" not in captured.err and len(captured.err.splitlines()) == 1

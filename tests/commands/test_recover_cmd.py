@@ -39,8 +39,11 @@ def test_nothing_to_recover(machine: Machine, capsys: pytest.CaptureFixture[str]
 def test_dry_run_table(machine: Machine, capsys: pytest.CaptureFixture[str]) -> None:
     machine.disk = 99.0
     assert main(["recover", "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "dry run: plans" in out and "resource_cleanup" in out and "planned" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("dry run: 1 recovery plan(s)")
+    assert lines[1] == "key\tfailure\tplan\toutcome\tdetail"
+    key, _failure, plan, outcome, _detail = lines[2].split("\t")
+    assert key == "disk" and plan.startswith("resource_cleanup") and outcome == "planned"
 
 
 def test_failed_recovery_exits_1_with_json(

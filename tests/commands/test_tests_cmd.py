@@ -10,7 +10,7 @@ import pytest
 
 from contexten.cli import main
 
-JUNIT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "junit"
+JUNIT = Path(__file__).resolve().parents[1] / "data" / "junit"
 MIKEPENZ = JUNIT / "mikepenz-action-junit-report"
 
 
@@ -284,6 +284,83 @@ def test_tables_show_long_test_ids_whole(capsys: pytest.CaptureFixture[str]) -> 
 
     test_id = "tests/integration/test_payments.py::TestRefunds::test_partial_refund_is_idempotent"
     _print_table(Table(("test", "p50", "p95"), ((test_id, "1.0 s", "2.0 s"),), "Slowest tests"))
-    out = capsys.readouterr().out
-    first_cells = [line.split("│")[1].strip() for line in out.splitlines() if line.count("│") > 2]
-    assert "".join(first_cells) == test_id  # wrapped, never cut with "…"
+    # Piped: the title, then tab-separated rows; the id whole.
+    assert capsys.readouterr().out.splitlines() == [
+        "Slowest tests",
+        "test\tp50\tp95",
+        f"{test_id}\t1.0 s\t2.0 s",
+    ]
+
+
+def _junit(tmp: Path, name: str, failed: bool) -> Path:
+    result = '<failure message="boom">assert 1 == 2</failure>' if failed else ""
+    path = tmp / name
+    path.write_text(
+        '<testsuite name="s" tests="1"><testcase classname="tests.test_x" name="test_a" '
+        f'file="tests/test_x.py" time="0.5">{result}</testcase></testsuite>\n'
+    )
+    return path
+
+
+def test_report_on_an_empty_store_says_to_ingest_first(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("report", "flaky", "slow"):
+        code, _, err = run(capsys, command)
+        assert code == 0
+        assert err.startswith("contexten: note: the test history in sqlite:///")
+        assert "is empty: ingest JUnit reports first, e.g. `contexten tests ingest" in err
+
+
+def test_report_outside_the_stored_history_says_what_is_stored(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "ingest", str(_junit(tmp_path, "a.xml", False)), "-R", "a/b")[0] == 0
+    code, _, err = run(capsys, "report", "-R", "c/d")
+    assert code == 0
+    assert "no test executions in the last 14 days, repository c/d among the 1 stored" in err
+    assert "(repositories stored: a/b)" in err
+
+
+def test_reports_without_commit_or_run_id_are_separate_uploads(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Two unrelated checkouts (no --commit, no --run-id, no repository): the same test id
+    # passes in one and fails in the other. That is not one commit, so not flaky.
+    passed, failed = _junit(tmp_path, "pass.xml", False), _junit(tmp_path, "fail.xml", True)
+    code, out, _ = run(capsys, "ingest", str(passed), "--json")
+    upload = json.loads(out)["files"][0]["upload"]
+    assert code == 0 and upload.startswith("pass.xml@") and len(upload) == len("pass.xml@") + 8
+    assert run(capsys, "ingest", str(failed))[0] == 0
+    code, out, _ = run(capsys, "flaky", "--json")
+    assert code == 0 and json.loads(out)["flaky"] == []
+    # The same file again is the same upload: stored once.
+    code, out, _ = run(capsys, "ingest", str(passed), "--json")
+    assert json.loads(out)["files"][0]["duplicate"] is True
+
+
+def test_flaky_evidence_links_the_commit_and_the_runs(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for attempt, failed in ((1, True), (2, False)):
+        report = _junit(tmp_path, f"attempt{attempt}.xml", failed)
+        args = ["-R", "o/r", "--run-id", "111", "--attempt", str(attempt), "--commit", "abc123"]
+        assert run(capsys, "ingest", str(report), *args)[0] == 0
+    code, out, _ = run(capsys, "flaky", "-R", "o/r")
+    assert code == 0
+    evidence = out.splitlines()[-1]
+    assert evidence == (
+        "  tests/test_x.py::tests.test_x::test_a: commit https://github.com/o/r/commit/abc123;"
+        " failed in 111 <https://github.com/o/r/actions/runs/111>;"
+        " passed in 111#2 <https://github.com/o/r/actions/runs/111/attempts/2>"
+    )
+
+
+def test_report_piped_is_the_markdown_itself(
+    contexten_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "ingest", str(_junit(tmp_path, "a.xml", False)), "-R", "a/b")[0] == 0
+    code, out, _ = run(capsys, "report", "-R", "a/b")
+    assert code == 0
+    assert out.startswith("# Test report\n\na/b · all branches · last 14 days: 1 tests")
+    assert "| tests/test_x.py::tests.test_x::test_a |" in out  # whole, in a Markdown table

@@ -20,7 +20,7 @@ from contexten.config import reload_settings
 from contexten.events.signature import sign
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO.parent / "shared/data/webhooks/payload-examples"
+EXAMPLES = REPO / "tests/data/webhooks/payload-examples"
 EXAMPLE = EXAMPLES / "workflow_job/completed.failure.with-organization.payload.json"
 
 

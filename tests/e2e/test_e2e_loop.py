@@ -23,6 +23,7 @@ from contexten.config import Settings
 from contexten.demo import scenario
 from contexten.demo.loop import ReceiverThread, execution_summary, in_process_trigger
 from contexten.events.dispatcher import DispatchOutcome
+from contexten.events.internal import DIAGNOSIS_CREATED, InternalEvent
 from contexten.events.service import build_app
 from contexten.sandbox.github import JobSpec
 from contexten.sandbox.server import SandboxServer
@@ -203,3 +204,14 @@ def test_a_deterministic_failure_webhook_reaches_linear_slack_and_the_pr(loop: L
     [check] = gh.check_runs(loop.repo)
     assert check.head_sha == failing.head_sha
     assert all(len(r.attempts) == 1 for r in gh.runs.values() if r.repo == loop.repo)
+
+    # The outcome's diagnosis.created went through the inbox to linear_sync and
+    # github_automation, which found their work done: still one issue, one comment, one check.
+    event = InternalEvent(DIAGNOSIS_CREATED, f"{loop.repo}:{failing.id}:1")
+    follow_up = loop.wait(event.delivery_id)
+    assert follow_up.status == "dispatched", follow_up
+    assert follow_up.workflow_types == ("linear_sync", "github_automation")
+    assert [r["status"] for r in loop.runs_of(follow_up)] == ["completed", "completed"]
+    assert len([i for i in linear.issues() if i.title.startswith(f"[{loop.repo}]")]) == 1
+    assert len(gh.comments(loop.repo, number)) == 1
+    assert len(gh.check_runs(loop.repo)) == 1

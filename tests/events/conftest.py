@@ -32,5 +32,5 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def examples(shared_data: Path) -> Path:
-    return shared_data / "webhooks" / "payload-examples"
+def examples(data_dir: Path) -> Path:
+    return data_dir / "webhooks" / "payload-examples"

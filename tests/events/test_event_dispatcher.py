@@ -91,7 +91,10 @@ async def test_route_without_key_uses_the_delivery_id(store: Store, examples: Pa
     inbox = _insert(store, [("push-1", "push", json.dumps(payload))])
     orchestrator = IdempotentOrchestrator()
     await Dispatcher(inbox, orchestrator, Settings(baseline_branch="master")).run_once()
-    assert orchestrator.calls == ["github-delivery:push-1:performance_monitoring"]
+    assert orchestrator.calls == [
+        "github-delivery:push-1:performance_monitoring",
+        f"security_audit:Codertocat/Hello-World:{payload['after']}",
+    ]
 
 
 async def test_unmatched_bad_and_unroutable_deliveries(store: Store, settings: Settings) -> None:

@@ -27,7 +27,7 @@ def _load() -> ModuleType:
 
 @pytest.mark.timeout(180)
 def test_sigkill_midway_loses_nothing_and_duplicates_nothing(
-    tmp_path: Path, shared_data: Path
+    tmp_path: Path, data_dir: Path
 ) -> None:
     durability = _load()
     report = durability.run(deliveries=200, kill_after=80, connections=8, workdir=tmp_path)

@@ -166,7 +166,8 @@ def test_unknown_event_is_recorded_as_ignored(
     response = client.post(
         "/webhook",
         content=body,
-        headers=signed_headers(body, event="pull_request", delivery="pr-1"),
+        # pull_request has rules now (workflow lint); no rule listens to "discussion"
+        headers=signed_headers(body, event="discussion", delivery="pr-1"),
     )
     assert response.status_code == 202
     assert response.json()["status"] == "ignored"

@@ -35,11 +35,11 @@ EXPECTED: dict[str, list[str]] = {
     "check_suite/completed.payload.json": ["test_optimization"],
     "check_suite/requested.payload.json": [],
     "check_suite/rerequested.payload.json": [],
-    "push/with-new-branch.payload.json": ["performance_monitoring"],
+    "push/with-new-branch.payload.json": ["performance_monitoring", "security_audit"],
     "push/payload.json": [],  # a deleted tag
     "push/1.payload.json": [],
     "ping/payload.json": [],
-    "pull_request/opened.payload.json": [],
+    "pull_request/opened.payload.json": ["workflow_optimization"],
     "installation/created.payload.json": [],
     "check_run/completed.payload.json": [],
 }
@@ -115,8 +115,10 @@ def test_run_and_job_failures_of_one_run_share_a_key(examples: Path, master: Set
 
 def test_push_to_baseline_depends_on_the_setting(examples: Path) -> None:
     payload = load_example(examples, "push/with-new-branch.payload.json")
-    assert _types("push", payload, Settings(baseline_branch="develop")) == []
-    (selected,) = route("push", payload, DEFAULT_RULES, Settings(baseline_branch="master"))
+    assert _types("push", payload, Settings(baseline_branch="develop")) == ["security_audit"]
+    (selected, audit) = route("push", payload, DEFAULT_RULES, Settings(baseline_branch="master"))
+    assert audit.workflow_type == "security_audit"
+    assert audit.key == f"security_audit:Codertocat/Hello-World:{payload['after']}"
     assert selected.parameters == {
         "repository": "Codertocat/Hello-World",
         "baseline_branch": "master",
@@ -126,11 +128,15 @@ def test_push_to_baseline_depends_on_the_setting(examples: Path) -> None:
 def test_push_touching_workflows(examples: Path, master: Settings) -> None:
     payload = load_example(examples, "push/with-new-branch.payload.json")
     payload["ref"] = "refs/heads/feature"
-    assert _types("push", payload, master) == []
+    assert _types("push", payload, master) == ["security_audit"]
     payload["commits"][0]["modified"] = [".github/workflows/ci.yml"]
-    assert _types("push", payload, master) == ["workflow_optimization"]
+    assert _types("push", payload, master) == ["workflow_optimization", "security_audit"]
     payload["ref"] = "refs/heads/master"
-    assert _types("push", payload, master) == ["performance_monitoring", "workflow_optimization"]
+    assert _types("push", payload, master) == [
+        "performance_monitoring",
+        "workflow_optimization",
+        "security_audit",
+    ]
 
 
 def test_tag_push_and_release_share_a_key(examples: Path, master: Settings) -> None:
@@ -161,7 +167,9 @@ def test_matching_rule_with_unusable_payload_raises(master: Settings) -> None:
 def test_known_events_include_ping_and_the_rule_events() -> None:
     events = known_events(DEFAULT_RULES)
     assert {"ping", "workflow_run", "workflow_job", "push", "check_suite", "release"} <= events
-    assert "pull_request" not in events
+    assert {"pull_request", "issue_comment"} <= events  # workflow lint, PR commands
+    assert {"diagnosis.created", "diagnosis.auto_fix", "alert.firing", "health.unhealthy"} <= events
+    assert "installation" not in events
 
 
 def test_rules_file_extends_and_disables_defaults(tmp_path: Path, master: Settings) -> None:

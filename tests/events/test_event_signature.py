@@ -4,7 +4,7 @@ import pytest
 
 from contexten.events.signature import sign, verify
 
-# From GitHub's "validating webhook deliveries" page (see ../shared/API_CONTRACTS.md).
+# From GitHub's "validating webhook deliveries" page.
 VECTOR_SECRET = "It's a Secret to Everybody"
 VECTOR_BODY = b"Hello, World!"
 VECTOR_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"

@@ -19,8 +19,8 @@ from contexten.sandbox.server import SandboxServer
 from contexten.sandbox.testing import ManualClock, fast_policy
 from contexten.store.db import Store
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-REAL_LOG = SHARED_DATA / "ci-logs" / "bugswarm" / "python" / "2062223369-orig.log"
+TEST_DATA = Path(__file__).resolve().parents[1] / "data"
+REAL_LOG = TEST_DATA / "ci-logs" / "bugswarm" / "python" / "2062223369-orig.log"
 
 
 def client_for(server: SandboxServer, policy: RetryPolicy, **kwargs: object) -> GitHubClient:

@@ -25,9 +25,7 @@ from contexten.sandbox.server import SandboxServer
 from contexten.sandbox.testing import running_sandbox
 from contexten.store.db import Store
 
-SHARED_SCHEMA = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "contracts" / "linear-schema.graphql"
-)
+SHARED_SCHEMA = Path(__file__).resolve().parents[1] / "data" / "contracts" / "linear-schema.graphql"
 
 
 class FakeSleep:

@@ -6,6 +6,7 @@ so a session pays about 5 s instead of migrating a new database every time.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -26,6 +27,15 @@ def _template_db() -> Path:
     template = cache / f"prefect-{prefect.__version__}.db"
     if template.exists():
         return template
+    # Several pytest processes (xdist workers, parallel checkouts) may get here at once.
+    with (cache / "template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            _make_template(template, cache)
+    return template
+
+
+def _make_template(template: Path, cache: Path) -> None:
     partial = template.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     env = {
@@ -42,7 +52,6 @@ def _template_db() -> Path:
         timeout=300,
     )
     partial.replace(template)
-    return template
 
 
 @pytest.fixture(scope="session")

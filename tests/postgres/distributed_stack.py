@@ -58,6 +58,10 @@ class StackConfig:
     service_env: dict[str, str] = field(default_factory=dict)  # e.g. SandboxServer.env()
     receiver: bool = True
     max_concurrent_workflows: int = 8
+    # Warm dispatchers instead of workers: N `contexten webhook dispatch` processes with
+    # DISPATCH_MODE=local claim deliveries from the shared inbox and run each flow in their
+    # own long-lived process (reported to the Prefect server); the receiver only records.
+    dispatchers: int = 0
 
 
 @dataclass
@@ -169,6 +173,12 @@ class DistributedStack:
                     f"worker-{index + 1}",
                 ],
             )
+        for index in range(self.config.dispatchers):
+            self._spawn(
+                f"dispatcher-{index + 1}",
+                ["-m", "contexten.cli", "webhook", "dispatch", "--poll-seconds", "0.2"],
+                extra_env={"DISPATCH_MODE": "local", "LOG_LEVEL": "INFO"},
+            )
         if self.config.receiver:
             port = free_port()
             self._spawn(
@@ -176,6 +186,7 @@ class DistributedStack:
                 [
                     *("-m", "contexten.cli", "webhook", "serve", "--host", "127.0.0.1"),
                     *("--port", str(port), "--log-level", "warning"),
+                    *(("--no-dispatch",) if self.config.dispatchers else ()),
                 ],
             )
             self.receiver_url = f"http://127.0.0.1:{port}"
@@ -199,12 +210,12 @@ class DistributedStack:
             )
         self.initialize_report = json.loads(result.stdout)
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, *argv],
-                env=self.env(),
+                env={**self.env(), **(extra_env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -233,6 +244,8 @@ class DistributedStack:
                 return httpx.get(f"{self.receiver_url}/readyz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
+        if child.name.startswith("dispatcher-"):
+            return " started (concurrency " in child.tail(100_000)
         return f"Worker '{child.name}' started" in child.tail(100_000)
 
     def stop(self) -> dict[str, int | None]:
@@ -261,14 +274,18 @@ class DistributedStack:
         return str(response.json()["id"])
 
     def flow_runs(self, name: str = FAILURE_ANALYSIS) -> list[dict[str, Any]]:
-        """Every flow run of deployment `name`, as the Prefect API returns it."""
-        deployment = self.deployment_id(name)
+        """Every flow run of deployment `name` (with warm dispatchers, which run flows
+        without a deployment: of its flow), as the Prefect API returns it."""
+        if self.config.dispatchers:
+            which: dict[str, Any] = {"flows": {"name": {"any_": [name.split("/")[0]]}}}
+        else:
+            which = {"deployments": {"id": {"any_": [self.deployment_id(name)]}}}
         runs: list[dict[str, Any]] = []
         while True:
             response = httpx.post(
                 f"{self.api_url}/flow_runs/filter",
                 json={
-                    "deployments": {"id": {"any_": [deployment]}},
+                    **which,
                     "limit": 200,
                     "offset": len(runs),
                     "sort": "EXPECTED_START_TIME_ASC",

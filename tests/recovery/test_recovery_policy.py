@@ -1,4 +1,5 @@
-"""The pure recovery policy: DESIGN.md's table, escalation, classification, circuit breaker."""
+"""The pure recovery policy: the taxonomy table (docs/failure-taxonomy.md), escalation,
+classification, circuit breaker."""
 
 from __future__ import annotations
 

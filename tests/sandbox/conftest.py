@@ -1,23 +1,15 @@
-"""Fixtures for the sandbox tests: a GitHub sandbox, a webhook receiver, the shared data."""
+"""Fixtures for the sandbox tests: a GitHub sandbox, a webhook receiver."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from contexten.sandbox.github import GitHubState
 from contexten.sandbox.server import SandboxServer
 from contexten.sandbox.testing import RecordingEndpoint, recording_endpoint, running_sandbox
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    return SHARED_DATA
 
 
 @pytest.fixture(scope="session")

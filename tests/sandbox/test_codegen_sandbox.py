@@ -15,9 +15,7 @@ from contexten.sandbox.codegen import CodegenState
 from contexten.sandbox.server import SandboxServer
 from contexten.sandbox.testing import running_sandbox
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "contracts" / "codegen-openapi3.json"
-)
+SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "contracts" / "codegen-openapi3.json"
 SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
 ORG = "/v1/organizations/{org_id}"
 

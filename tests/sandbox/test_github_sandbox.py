@@ -21,9 +21,9 @@ from contexten.sandbox.server import SandboxServer
 Call = Callable[[], Awaitable[Any]]
 
 
-def openapi(shared_data: Path) -> dict[str, Any]:
+def openapi(data_dir: Path) -> dict[str, Any]:
     return dict(
-        json.loads((shared_data / "contracts" / "github-rest-subset.openapi.json").read_text())
+        json.loads((data_dir / "contracts" / "github-rest-subset.openapi.json").read_text())
     )
 
 
@@ -82,7 +82,7 @@ async def test_githubkit_parses_every_response_and_openapi_agrees(
     github_state: GitHubState,
     repo_name: str,
     seeded: dict[str, Any],
-    shared_data: Path,
+    data_dir: Path,
 ) -> None:
     owner, name = repo_name.split("/")
     run, artifact, issue = seeded["run"], seeded["artifact"], seeded["issue"]
@@ -294,7 +294,7 @@ async def test_githubkit_parses_every_response_and_openapi_agrees(
             (f"{R}/installation", "get"),
         ),
     ]
-    spec = openapi(shared_data)
+    spec = openapi(data_dir)
     checked_against_openapi = 0
     for label, call, operation in calls:
         response = await call()
@@ -331,9 +331,9 @@ async def test_githubkit_parses_every_response_and_openapi_agrees(
 
 
 async def test_error_bodies_follow_the_contract(
-    github_only: SandboxServer, github_state: GitHubState, repo_name: str, shared_data: Path
+    github_only: SandboxServer, github_state: GitHubState, repo_name: str, data_dir: Path
 ) -> None:
-    spec = openapi(shared_data)
+    spec = openapi(data_dir)
     basic = Draft202012Validator(
         {"components": _nullable(spec["components"]), "$ref": "#/components/schemas/basic-error"}
     )

@@ -22,8 +22,8 @@ from contexten.sandbox.testing import RecordingEndpoint
 from contexten.sandbox.webhooks import WebhookSender, signature
 
 
-def schema_validator(shared_data: Path, event: str, action: str) -> Draft7Validator:
-    root = shared_data / "webhooks" / "payload-schemas"
+def schema_validator(data_dir: Path, event: str, action: str) -> Draft7Validator:
+    root = data_dir / "webhooks" / "payload-schemas"
     resources = []
     for path in root.rglob("*.schema.json"):
         document = json.loads(path.read_text())
@@ -34,8 +34,8 @@ def schema_validator(shared_data: Path, event: str, action: str) -> Draft7Valida
     return Draft7Validator(schema, registry=registry)
 
 
-def example(shared_data: Path, event: str, name: str) -> dict[str, Any]:
-    path = shared_data / "webhooks" / "payload-examples" / event / name
+def example(data_dir: Path, event: str, name: str) -> dict[str, Any]:
+    path = data_dir / "webhooks" / "payload-examples" / event / name
     return dict(json.loads(path.read_text()))
 
 
@@ -51,7 +51,7 @@ async def test_workflow_run_delivery_is_signed_and_schema_valid(
     github_state: GitHubState,
     repo_name: str,
     receiver: tuple[RecordingEndpoint, str],
-    shared_data: Path,
+    data_dir: Path,
 ) -> None:
     recorder, url = receiver
     run = github_state.add_run(
@@ -71,7 +71,7 @@ async def test_workflow_run_delivery_is_signed_and_schema_valid(
     assert hmac.compare_digest(headers["x-hub-signature-256"], f"sha256={digest}")
 
     payload = json.loads(body)
-    validator = schema_validator(shared_data, "workflow_run", action)
+    validator = schema_validator(data_dir, "workflow_run", action)
     errors = list(validator.iter_errors(payload))
     assert errors == [], [e.message for e in errors[:5]]
     broken = {**payload, "workflow_run": {**payload["workflow_run"], "unknown": 1}}
@@ -82,7 +82,7 @@ async def test_workflow_run_delivery_is_signed_and_schema_valid(
 
     # The same shape as GitHub's own example: every key the example has, we have.
     sample = example(
-        shared_data,
+        data_dir,
         "workflow_run",
         f"{action if action != 'in_progress' else 'requested'}.payload.json",
     )
@@ -97,19 +97,17 @@ async def test_workflow_job_delivery_is_schema_valid(
     github_state: GitHubState,
     repo_name: str,
     receiver: tuple[RecordingEndpoint, str],
-    shared_data: Path,
+    data_dir: Path,
 ) -> None:
     recorder, url = receiver
     run = github_state.add_run(repo_name, jobs=[JobSpec("build", conclusion="failure")])
     sender = WebhookSender(github_state, url)
     await sender.workflow_job(run.attempt.jobs[0].id, action)
     payload = json.loads(recorder.requests[0]["body"])
-    errors = list(schema_validator(shared_data, "workflow_job", action).iter_errors(payload))
+    errors = list(schema_validator(data_dir, "workflow_job", action).iter_errors(payload))
     assert errors == [], [e.message for e in errors[:5]]
     assert payload["workflow_job"]["run_id"] == run.id
-    sample = example(
-        shared_data, "workflow_job", "completed.failure.with-organization.payload.json"
-    )
+    sample = example(data_dir, "workflow_job", "completed.failure.with-organization.payload.json")
     assert set(payload["workflow_job"]) == set(sample["workflow_job"])
     # Signed with the sandbox's webhook secret by default.
     body = recorder.requests[0]["body"]
@@ -122,13 +120,13 @@ async def test_ping_is_schema_valid_and_installation_included(
     github_state: GitHubState,
     repo_name: str,
     receiver: tuple[RecordingEndpoint, str],
-    shared_data: Path,
+    data_dir: Path,
 ) -> None:
     recorder, url = receiver
     sender = WebhookSender(github_state, url)
     await sender.ping(repo_name)
     ping = json.loads(recorder.requests[0]["body"])
-    errors = list(schema_validator(shared_data, "ping", "event").iter_errors(ping))
+    errors = list(schema_validator(data_dir, "ping", "event").iter_errors(ping))
     assert errors == [], [e.message for e in errors[:5]]
     assert ping["hook"]["config"]["url"] == url
 
@@ -165,7 +163,7 @@ async def test_deliveries_are_listed_and_redelivered_through_the_api(
     github_state: GitHubState,
     repo_name: str,
     receiver: tuple[RecordingEndpoint, str],
-    shared_data: Path,
+    data_dir: Path,
 ) -> None:
     recorder, url = receiver
     run = github_state.add_run(repo_name, jobs=[JobSpec("test", conclusion="failure")])
@@ -173,7 +171,7 @@ async def test_deliveries_are_listed_and_redelivered_through_the_api(
     first = await sender.workflow_run(run.id)
     headers = {"Authorization": f"Bearer {github_state.token}"}
     base = f"{github_only.github_url}/repos/{repo_name}/hooks/77/deliveries"
-    spec = json.loads((shared_data / "contracts" / "github-rest-subset.openapi.json").read_text())
+    spec = json.loads((data_dir / "contracts" / "github-rest-subset.openapi.json").read_text())
     async with httpx.AsyncClient(headers=headers) as client:
         listed = (await client.get(base)).json()
         assert [d["guid"] for d in listed] == [first.guid]

@@ -88,3 +88,20 @@ def test_status_json_is_one_document(contexten_home: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mode"] == "in-process"
+
+
+def test_without_the_package_installed_it_says_how_to_install_exit_2(tmp_path: Path) -> None:
+    # -I -S: no site-packages and no current directory, as with a Python that lacks contexten.
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(SHIM), "--action", "status"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        "autonomous_orchestrator: error: cannot import 'contexten': install contexten first "
+        "with `pip install -e .` in the repository root\n"
+    )

@@ -294,3 +294,16 @@ def test_both_scanners_read_the_same_columns(store: Store) -> None:
     assert len(fast) == 6  # run 2 is excluded
     assert {r[4] for r in fast} == {"c0", "1#1#unit, py3.12"}
     assert fast[0][3] == (NOW - timedelta(microseconds=123457)).timestamp()
+
+
+def test_a_report_without_a_run_id_is_its_own_upload(store: Store) -> None:
+    # No run id, no commit: two different reports are two uploads (never one group when
+    # flakiness is judged); the same report again is the same upload, stored once.
+    passing, failing = junit(("test_x", "passed")), junit(("test_x", "failed"))
+    assert ingest(store, passing) == 1
+    assert ingest(store, failing) == 1
+    assert ingest(store, passing) == 0
+    runs = sorted(e.run_id or "" for e in iter_executions(store, HistoryFilter()))
+    assert len(set(runs)) == 2 and all(r.startswith("report.xml@") for r in runs)
+    built = build_report(store, ReportOptions(repository="o/r", now=NOW))
+    assert list(built.flaky) == []

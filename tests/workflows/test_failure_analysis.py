@@ -29,13 +29,13 @@ from contexten.store.models import DiagnosisRecord, LogCacheEntry, RecoveryRecor
 from contexten.workflows import escalation, failure_analysis
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ci-logs" / "bugswarm"
+DATA = Path(__file__).resolve().parents[1] / "data" / "ci-logs" / "bugswarm"
 FIXTURES = Path(__file__).resolve().parents[2] / "src" / "contexten" / "demo" / "fixtures"
 TEST_JOB = "test (ubuntu-latest, 3.11)"
 
 
 def log(name: str) -> bytes:
-    """A demo fixture log (real logs are also read in place from ../shared/data)."""
+    """A demo fixture log (real logs come from tests/data)."""
     return (FIXTURES / name).read_bytes()
 
 

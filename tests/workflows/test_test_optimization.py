@@ -26,7 +26,7 @@ from contexten.store.db import open_store
 from contexten.workflows import test_optimization
 from contexten.workflows.base import WorkflowContext, WorkflowError
 
-JUNIT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "junit"
+JUNIT = Path(__file__).resolve().parents[1] / "data" / "junit"
 FLAKY = JUNIT / "mikepenz-action-junit-report" / "flaky_retries"
 
 

@@ -884,6 +884,9 @@ class UpdatePlan:
     cooldown_days: int = 3
     lock_files: tuple[str, ...] = ()
     unmanaged: tuple[UnmanagedRequirement, ...] = field(default=())
+    # Why known vulnerabilities were not (fully) checked, e.g. the advisory service was
+    # unreachable; None when they were checked (or not asked for).
+    advisories_not_checked: str | None = None
 
     @property
     def applicable(self) -> tuple[PlanItem, ...]:
@@ -1296,6 +1299,8 @@ def plan_to_dict(plan: UpdatePlan) -> dict[str, Any]:
         "key": plan.key,
         "cooldown_days": plan.cooldown_days,
         "lock_files": list(plan.lock_files),
+        "advisories_checked": plan.advisories_not_checked is None,
+        "advisories_not_checked": plan.advisories_not_checked,
         "items": [
             {
                 "name": i.name,
@@ -1354,6 +1359,11 @@ def pull_request_title(plan: UpdatePlan) -> str:
 def plan_markdown(plan: UpdatePlan) -> str:
     """A table of changes and advisories, for a pull request body or a report."""
     out = [f"## Dependency updates ({plan.strategy})", ""]
+    if plan.advisories_not_checked:
+        out += [
+            f"> Known vulnerabilities were **not checked**: {_cell(plan.advisories_not_checked)}",
+            "",
+        ]
     applied = plan.applicable
     if applied:
         out += [

@@ -1,4 +1,4 @@
-"""The failure taxonomy and the recovery strategies (DESIGN.md, "Failure taxonomy and recovery").
+"""The failure taxonomy and the recovery strategies (docs/failure-taxonomy.md).
 
 Shared by the log analysis (which names the category), the recovery policy (which runs
 the strategies) and monitoring. Pure values, no imports beyond the standard library.
@@ -38,7 +38,7 @@ class RecoveryStrategy(StrEnum):
 
 _S = RecoveryStrategy
 
-# What to do about a failed CI job, in order of preference: DESIGN.md's table read for CI
+# What to do about a failed CI job, in order of preference: docs/failure-taxonomy.md's table for CI
 # runs (retry = re-run the failed jobs after a back-off; workflow restart = re-run the whole
 # run; resource cleanup = delete the repository's Actions caches). Deterministic failures
 # escalate: re-running wastes money and a person (or the coding agent) must change code.

@@ -13,12 +13,13 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from contexten.analysis.sarif import Severity, severity_rank
 from contexten.audit.model import AuditFinding, ToolStatus, stable_fingerprint
+from contexten.limits import ProcessLimits, limited_argv
 
 BATCH = 500  # files per bandit process: keeps the command line short
 # The noise bandit's users complain about most, and what our secret scanner does better.
@@ -56,6 +57,7 @@ class CodeScanOptions:
     skipped_tests: tuple[str, ...] = tuple(DEFAULT_SKIPPED_TESTS)
     asserts_in_tests: bool = False  # B101 in test files is how pytest works
     timeout_seconds: float = 600.0
+    limits: ProcessLimits = field(default_factory=ProcessLimits)
 
 
 def is_test_file(path: str) -> bool:
@@ -78,11 +80,16 @@ def bandit_version() -> str:
         return ""
 
 
-def _run_bandit(root: Path, files: list[str], timeout: float) -> list[dict[str, Any]]:
+def _run_bandit(
+    root: Path, files: list[str], timeout: float, limits: ProcessLimits | None = None
+) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for start in range(0, len(files), BATCH):
         batch = files[start : start + BATCH]
-        command = [sys.executable, "-m", "bandit", "-f", "json", "-q", "--", *batch]
+        command = limited_argv(
+            [sys.executable, "-m", "bandit", "-f", "json", "-q", "--", *batch],
+            limits or ProcessLimits(),
+        )
         try:
             done = subprocess.run(
                 command, cwd=root, capture_output=True, text=True, timeout=timeout, check=False
@@ -117,7 +124,7 @@ def scan_code(
     version = bandit_version()
     if not python_files:
         return [], ToolStatus("bandit", "ok", "no Python files", version)
-    raw = _run_bandit(root, python_files, opts.timeout_seconds)
+    raw = _run_bandit(root, python_files, opts.timeout_seconds, opts.limits)
     findings: list[AuditFinding] = []
     seen: Counter[tuple[str, str, str]] = Counter()
     lines: dict[str, list[str]] = {}

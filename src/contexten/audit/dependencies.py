@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 from contexten.analysis.sarif import Severity
 from contexten.audit.model import AuditFinding, ToolStatus, stable_fingerprint
 from contexten.audit.osv import OsvError, fetch_records, osv_severity
+from contexten.limits import ProcessLimits, limited_argv
 
 _REQUIREMENT_FILE_RE = re.compile(
     r"^(?:.*/)?requirements[\w.\-]*\.(?:txt|in)$|^requirements/[^/]+\.txt$"
@@ -90,7 +91,9 @@ def find_inputs(root: Path, files: list[str], installed: bool) -> DependencyInpu
     return DependencyInputs(tuple(pinned), tuple(unpinned), installed)
 
 
-def _pip_audit(args: list[str], cwd: Path, timeout: float) -> dict[str, Any]:
+def _pip_audit(
+    args: list[str], cwd: Path, timeout: float, limits: ProcessLimits | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="contexten-pip-audit-") as cache:
         command = [
             sys.executable,
@@ -112,7 +115,12 @@ def _pip_audit(args: list[str], cwd: Path, timeout: float) -> dict[str, Any]:
         ]
         try:
             done = subprocess.run(
-                command, cwd=cwd, capture_output=True, text=True, timeout=timeout * 20, check=False
+                limited_argv(command, limits or ProcessLimits()),
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=timeout * 20,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise VulnerabilitySourceError(f"pip-audit did not finish: {exc}") from None
@@ -165,6 +173,7 @@ def audit_dependencies(
     inputs: DependencyInputs,
     osv_api_url: str,
     timeout: float = 15.0,
+    limits: ProcessLimits | None = None,
 ) -> tuple[list[AuditFinding], ToolStatus]:
     """Run pip-audit over `inputs`; VulnerabilitySourceError when the source fails."""
     version = _pip_audit_version()
@@ -191,7 +200,10 @@ def audit_dependencies(
     packages = 0
     for files, args in runs:
         data = _pip_audit(
-            [*args, "--vulnerability-service", "osv", "--osv-url", query_url], root, timeout
+            [*args, "--vulnerability-service", "osv", "--osv-url", query_url],
+            root,
+            timeout,
+            limits,
         )
         for dependency in data["dependencies"]:
             if "skip_reason" in dependency:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,7 @@ from contexten.audit.model import (
     ToolStatus,
 )
 from contexten.audit.secrets_scan import scan_secrets
+from contexten.limits import ProcessLimits
 
 
 class AuditInputError(ValueError):
@@ -42,6 +44,7 @@ class AuditOptions:
     baseline_path: Path | None = None
     today: date = field(default_factory=date.today)
     code: CodeScanOptions = field(default_factory=CodeScanOptions)
+    limits: ProcessLimits = field(default_factory=ProcessLimits)  # of pip-audit
 
 
 def apply_ignores(
@@ -74,19 +77,25 @@ def _load(options: AuditOptions) -> tuple[AuditConfig, frozenset[str]]:
     return config, baseline
 
 
-def run_audit(options: AuditOptions) -> AuditReport:
-    """The merged report. Tool failures become error lines in it, never exceptions."""
+def run_audit(options: AuditOptions, progress: Callable[[str], None] | None = None) -> AuditReport:
+    """The merged report. Tool failures become error lines in it, never exceptions.
+
+    `progress` is told each stage as it starts (for a spinner: the audit takes ~25 s).
+    """
+    step = progress or (lambda _stage: None)
     config, baseline = _load(options)
+    step("listing files")
     root = options.root
     files = repository_files(root, config.exclude)
     findings: list[AuditFinding] = []
     statuses: list[ToolStatus] = []
 
     if options.include_dependencies:
+        step("pip-audit: dependencies against the vulnerability database")
         inputs = find_inputs(root, files, options.installed_environment)
         try:
             found, status = audit_dependencies(
-                root, inputs, options.osv_api_url, options.timeout_seconds
+                root, inputs, options.osv_api_url, options.timeout_seconds, options.limits
             )
             findings += found
         except VulnerabilitySourceError as exc:
@@ -96,6 +105,7 @@ def run_audit(options: AuditOptions) -> AuditReport:
         statuses.append(ToolStatus("pip-audit", "skipped", "not requested"))
 
     if options.include_code:
+        step("bandit: scanning the code")
         try:
             found, status = scan_code(root, files, options.code)
             findings += found
@@ -106,6 +116,7 @@ def run_audit(options: AuditOptions) -> AuditReport:
         statuses.append(ToolStatus("bandit", "skipped", "not requested"))
 
     if options.include_secrets:
+        step("secrets: scanning the files")
         found, status = scan_secrets(root, files)
         findings += found
         statuses.append(status)

@@ -25,7 +25,7 @@ def _manager(with_clients: bool = False) -> tuple[Any, Any]:
     try:
         store = open_store(settings.effective_database_url)
     except StoreError as exc:
-        fail(str(exc), code=EXIT_FAILED)
+        fail(str(exc), code=exc.exit_code)
     clients = build_clients(settings, store) if with_clients else IntegrationClients()
     try:
         if with_clients:
@@ -49,24 +49,28 @@ def list_alerts(
     if as_json:
         print_json([a.to_dict() for a in alerts])
         raise typer.Exit(EXIT_OK)
-    from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{len(alerts)} alert(s) ({status})")
-    for column in ("id", "key", "severity", "status", "count", "last seen", "message"):
-        table.add_column(column)
-    for a in alerts:
-        style = SEVERITY_STYLE.get(a.severity.value, "")
-        table.add_row(
-            str(a.id),
-            a.key,
-            f"[{style}]{a.severity.value}[/{style}]",
-            a.status,
-            str(a.count),
-            a.last_seen.isoformat(timespec="seconds"),
-            a.message[:120],
-        )
-    Console().print(table)
+    from contexten.commands._common import print_table
+
+    print_table(
+        f"{len(alerts)} alert(s) ({status})",
+        ("id", "key", "severity", "status", "count", "last seen", "message"),
+        [
+            (
+                str(a.id),
+                a.key,
+                Text(a.severity.value, style=SEVERITY_STYLE.get(a.severity.value, "")),
+                a.status,
+                str(a.count),
+                a.last_seen.isoformat(timespec="seconds"),
+                a.message[:300],
+            )
+            for a in alerts
+        ],
+        wrap=[6],
+        right=[0, 4],
+    )
 
 
 @app.command("resolve")

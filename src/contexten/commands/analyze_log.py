@@ -76,11 +76,12 @@ def _open(name: str, role: str) -> _Source:
 
 
 def _print_text(diagnosis: Diagnosis, explain: bool) -> None:
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
-    console = Console(highlight=False)
+    from contexten.commands._common import console as make_console
+    from contexten.commands._common import print_table
+
+    console = make_console(highlight=False)
     d = diagnosis
     style = {"diagnosed": "bold red", "unmatched": "bold yellow"}.get(d.status.value, "bold green")
     console.print(
@@ -119,20 +120,24 @@ def _print_text(diagnosis: Diagnosis, explain: bool) -> None:
     console.print(Text.assemble(("signature: ", "dim"), d.signature))
     if not explain:
         return
-    table = Table(title="rules fired", show_lines=False)
-    for column in ("rule", "category", "role", "lines", "first", "in step", "decided"):
-        table.add_column(column)
-    for match in d.rules:
-        table.add_row(
-            match.rule_id,
-            match.category.value if match.category else "-",
-            match.role,
-            str(match.count),
-            str(match.first_line),
-            "yes" if match.in_failing_step else "no",
-            "yes" if match.decided else "",
-        )
-    console.print(table)
+    print_table(
+        "rules fired",
+        ("rule", "category", "role", "lines", "first", "in step", "decided"),
+        [
+            (
+                match.rule_id,
+                match.category.value if match.category else "-",
+                match.role,
+                str(match.count),
+                str(match.first_line),
+                "yes" if match.in_failing_step else "no",
+                "yes" if match.decided else "",
+            )
+            for match in d.rules
+        ],
+        right=[3, 4],
+        keep_title=True,
+    )
     if any(line.reason for line in d.evidence):
         console.print(Text("why each evidence line was kept:", style="dim"))
         for line in d.evidence:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +18,43 @@ app = typer.Typer(add_completion=False, help="Security audit: dependencies, code
 
 FORMATS = ("text", "json", "sarif", "markdown")
 FAIL_ON = ("low", "medium", "high", "critical", "none")
+
+
+def _progress_console() -> Any:
+    """A rich console on stderr when stderr is a terminal; None (no progress) otherwise, so
+    logs and captured stderr hold only the result lines."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def audit_progress(console: Any) -> Iterator[Callable[[str], None]]:
+    """A spinner naming the running stage; each finished stage is printed with its time."""
+    if console is None:
+        yield lambda _stage: None
+        return
+    started = time.monotonic()
+    current: list[Any] = [None, started]
+
+    def finish(now: float) -> None:
+        if current[0] is not None:
+            console.print(
+                f"[green]done[/green] {current[0]} ({now - current[1]:.1f}s)", highlight=False
+            )
+
+    with console.status("audit: starting", spinner="dots") as status:
+
+        def step(stage: str) -> None:
+            now = time.monotonic()
+            finish(now)
+            current[:] = [stage, now]
+            status.update(f"audit: {stage} ({now - started:.0f}s so far)")
+
+        yield step
+        finish(time.monotonic())
 
 
 @app.command()
@@ -93,7 +133,8 @@ def audit(
         code=CodeScanOptions(min_confidence=confidence),
     )
     try:
-        report = run_audit(options)
+        with audit_progress(_progress_console()) as step:
+            report = run_audit(options, progress=step)
     except AuditInputError as exc:
         fail(str(exc))
 

@@ -41,9 +41,13 @@ def demo(
     from contexten.demo.loop import run_demo
 
     out = console()
-    progress = (lambda _message: None) if as_json else (lambda m: out.print(f"[dim]·[/dim] {m}"))
+    progress = (
+        (lambda _message: None)
+        if as_json
+        else (lambda m: out.print(f"[dim]·[/dim] {m}", soft_wrap=True))
+    )
     if not as_json:
-        out.print(f"[bold]contexten demo[/bold]: home {chosen}")
+        out.print(f"[bold]contexten demo[/bold]: home {chosen}", soft_wrap=True)
     try:
         result = run_demo(
             chosen, use_prefect=False if in_process else None, timeout=timeout, progress=progress
@@ -58,53 +62,77 @@ def demo(
 
 
 def _print(out: Any, result: Any) -> None:
-    from rich.table import Table
+    from rich.text import Text
 
-    events = Table(title="What happened to each webhook", show_lines=True)
-    for column in ("webhook", "receiver", "dispatch", "workflow run", "what it did"):
-        events.add_column(column, overflow="fold")
+    from contexten.commands._common import print_table
+
+    rows = []
     for record in result.events:
         dispatch = record.dispatch
         runs = record.runs or []
-        did = "\n".join(_describe_run(run) for run in runs) or "-"
-        events.add_row(
-            f"{record.delivery.title}\n[dim]{record.delivery.event} "
-            f"{record.delivery.delivery_id[:8]}[/dim]",
-            f"{record.status_code} {record.reply}",
-            "-" if dispatch is None else f"{dispatch.status}",
-            "\n".join(
-                f"{r.get('workflow_type')} {str(r.get('run_id'))[:8]} {r.get('status')}"
-                for r in runs
+        webhook = Text(record.delivery.title)
+        webhook.append(f"\n{record.delivery.event} {record.delivery.delivery_id[:8]}", style="dim")
+        rows.append(
+            (
+                webhook,
+                f"{record.status_code} {record.reply}",
+                "-" if dispatch is None else f"{dispatch.status}",
+                "\n".join(
+                    f"{r.get('workflow_type')} {str(r.get('run_id'))[:8]} {r.get('status')}"
+                    for r in runs
+                )
+                or "-",
+                "\n".join(_describe_run(run) for run in runs) or "-",
             )
-            or "-",
-            did,
         )
-    out.print(events)
-    checks = Table(title="Expected outcomes, counted at the sandbox")
-    for column in ("", "check", "expected", "observed"):
-        checks.add_column(column, overflow="fold")
-    for check in result.checks:
-        mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
-        checks.add_row(mark, check.name, check.expected, check.observed)
-    out.print(checks)
-    out.print("[bold]Where to look[/bold]")
+    print_table(
+        "What happened to each webhook",
+        ("webhook", "receiver", "dispatch", "workflow run", "what it did"),
+        rows,
+        wrap=[1, 4],
+        keep_title=True,
+        out=out,
+    )
+    print_table(
+        "Expected outcomes, counted at the sandbox",
+        ("check", "ok", "expected", "observed"),
+        [
+            (
+                check.name,
+                Text("✓", style="green") if check.ok else Text("✗", style="red"),
+                check.expected,
+                check.observed,
+            )
+            for check in result.checks
+        ],
+        wrap=[0, 2, 3],
+        keep_title=True,
+        out=out,
+    )
+    out.print("[bold]Where to look[/bold]", soft_wrap=True)
     if result.mode == "prefect":
-        out.print(f"  Prefect UI (flow runs and their Markdown reports): {result.prefect_ui}")
+        out.print(
+            f"  Prefect UI (flow runs and their Markdown reports): {result.prefect_ui}",
+            soft_wrap=True,
+        )
         runs = sorted({str(r.get("run_id")) for e in result.events for r in e.runs})
         for run_id in runs:
-            out.print(f"  flow run: {result.prefect_ui}/runs/flow-run/{run_id}")
+            out.print(f"  flow run: {result.prefect_ui}/runs/flow-run/{run_id}", soft_wrap=True)
     else:
-        out.print("  mode: in-process (start `contexten server` to run the demo through Prefect)")
+        out.print(
+            "  mode: in-process (start `contexten server` to run the demo through Prefect)",
+            soft_wrap=True,
+        )
     reports = sorted({r.get("report") for e in result.events for r in e.runs if r.get("report")})
     for report in reports:
-        out.print(f"  report: {report}")
-    out.print(f"  store: {result.home / 'contexten.db'}")
+        out.print(f"  report: {report}", soft_wrap=True)
+    out.print(f"  store: {result.home / 'contexten.db'}", soft_wrap=True)
     if result.error:
-        out.print(f"[red]error:[/red] {result.error}")
+        out.print(f"[red]error:[/red] {result.error}", soft_wrap=True)
     verdict = (
         "[green]all outcomes observed[/green]" if result.ok else "[red]some outcomes missing[/red]"
     )
-    out.print(f"{verdict} in {result.seconds:.1f}s")
+    out.print(f"{verdict} in {result.seconds:.1f}s", soft_wrap=True)
 
 
 def _describe_run(run: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ files back when they fail. Pull requests come from the dependency_management wor
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ async def _fetch_and_plan(
     index = PyPIJsonIndex(index_url or settings.pypi_index_url, policy=retry)
     database = OSVDatabase(osv_url or settings.osv_api_url, policy=retry) if advisories else None
     try:
-        return await build_plan(project, index, database, policy)
+        return await build_plan(project, index, database, policy, advisories_optional=True)
     finally:
         await index.aclose()
         if database is not None:
@@ -106,26 +107,36 @@ async def _fetch_and_plan(
 
 
 def _print_plan(plan: Any) -> None:
-    from rich.table import Table
+    from rich.text import Text
 
-    from contexten.commands._common import console
+    from contexten.commands._common import console, print_table
 
     out = console()
+    unchecked = " (advisories: NOT CHECKED)" if plan.advisories_not_checked else ""
     if not plan.items:
-        out.print(f"Everything is up to date ({plan.strategy}).")
+        out.print(f"Everything is up to date ({plan.strategy}){unchecked}.")
         return
-    table = Table(title=f"Dependency updates ({plan.strategy})")
-    for column in ("Package", "Current", "Target", "Update", "Action", "Why"):
-        table.add_column(column)
     colours = {"apply": "green", "hold": "yellow", "manual": "red"}
+    rows = []
     for item in plan.items:
-        kind = (item.kind or "-") + (" (breaking)" if item.breaking else "")
-        action = f"[{colours[item.action]}]{item.action}[/{colours[item.action]}]"
-        name = f"[bold red]{item.name}[/bold red]" if item.security else item.name
-        table.add_row(
-            name, item.current or "-", item.target or item.latest or "-", kind, action, item.reason
+        known = ", ".join(a.id for a in item.advisories) or "-"
+        rows.append(
+            (
+                Text(item.name, style="bold red" if item.security else ""),
+                item.current or "-",
+                item.target or item.latest or "-",
+                (item.kind or "-") + (" (breaking)" if item.breaking else ""),
+                Text(item.action, style=colours[item.action]),
+                "not checked" if plan.advisories_not_checked else known,
+                item.reason,
+            )
         )
-    out.print(table)
+    print_table(
+        f"Dependency updates ({plan.strategy}){unchecked}",
+        ("Package", "Current", "Target", "Update", "Action", "Advisories", "Why"),
+        rows,
+        wrap=[5, 6],
+    )
     for item in plan.items:
         for advisory in item.advisories:
             fixed = ", ".join(advisory.fixed_versions) or "no fix yet"
@@ -162,12 +173,25 @@ def plan_command(
         index_url,
         osv_url,
     )
+    _warn_if_unchecked(plan)
     if as_json:
         print_json(plan_to_dict(plan))
     elif markdown:
         typer.echo(plan_markdown(plan), nl=False)
     else:
         _print_plan(plan)
+
+
+def _warn_if_unchecked(plan: Any) -> None:
+    """One line on stderr when the advisory service could not be asked (the plan still
+    printed; its vulnerable packages may be missing)."""
+    if plan.advisories_not_checked:
+        print(
+            "contexten: warning: known vulnerabilities were not checked "
+            f"({plan.advisories_not_checked}); the plan is from the package index alone. "
+            "Run again when the advisory service (OSV_API_URL) is reachable",
+            file=sys.stderr,
+        )
 
 
 def _run_tests(command: str, cwd: Path) -> tuple[bool, str]:
@@ -229,6 +253,7 @@ def apply_command(
         index_url,
         osv_url,
     )
+    _warn_if_unchecked(plan)
     try:
         changed = apply_plan(plan, loaded.texts)
     except PlanError as exc:

@@ -37,6 +37,7 @@ def execute(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Run one workflow type. Exit 0 on success, 1 if the run failed, 2 on bad input."""
+    from contexten.config import get_settings
     from contexten.orchestration import (
         OrchestratorError,
         PrefectOrchestrator,
@@ -52,22 +53,54 @@ def execute(
         fail(str(exc))
     except OrchestratorError as exc:
         fail(str(exc), code=EXIT_FAILED)
+    where = report_locations(get_settings(), status)
     if as_json:
-        print_json(status.to_dict())
+        print_json({**status.to_dict(), **where})
     else:
         _print_status(status)
+        _print_reports(where)
     if status.is_final and not status.ok:
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
 
 
+def report_locations(settings: Any, status: Any) -> dict[str, Any]:
+    """Where the run's reports are: the files under CONTEXTEN_HOME/reports/<run id>/ and,
+    for a run on a Prefect server, the flow run's page (its artifacts) in the UI."""
+    from contexten.orchestration.prefect_server import read_server_record
+
+    folder = settings.data_dir / "reports" / status.run_id
+    files = sorted(str(p) for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+    page = None
+    if status.mode == "prefect":
+        ui_url = (read_server_record(settings) or {}).get("ui_url")
+        if ui_url:
+            page = f"{str(ui_url).rstrip('/')}/runs/flow-run/{status.run_id}"
+    return {"reports_dir": str(folder), "reports": files, "prefect_run_url": page}
+
+
+def _print_reports(where: dict[str, Any]) -> None:
+    for path in where["reports"]:
+        print(f"report: {path}")
+    if where["prefect_run_url"]:
+        print(f"prefect run (artifacts): {where['prefect_run_url']}")
+    if not where["reports"] and not where["prefect_run_url"]:
+        print(
+            f"report: none written to {where['reports_dir']} (this run publishes none); the "
+            "run is recorded in the store: `contexten status`"
+        )
+
+
 def _print_status(status: Any) -> None:
-    from rich.console import Console
     from rich.markdown import Markdown
     from rich.markup import escape
 
-    console = Console()
-    colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(status.status, "yellow")
+    from contexten.commands._common import console as make_console
+
+    console = make_console()
+    colour = {"completed": "green", "failed": "red", "crashed": "red", "timed_out": "red"}.get(
+        status.status, "yellow"
+    )
     label = status.status
     if status.status == "completed" and not status.ok:
         # It ran, and found the system failing (exit 1): not the green "all is well".

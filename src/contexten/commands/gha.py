@@ -59,8 +59,14 @@ def gha(
         write_step_summary,
     )
     from contexten.events.routing import RoutingError, load_rules
+    from contexten.orchestration.workflows import WorkflowParameterError, parse_workflow_type
 
     environ = dict(os.environ)
+    if workflow:  # an unknown type is the first thing to say, before any event is read
+        try:
+            parse_workflow_type(workflow.strip().lower().replace("-", "_"))
+        except WorkflowParameterError as exc:
+            fail(f"--workflow: {exc}")
     try:
         given = parse_json_object(parameters, "--parameters") if parameters else {}
         event = load_event(environ, event_name=event_name or None, event_path=event_path or None)

@@ -92,26 +92,30 @@ def health_check(
 
 
 def _print(data: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    from contexten.commands._common import console as make_console
+    from contexten.commands._common import print_table
+
+    console = make_console()
     status = str(data.get("status"))
-    style = STATUS_STYLE.get(status, "")
-    table = Table(title=f"health [{style}]{status}[/{style}]: {data.get('score', 0):.0f}/100")
-    for column in ("component", "status", "latency", "weight", "detail"):
-        table.add_column(column)
-    for c in data.get("components", []):
-        latency = "" if c.get("latency_ms") is None else f"{c['latency_ms']:.0f} ms"
-        cstyle = STATUS_STYLE.get(c["status"], "")
-        table.add_row(
-            c["name"],
-            f"[{cstyle}]{c['status']}[/{cstyle}]" if cstyle else c["status"],
-            latency,
-            f"{c.get('weight', 0):g}",
-            c.get("detail", ""),
-        )
-    console.print(table)
+    print_table(
+        f"health {status}: {data.get('score', 0):.0f}/100",
+        ("component", "status", "latency", "weight", "detail"),
+        [
+            (
+                c["name"],
+                Text(c["status"], style=STATUS_STYLE.get(c["status"], "")),
+                "" if c.get("latency_ms") is None else f"{c['latency_ms']:.0f} ms",
+                f"{c.get('weight', 0):g}",
+                c.get("detail", ""),
+            )
+            for c in data.get("components", [])
+        ],
+        wrap=[4],
+        right=[2, 3],
+        keep_title=True,
+    )
     resources = data.get("resources") or {}
     if resources:
         connections = resources.get("open_connections")

@@ -23,14 +23,15 @@ def initialize(
     try:
         report = asyncio.run(PrefectOrchestrator().initialize(work_pool=work_pool))
     except StoreError as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=exc.exit_code)
     if as_json:
         print_json(report.to_dict())
     else:
-        from rich.console import Console
         from rich.markup import escape
 
-        console = Console()
+        from contexten.commands._common import console as make_console
+
+        console = make_console()
         for problem in report.problems:
             console.print(f"[yellow]config:[/yellow] {escape(problem)}", soft_wrap=True)
         console.print("store: migrated")

@@ -46,7 +46,7 @@ def _store() -> Store:
     try:
         return open_store()
     except StoreError as exc:
-        fail(str(exc), code=EXIT_FAILED)
+        fail(str(exc), code=exc.exit_code)
 
 
 @app.command("import")

@@ -66,7 +66,7 @@ def _run(component: str | None, failure_type: str | None, dry_run: bool) -> Any:
     try:
         store = open_store(settings.effective_database_url)
     except StoreError as exc:
-        fail(f"{exc} (recovery needs the store)", code=EXIT_FAILED)
+        fail(f"{exc} (recovery needs the store)", code=exc.exit_code)
     parameters: dict[str, Any] = {"dry_run": dry_run}
     if component is not None:
         parameters["component"] = component
@@ -78,11 +78,13 @@ def _run(component: str | None, failure_type: str | None, dry_run: bool) -> Any:
 
 
 def _print(result: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    from contexten.commands._common import console as make_console
+    from contexten.commands._common import print_table
+
+    console = make_console()
     if result.status != "completed":
         console.print(f"[red]recovery could not run:[/red] {escape(str(result.error))}")
         return
@@ -90,18 +92,22 @@ def _print(result: Any) -> None:
     console.print(result.summary)
     if not recoveries:
         return
-    table = Table(title="dry run: plans" if result.data.get("dry_run") else "recoveries")
-    for column in ("key", "failure", "plan", "outcome", "detail"):
-        table.add_column(column)
+    rows = []
     for r in recoveries:
         outcome = "planned" if r["dry_run"] else r["outcome"]
-        style = OUTCOME_STYLE.get(outcome, "")
         detail = r["attempts"][-1]["detail"] if r["attempts"] else r["reason"]
-        table.add_row(
-            r["key"],
-            r["category"],
-            " → ".join(r["plan"]),
-            f"[{style}]{outcome}[/{style}]" if style else outcome,
-            detail,
+        rows.append(
+            (
+                r["key"],
+                r["category"],
+                " → ".join(r["plan"]),
+                Text(outcome, style=OUTCOME_STYLE.get(outcome, "")),
+                detail,
+            )
         )
-    console.print(table)
+    print_table(
+        "dry run: plans" if result.data.get("dry_run") else "recoveries",
+        ("key", "failure", "plan", "outcome", "detail"),
+        rows,
+        wrap=[2, 4],
+    )

@@ -48,9 +48,9 @@ def server(
     except (PrefectServerError, SupervisorError) as exc:
         supervisor.stop()
         fail(str(exc), code=EXIT_FAILED)
-    from rich.console import Console
+    from contexten.commands._common import console as make_console
 
-    console = Console()
+    console = make_console()
     console.print(f"prefect api: {api_url}")
     if supervisor.prefect is not None:
         console.print(f"prefect ui:  {supervisor.prefect.ui_url}")

@@ -7,17 +7,39 @@ from typing import Any
 
 import typer
 
-from contexten.commands._common import EXIT_OK, print_json
+from contexten.commands._common import EXIT_BAD_INPUT, EXIT_OK, fail, print_json
 
 app = typer.Typer(add_completion=False)
 
 
 def collect_status(limit: int = 10) -> dict[str, Any]:
+    """Everything `status` shows. With configuration errors, only the configuration: the
+    store and the server are not touched (the errors may be what breaks them)."""
     from contexten.config import get_settings
+
+    settings = get_settings()
+    errors = settings.errors()
+    config = {
+        "config_problems": errors + settings.warnings(),
+        "config_errors": errors,
+        "config_warnings": settings.warnings(),
+    }
+    if errors:
+        return {
+            **config,
+            "mode": None,
+            "prefect_api_url": None,
+            "in_process_reason": None,
+            "prefect_ui_url": None,
+            "store": None,
+            "integrations": settings.enabled_integrations(),
+            "max_concurrent_workflows": settings.max_concurrent_workflows,
+            "warnings": [],
+            "recent_runs": [],
+        }
     from contexten.orchestration import PrefectOrchestrator
     from contexten.orchestration.prefect_server import read_server_record
 
-    settings = get_settings()
     orchestrator = PrefectOrchestrator(settings=settings)
     api_url = orchestrator.prefect_api_url()
     record = read_server_record(settings)
@@ -31,7 +53,7 @@ def collect_status(limit: int = 10) -> dict[str, Any]:
         )
     recent = asyncio.run(orchestrator.list_recent(limit))
     return {
-        "config_problems": settings.validate(),
+        **config,
         "mode": "prefect" if api_url else "in-process",
         "prefect_api_url": api_url,
         "in_process_reason": None if api_url else in_process_reason(settings, record),
@@ -73,17 +95,33 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
     limit: int = typer.Option(10, "--limit", min=1, max=500),
 ) -> None:
-    """Show configuration problems, the Prefect server, integrations and recent runs."""
+    """Show configuration problems, the Prefect server, integrations and recent runs.
+
+    Exit 2 when a configuration value is invalid (every error is listed, and no other
+    command runs until it is fixed); incomplete integration settings are warnings (exit 0).
+    """
     data = collect_status(limit)
+    code = EXIT_BAD_INPUT if data["config_errors"] else EXIT_OK
     if as_json:
         print_json(data)
-        raise typer.Exit(EXIT_OK)
-    from rich.console import Console
+        raise typer.Exit(code)
     from rich.markup import escape
     from rich.padding import Padding
     from rich.text import Text
 
-    console = Console()
+    from contexten.commands._common import console as make_console
+
+    console = make_console()
+    if data["config_errors"]:
+        for problem in data["config_errors"]:
+            console.print(f"[red]config error:[/red] {escape(problem)}", soft_wrap=True)
+        for problem in data["config_warnings"]:
+            console.print(f"[yellow]config:[/yellow] {escape(problem)}", soft_wrap=True)
+        fail(
+            f"{len(data['config_errors'])} configuration error(s) listed above; other "
+            "commands refuse to run until they are fixed (see the README's configuration "
+            "reference)"
+        )
     console.print(f"mode: [bold]{data['mode']}[/bold]")
     if data["prefect_api_url"]:
         console.print(f"prefect api: {data['prefect_api_url']}")
@@ -95,7 +133,7 @@ def status(
     console.print(f"store: {data['store']}")
     enabled = [name for name, on in data["integrations"].items() if on]
     console.print(f"integrations: {', '.join(enabled) or 'none configured'}")
-    for problem in data["config_problems"]:
+    for problem in data["config_warnings"]:
         console.print(f"[yellow]config:[/yellow] {escape(problem)}", soft_wrap=True)
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
@@ -110,7 +148,7 @@ def status(
     for run in runs:
         duration = run["duration_seconds"]
         seconds = "" if duration is None else f"{duration:.2f}s"
-        colour = {"completed": "green", "failed": "red", "crashed": "red"}.get(
+        colour = {"completed": "green", "failed": "red", "crashed": "red", "timed_out": "red"}.get(
             run["status"], "yellow"
         )
         line = Text("  ")

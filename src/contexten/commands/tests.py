@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from contexten.commands._common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, fail, print_json
+from contexten.commands._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    fail,
+    print_json,
+    stdout_is_terminal,
+)
 
 if TYPE_CHECKING:
     from contexten.store.db import Store
@@ -52,7 +59,7 @@ def _store() -> Store:
     try:
         return open_store()
     except StoreError as exc:
-        fail(str(exc), code=EXIT_FAILED)
+        fail(str(exc), code=exc.exit_code)
 
 
 def _repository(value: str | None) -> str | None:
@@ -136,7 +143,12 @@ def ingest(
         find_report_files,
         iter_report_sources,
     )
-    from contexten.testhistory.store import RunInfo, TestHistoryError, ingest_report
+    from contexten.testhistory.store import (
+        RunInfo,
+        TestHistoryError,
+        ingest_report,
+        local_upload_id,
+    )
 
     run = RunInfo(
         repository=_repository(repository),
@@ -177,6 +189,9 @@ def ingest(
             "flaky": sum(1 for c in report.cases if c.outcome.value == "flaky"),
             "stored": 0,
             "duplicate": False,
+            # Without --run-id each report is its own upload, named so a person can find it:
+            # reports of unrelated checkouts must never count as one run (or one commit).
+            "upload": run.run_id or local_upload_id(report.source, source.data),
         }
         if store is not None:
             try:
@@ -206,24 +221,21 @@ def ingest(
             }
         )
     else:
-        from rich.table import Table
+        from contexten.commands._common import print_table
 
-        table = Table(title="JUnit reports" + (" (dry run)" if dry_run else ""))
-        for column in ("file", "tests", "passed", "failed", "errors", "skipped", "stored"):
-            if column == "file":
-                table.add_column(column, overflow="fold")
-            else:
-                table.add_column(column, justify="right")
-        for r in ok:
-            stored = "duplicate" if r["duplicate"] else str(r["stored"])
-            table.add_row(
-                r["file"],
-                *(str(r[k]) for k in ("tests", "passed", "failed", "errors", "skipped")),
-                stored,
-            )
-        from contexten.commands._common import console
-
-        console().print(table)
+        print_table(
+            "JUnit reports" + (" (dry run)" if dry_run else ""),
+            ("file", "tests", "passed", "failed", "errors", "skipped", "stored"),
+            [
+                (
+                    r["file"],
+                    *(str(r[k]) for k in ("tests", "passed", "failed", "errors", "skipped")),
+                    "duplicate" if r["duplicate"] else str(r["stored"]),
+                )
+                for r in ok
+            ],
+            right=[1, 2, 3, 4, 5, 6],
+        )
         print(f"{len(ok)} reports parsed, {bad} invalid")
     if bad and not skip_invalid:
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -239,10 +251,44 @@ def _build(options: ReportOptions) -> Any:
     from contexten.testhistory.report import build_report
     from contexten.testhistory.store import TestHistoryError
 
+    store = _store()
     try:
-        return build_report(_store(), options)
+        built = build_report(store, options)
     except TestHistoryError as exc:
         _history_error(exc)
+    if not built.snapshot.stats:
+        print(f"contexten: note: {_empty_history_hint(store, options)}", file=sys.stderr)
+    return built
+
+
+def _empty_history_hint(store: Store, options: ReportOptions) -> str:
+    """Why there is nothing to report, and what to do: ingest first, or widen the filter."""
+    from sqlalchemy import func, select
+
+    from contexten.store.models import TestResultRecord
+
+    with store.session() as session:
+        stored = session.scalar(select(func.count()).select_from(TestResultRecord)) or 0
+        repositories = sorted(
+            str(r)
+            for r in session.scalars(select(TestResultRecord.repository).distinct().limit(5))
+            if r
+        )
+    if not stored:
+        return (
+            f"the test history in {store.safe_url} is empty: ingest JUnit reports first, "
+            "e.g. `contexten tests ingest junit.xml --repository owner/name --commit SHA`"
+        )
+    scope = [f"the last {options.window_days} days"]
+    if options.repository:
+        scope.append(f"repository {options.repository}")
+    if options.branch:
+        scope.append(f"branch {options.branch}")
+    known = f" (repositories stored: {', '.join(repositories)})" if repositories else ""
+    return (
+        f"no test executions in {', '.join(scope)} among the {stored} stored{known}; "
+        "widen --window-days or change --repository/--branch"
+    )
 
 
 @app.command()
@@ -267,6 +313,8 @@ def report(
             fail(f"--markdown {markdown}: cannot write: {exc.strerror or exc}")
     if as_json:
         print_json(report_json(built))
+    elif not stdout_is_terminal():
+        sys.stdout.write(text)  # the Markdown itself: nothing folded to a guessed width
     else:
         from rich.markdown import Markdown
 
@@ -293,15 +341,51 @@ def flaky(
         print_json({"window": data["window"], "flaky": data["flaky"][:top]})
     else:
         _print_table(report_tables(built)[0])
+        links = _Links.from_settings(built.options.repository)
         for finding in built.flaky[:top]:
             event = finding.stats.flaky_events[0] if finding.stats.flaky_events else None
             if event is not None:
+                where = f"commit {links.commit(event.commit)}" if event.commit else "no commit"
                 print(
-                    f"  {built.name(finding.stats.test_id)}: commit {(event.commit or '-')[:12]}"
-                    f" failed in {', '.join(event.failed_runs) or '-'},"
-                    f" passed in {', '.join(event.passed_runs) or '-'}"
+                    f"  {built.name(finding.stats.test_id)}: {where};"
+                    f" failed in {', '.join(map(links.run, event.failed_runs)) or '-'};"
+                    f" passed in {', '.join(map(links.run, event.passed_runs)) or '-'}"
                 )
     raise typer.Exit(EXIT_OK)
+
+
+class _Links:
+    """Evidence a person can follow: commit and run pages on GitHub when the repository is
+    known (-R or GITHUB_REPOSITORY) and the run id is a GitHub Actions run id."""
+
+    def __init__(self, web: str | None, repository: str | None) -> None:
+        self.base = f"{web}/{repository}" if web and repository else None
+
+    @classmethod
+    def from_settings(cls, repository: str | None) -> _Links:
+        from urllib.parse import urlparse
+
+        from contexten.config import get_settings
+
+        api = urlparse(get_settings().github_api_url)
+        host = api.netloc.removeprefix("api.") if api.netloc == "api.github.com" else api.netloc
+        web = f"{api.scheme}://{host}" if api.scheme and host else None
+        return cls(web, repository)
+
+    def commit(self, sha: str) -> str:
+        return f"{self.base}/commit/{sha}" if self.base else sha
+
+    def run(self, label: str) -> str:
+        """`123#2 (job)` → the run attempt's page; other labels (local uploads) as they are."""
+        import re
+
+        found = re.match(r"^(\d+)(?:#(\d+))?(?= |$)", label)
+        if self.base is None or found is None:
+            return label
+        url = f"{self.base}/actions/runs/{found[1]}"
+        if found[2]:
+            url += f"/attempts/{found[2]}"
+        return f"{label} <{url}>"
 
 
 @app.command()
@@ -333,22 +417,20 @@ def slow(
     raise typer.Exit(EXIT_OK)
 
 
-def _print_table(table: Any) -> None:
-    from rich.table import Table
+def _print_table(table: Any, *, wrap: tuple[int, ...] = ()) -> None:
+    from contexten.commands._common import console, print_table
 
-    from contexten.commands._common import console
-
-    out = Table(title=table.title or None)
-    # The test id is what a person acts on: it wraps whole, never ends in "…".
-    out.add_column(str(table.columns[0]), overflow="fold")
-    for column in table.columns[1:]:
-        out.add_column(str(column))
-    for row in table.rows:
-        out.add_row(*(str(v) for v in row))
     if not table.rows:
         console().print(f"{table.title}: none")
         return
-    console().print(out)
+    # The test id is what a person acts on: it stays whole, never folded or cut with "…".
+    print_table(
+        table.title or None,
+        [str(column) for column in table.columns],
+        [[str(value) for value in row] for row in table.rows],
+        wrap=wrap,
+        keep_title=True,
+    )
 
 
 # ----- shard ---------------------------------------------------------------------------------
@@ -508,7 +590,8 @@ def quarantine_list(
                 for e in entries
             ),
             title=f"Quarantine ({len(entries)})",
-        )
+        ),
+        wrap=(1,),
     )
     raise typer.Exit(EXIT_OK)
 

@@ -37,9 +37,9 @@ def _setup(trigger_spec: str) -> tuple[Any, Any, Any, Any]:
     from contexten.store.db import StoreError, open_store
 
     settings = get_settings()
-    # Problems elsewhere (say, a Linear team id) must not stop event intake: the receiver
-    # checks what it needs itself (secret, port, rules, store); the rest is a warning.
-    for problem in settings.validate():
+    # Incomplete integration settings (say, a Linear key without a team id) must not stop
+    # event intake: they are warnings. Invalid values were refused before the command ran.
+    for problem in settings.warnings():
         print(f"contexten: warning: configuration: {problem}", file=sys.stderr)
     try:
         rules = load_rules()
@@ -48,7 +48,7 @@ def _setup(trigger_spec: str) -> tuple[Any, Any, Any, Any]:
     try:
         store = open_store(settings.effective_database_url)
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), code=exc.exit_code)
     try:
         factory = load_trigger_factory(trigger_spec) if trigger_spec else orchestrator_trigger
     except TriggerLoadError as exc:
@@ -141,6 +141,13 @@ def dispatch_only(
     ),
     once: bool = typer.Option(False, "--once", help="settle one batch and exit"),
     as_json: bool = typer.Option(False, "--json", help="with --once: print the outcomes"),
+    poll_seconds: float = typer.Option(
+        1.0,
+        "--poll-seconds",
+        min=0.05,
+        max=60.0,
+        help="how often to look for new deliveries (no receiver wakes a separate dispatcher)",
+    ),
 ) -> None:
     """Claim inbox rows and trigger their workflows, until SIGINT/SIGTERM."""
     from contexten.events.service import build_dispatcher
@@ -152,6 +159,7 @@ def dispatch_only(
         factory(settings, store),
         rules=rules,
         lease_seconds=lease_seconds or settings.webhook_lease_seconds,
+        poll_interval=poll_seconds,
     )
 
     async def main() -> list[Any]:
@@ -209,14 +217,21 @@ def routes(as_json: bool = typer.Option(False, "--json", help="print one JSON do
             ]
         )
         raise typer.Exit(EXIT_OK)
-    from rich.console import Console
-    from rich.table import Table
+    from contexten.commands._common import print_table
 
-    table = Table(title="routing rules")
-    for column in ("rule", "event", "when", "workflow", "enabled"):
-        table.add_column(column)
-    for r in rules:
-        when = ", ".join(f"{path}={cond}" for path, cond in r.when.items()) or "-"
-        table.add_row(r.name, ", ".join(r.events), when, r.workflow, "yes" if r.enabled else "no")
-    Console().print(table)
+    print_table(
+        "routing rules",
+        ("rule", "event", "when", "workflow", "enabled"),
+        [
+            (
+                r.name,
+                ", ".join(r.events),
+                ", ".join(f"{path}={cond}" for path, cond in r.when.items()) or "-",
+                r.workflow,
+                "yes" if r.enabled else "no",
+            )
+            for r in rules
+        ],
+        wrap=[1, 2],
+    )
     raise typer.Exit(EXIT_OK)

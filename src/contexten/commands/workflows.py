@@ -102,8 +102,10 @@ def list_types(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """List the 13 workflow types with their triggers, schedule, limits and parameters."""
+    from contexten.config import get_settings
     from contexten.orchestration.workflows import REGISTRY
 
+    default_timeout = get_settings().workflow_default_timeout
     rows: list[dict[str, Any]] = []
     for spec in REGISTRY.values():
         schema = spec.parameters.model_json_schema()
@@ -124,7 +126,7 @@ def list_types(
                 "description": spec.description,
                 "events": list(spec.events),
                 "schedule": spec.schedule.describe() if spec.schedule else None,
-                "timeout_seconds": spec.timeout_seconds,
+                "timeout_seconds": spec.effective_timeout(default_timeout),
                 "retries": spec.retries,
                 "priority": spec.priority,
                 "tags": list(spec.tags),
@@ -134,22 +136,23 @@ def list_types(
     if as_json:
         print_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from contexten.commands._common import print_table
 
-    table = Table(title="workflow types")
-    table.add_column("type", no_wrap=True)
-    for column in ("triggers", "schedule", "timeout", "parameters"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        params = ", ".join(
-            f"{name}{'*' if p['required'] else ''}" for name, p in row["parameters"].items()
-        )
-        table.add_row(
-            row["type"],
-            ", ".join(row["events"]) or "-",
-            row["schedule"] or "-",
-            f"{row['timeout_seconds']}s",
-            params,
-        )
-    Console().print(table)
+    print_table(
+        "workflow types",
+        ("type", "triggers", "schedule", "timeout", "parameters"),
+        [
+            (
+                row["type"],
+                ", ".join(row["events"]) or "-",
+                row["schedule"] or "-",
+                f"{row['timeout_seconds']}s",
+                ", ".join(
+                    f"{name}{'*' if p['required'] else ''}" for name, p in row["parameters"].items()
+                ),
+            )
+            for row in rows
+        ],
+        wrap=[1, 2, 4],
+        right=[3],
+    )

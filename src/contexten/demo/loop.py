@@ -365,6 +365,7 @@ class Demo:
         try:
             with httpx.Client(base_url=receiver.url, timeout=10.0) as client:
                 self._deliver_all(client, payloads, runs, secret, store)
+                self._conversations(client, payloads, runs, secret, store, sandbox, receiver.url)
         finally:
             payloads.close()
             receiver.stop()
@@ -418,6 +419,73 @@ class Demo:
                 for run_id in (record.dispatch.run_ids if record.dispatch else ())
             ]
 
+    def _conversations(
+        self,
+        client: httpx.Client,
+        payloads: scenario.Payloads,
+        runs: scenario.SeededRuns,
+        secret: str,
+        store: Store,
+        sandbox: SandboxServer,
+        receiver_url: str,
+    ) -> None:
+        """A slower PR run (regression: alert + check run), a PR comment command, and a
+        person pressing Resolve on the alert in Slack."""
+        perf = payloads.workflow_run(
+            runs.perf_run, "perf-pr", "Perf: a pull request's benchmarks passed, slower"
+        )
+        self._send(client, perf, secret)
+        self._wait_for(perf.delivery_id)
+        command = payloads.issue_comment(
+            runs.test_pr_number,
+            "/contexten explain",
+            "pr-command",
+            "a member comments `/contexten explain` on the test failure's PR",
+            login="demo-maintainer",
+            association="MEMBER",
+        )
+        self._send(client, command, secret)
+        self._wait_for(command.delivery_id)
+        self._press_resolve(sandbox, receiver_url)
+        self._wait_idle(store)
+        for record in self.records.values():
+            record.runs = [
+                execution_summary(store, run_id)
+                for run_id in (record.dispatch.run_ids if record.dispatch else ())
+            ]
+
+    def _press_resolve(self, sandbox: SandboxServer, receiver_url: str) -> None:
+        from contexten.monitoring.alerts import ACTION_RESOLVE
+        from contexten.sandbox.slack_interactions import SlackInteractions
+
+        slack = sandbox.state.slack
+        if slack is None:
+            return
+        key = regression_alert_key()
+        message = next(
+            (m for m in slack.messages() if key in m.text and m.blocks and not m.thread_ts), None
+        )
+        if message is None:
+            self.progress(f"Slack: no alert message for {key} to press Resolve on")
+            return
+        sender = SlackInteractions(slack, receiver_url + "/slack/interactivity")
+        response = sender.press(message, ACTION_RESOLVE, user_name=SLACK_USER)
+        self.progress(
+            f"Slack: {SLACK_USER} pressed Resolve on the {key} alert: HTTP {response.status_code}"
+        )
+
+    def _wait_idle(self, store: Store, limit: float = 20.0) -> None:
+        """Let the follow-up work the outcomes asked for (internal events) settle."""
+        from contexten.events.inbox import CLAIMED, PENDING, Inbox
+
+        inbox = Inbox(store)
+        until = min(self.deadline, time.monotonic() + limit)
+        while time.monotonic() < until:
+            counts = inbox.counts()
+            if not counts.get(PENDING) and not counts.get(CLAIMED):
+                return
+            time.sleep(0.1)
+
     def _send(self, client: httpx.Client, delivery: scenario.Delivery, secret: str) -> None:
         response = client.post(
             WEBHOOK_PATH, content=delivery.body, headers=delivery.headers(secret)
@@ -459,6 +527,15 @@ class Demo:
                         f"dispatched '{record.delivery.title}': {outcome.status} -> "
                         f"{', '.join(outcome.workflow_types) or 'no workflow'}"
                     )
+
+
+SLACK_USER = "demo-oncall"
+
+
+def regression_alert_key() -> str:
+    from contexten.workflows.regression_actions import alert_key
+
+    return alert_key(scenario.REPO, scenario.PERF_BRANCH)
 
 
 def execution_summary(store: Store, run_id: str) -> dict[str, Any]:
@@ -553,34 +630,57 @@ def verify(
         ),
     )
     slack = state.slack.messages() if state.slack is not None else []
-    check("Slack: one message per escalation (test, compile)", 2, len(slack))
+    escalations = [m for m in slack if f"[{scenario.REPO}]" in m.text]
+    check("Slack: one message per escalation (test, compile)", 2, len(escalations))
+    test_pr_comments = gh.comments(scenario.REPO, runs.test_pr_number)
+    replies = [c for c in test_pr_comments if c.body.startswith("What went wrong")]
     check(
         "GitHub: one comment on the test failure's PR",
         1,
-        len(gh.comments(scenario.REPO, runs.test_pr_number)),
+        len(test_pr_comments) - len(replies),
+    )
+    quoted = any("AssertionError" in c.body for c in replies)
+    check(
+        "GitHub: `/contexten explain` from a member answered in one reply with the evidence",
+        "1 reply quoting the AssertionError",
+        f"{len(replies)} repl{'y' if len(replies) == 1 else 'ies'}"
+        + (" quoting the AssertionError" if quoted else ""),
     )
     check(
         "GitHub: one comment on the compile error's PR",
         1,
         len(gh.comments(scenario.REPO, runs.compile_pr_number)),
     )
-    check("GitHub: PR comments in all", 2, received.get("issue_comment", 0))
-    check_runs = gh.check_runs(scenario.REPO)
+    check(
+        "GitHub: PR comments in all (2 escalations, 1 command reply)",
+        3,
+        received.get("issue_comment", 0),
+    )
+    from contexten.workflows.regression_actions import CHECK_NAME as PERF_CHECK
+
+    all_check_runs = gh.check_runs(scenario.REPO)
+    perf_head = gh.runs[runs.perf_run].head_sha if runs.perf_run in gh.runs else "?"
+    perf_checks = [c for c in all_check_runs if c.name == PERF_CHECK]
+    check(
+        "GitHub: the slower PR run's head commit got a performance check run",
+        f"1 on {perf_head[:12]} naming job bench",
+        f"{len(perf_checks)} on "
+        + ", ".join(c.head_sha[:12] for c in perf_checks)
+        + (" naming job bench" if any("bench" in (c.text or "") for c in perf_checks) else ""),
+    )
+    check_runs = [c for c in all_check_runs if c.name != PERF_CHECK]
     located = any(
         (a.get("path"), a.get("start_line")) == scenario.COMPILE_LOCATION
         for c in check_runs
         for a in c.annotations
     )
-    check(
-        "GitHub: check runs, one per escalated run (file/line known)",
-        3,
-        received.get("check_run", 0),
-    )
+    check("GitHub: check runs, one per escalated run (file/line known)", 3, len(check_runs))
     check(
         "GitHub: annotation at the syntax error",
         "{}:{}".format(*scenario.COMPILE_LOCATION),
         "{}:{}".format(*scenario.COMPILE_LOCATION) if located else "none",
     )
+    check_alert_resolved_from_slack(check, store, slack)
     agent_runs = state.codegen.runs() if state.codegen is not None else []
     check("Codegen: one agent run (compile error only)", 1, len(agent_runs))
     fenced = bool(agent_runs) and "BEGIN-LOG-" in agent_runs[0].prompt
@@ -647,6 +747,25 @@ def verify(
     check("orchestrator: one failure_analysis per run attempt (4 failures + 1 re-run)", 5, analyses)
     check("orchestrator: every workflow run completed", 0, failed)
     return checks
+
+
+def check_alert_resolved_from_slack(
+    check: Callable[..., None], store: Store, slack: list[Any]
+) -> None:
+    from contexten.config import get_settings
+    from contexten.monitoring.alerts import AlertManager
+
+    key = regression_alert_key()
+    alerts = [a for a in AlertManager(store, get_settings()).list_alerts() if a.key == key]
+    resolved = [a for a in alerts if a.status == "resolved"]
+    by = str(resolved[0].data.get("resolution", "")) if resolved else ""
+    check(
+        "Slack: the regression alert's Resolve button resolved it",
+        f"resolved by {SLACK_USER}",
+        by or (alerts[0].status if alerts else "no alert"),
+    )
+    thread = [m for m in slack if m.thread_ts and f"resolved by {SLACK_USER}" in m.text]
+    check("Slack: the press answered in the alert's thread", 1, len(thread))
 
 
 def _signatures(records: dict[str, EventRecord]) -> dict[str, str]:

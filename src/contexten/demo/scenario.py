@@ -8,6 +8,8 @@ Repository `contexten-demo/shop` on the sandbox GitHub, with three workflows:
   pull request branch, then fails the same way on `main`.
 - `Build` / job `e2e` (a real kubernetes-client log pair): passes on `main`, then fails on a
   pull request branch with a Python SyntaxError; auto-fix is on for this workflow.
+- `Perf` / job `bench`: about 300 s a run on `develop` (the baseline), about 480 s on a
+  pull request branch: a significant regression (synthetic timings).
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ class SeededRuns:
     compile_pr: int
     test_pr_number: int
     compile_pr_number: int
+    perf_run: int = 0  # the newest (slower) Perf run of the perf pull request
+    perf_pr_number: int = 0
+
+
+PERF_WORKFLOW = "Perf"
+PERF_BRANCH = "perf/json-encoder"
 
 
 def seed(state: SandboxState, github_url: str) -> SeededRuns:
@@ -128,6 +136,7 @@ def seed(state: SandboxState, github_url: str) -> SeededRuns:
         created_at=at(30),
         display_title="Merge: faster supercells",
     )
+    perf_pr, perf_run = seed_perf(state, at(40))
     if state.codegen is not None:
         # The agent's pull request links point at the sandbox repository.
         state.codegen.pr_url_base = f"{github_url}/{REPO}/pull/"
@@ -141,7 +150,41 @@ def seed(state: SandboxState, github_url: str) -> SeededRuns:
         compile_pr=compile_pr.id,
         test_pr_number=test_pr_ref.number,
         compile_pr_number=compile_pr_ref.number,
+        perf_run=perf_run,
+        perf_pr_number=perf_pr,
     )
+
+
+def seed_perf(state: SandboxState, start: datetime) -> tuple[int, int]:
+    """Eight Perf runs on develop and eight, 60 % slower, on a pull request branch;
+    returns (pull request number, the newest run of the branch)."""
+    gh = state.github
+    gh.add_branch(REPO, "develop")
+    gh.add_branch(REPO, PERF_BRANCH)
+    gh.add_commit(REPO, PERF_BRANCH, {"src/encode.py": "# new encoder\n"}, "A new JSON encoder")
+    number = gh.add_pull_request(REPO, PERF_BRANCH, title="A new JSON encoder").number
+    newest = 0
+    for i in range(8):
+        for branch, seconds in (("develop", 300.0), (PERF_BRANCH, 480.0)):
+            run = gh.add_run(
+                REPO,
+                workflow=PERF_WORKFLOW,
+                head_branch=branch,
+                event="push" if branch == "develop" else "pull_request",
+                pull_requests=[number] if branch == PERF_BRANCH else [],
+                jobs=[
+                    JobSpec(
+                        "bench",
+                        steps=(("Set up job", "success"), ("Run benchmarks", "success")),
+                        duration_seconds=seconds + (i * 7) % 11,
+                    )
+                ],
+                created_at=start + timedelta(minutes=2 * i + (1 if branch != "develop" else 0)),
+                display_title="A new JSON encoder" if branch != "develop" else "Nightly bench",
+            )
+            if branch == PERF_BRANCH:
+                newest = run.id
+    return number, newest
 
 
 def demo_rules() -> list[RoutingRule]:
@@ -247,6 +290,56 @@ class Payloads:
             "sender": run["actor"],
         }
         return self._delivery(name, title, "workflow_job", body)
+
+    def pull_request(self, number: int, name: str, title: str, action: str = "opened") -> Delivery:
+        pull = self._get(f"/repos/{self.repo}/pulls/{number}")
+        repository = self._get(f"/repos/{self.repo}")
+        body = {
+            "action": action,
+            "number": number,
+            "pull_request": pull,
+            "repository": repository,
+            "sender": pull["user"],
+        }
+        return self._delivery(name, title, "pull_request", body)
+
+    def issue_comment(
+        self,
+        number: int,
+        comment: str,
+        name: str,
+        title: str,
+        *,
+        login: str = "octocat",
+        association: str = "MEMBER",
+        comment_id: int | None = None,
+    ) -> Delivery:
+        """A comment on pull request `number` as GitHub announces it (issue_comment created)."""
+        pull = self._get(f"/repos/{self.repo}/pulls/{number}")
+        repository = self._get(f"/repos/{self.repo}")
+        user = {"login": login, "id": abs(hash(login)) % 10_000_000, "type": "User"}
+        ident = comment_id or uuid.uuid4().int % 2_000_000_000
+        body = {
+            "action": "created",
+            "issue": {
+                "number": number,
+                "title": pull["title"],
+                "state": pull["state"],
+                "html_url": pull["html_url"],
+                "user": pull["user"],
+                "pull_request": {"url": pull["url"], "html_url": pull["html_url"]},
+            },
+            "comment": {
+                "id": ident,
+                "body": comment,
+                "user": user,
+                "author_association": association,
+                "html_url": f"{pull['html_url']}#issuecomment-{ident}",
+            },
+            "repository": repository,
+            "sender": user,
+        }
+        return self._delivery(name, title, "issue_comment", body)
 
     @staticmethod
     def _delivery(name: str, title: str, event: str, body: dict[str, Any]) -> Delivery:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -20,7 +21,11 @@ from contexten.analysis.deps import (
     current_versions,
     plan_updates,
 )
-from contexten.depsources.interface import PackageIndex, VulnerabilityDatabase
+from contexten.depsources.interface import (
+    PackageIndex,
+    VulnerabilityDatabase,
+    VulnerabilityDatabaseError,
+)
 
 MAX_ROUNDS = 3
 
@@ -42,7 +47,11 @@ async def build_plan(
     index: PackageIndex,
     vulnerabilities: VulnerabilityDatabase | None,
     policy: PlanPolicy,
+    *,
+    advisories_optional: bool = False,
 ) -> UpdatePlan:
+    """The plan. With `advisories_optional`, an unreachable vulnerability database does not
+    stop it: the plan says in `advisories_not_checked` why advisories were not checked."""
     if policy.now is None:
         policy = PlanPolicy(
             policy.strategy,
@@ -55,21 +64,27 @@ async def build_plan(
     in_use = current_versions(project, infos, allow_prereleases=policy.allow_prereleases)
     known: dict[str, dict[str, Advisory]] = {}
     queried: set[tuple[str, str]] = set()
-    if vulnerabilities is not None:
-        pairs = sorted((name, resolved.version) for name, resolved in in_use.items())
-        _merge(known, await vulnerabilities.advisories(pairs))
-        queried.update(pairs)
-    plan = plan_updates(project, infos, _flat(known), policy)
-    for _ in range(MAX_ROUNDS):
-        if vulnerabilities is None:
-            break
-        targets = sorted({(i.name, i.target) for i in plan.items if i.target} - queried)
-        if not targets:
-            break
-        queried.update(targets)
-        if not _merge(known, await vulnerabilities.advisories(targets)):
-            break
+    try:
+        if vulnerabilities is not None:
+            pairs = sorted((name, resolved.version) for name, resolved in in_use.items())
+            _merge(known, await vulnerabilities.advisories(pairs))
+            queried.update(pairs)
         plan = plan_updates(project, infos, _flat(known), policy)
+        for _ in range(MAX_ROUNDS):
+            if vulnerabilities is None:
+                break
+            targets = sorted({(i.name, i.target) for i in plan.items if i.target} - queried)
+            if not targets:
+                break
+            queried.update(targets)
+            if not _merge(known, await vulnerabilities.advisories(targets)):
+                break
+            plan = plan_updates(project, infos, _flat(known), policy)
+    except VulnerabilityDatabaseError as exc:
+        if not advisories_optional:
+            raise
+        plan = plan_updates(project, infos, _flat(known), policy)
+        return dataclasses.replace(plan, advisories_not_checked=str(exc))
     return plan
 
 

@@ -213,6 +213,130 @@ DEFAULT_RULE_DATA: tuple[dict[str, Any], ...] = (
         "parameters": {"repository": "${payload.repository.full_name}"},
         "key": "release_management:${payload.repository.full_name}:${payload.release.tag_name}",
     },
+    {
+        "name": "push-security-audit",
+        "description": "A branch push: audit dependencies, code and secrets of the checkout "
+        "at `path` (the working copy the dispatcher runs in), once per pushed commit.",
+        "event": "push",
+        "when": {"derived.ref_type": "branch", "payload.deleted": {"not": True}},
+        "workflow": "security_audit",
+        "parameters": {"repository": "${payload.repository.full_name}"},
+        "key": "security_audit:${payload.repository.full_name}:${payload.after}",
+    },
+    {
+        "name": "ci-run-performance",
+        "description": "A push's or pull request's CI run passed off the baseline branch: "
+        "compare its branch's durations with the baseline; a regression alerts and puts a "
+        "check run on the head commit.",
+        "event": "workflow_run",
+        "when": {
+            "payload.action": "completed",
+            "payload.workflow_run.conclusion": "success",
+            "payload.workflow_run.event": ["push", "pull_request"],
+            "payload.workflow_run.run_attempt": 1,
+            "payload.workflow_run.head_branch": {"not": "${settings.baseline_branch}"},
+        },
+        "workflow": "performance_monitoring",
+        "parameters": {
+            "repository": "${payload.repository.full_name}",
+            "baseline_branch": "${settings.baseline_branch}",
+            "head_branch": "${payload.workflow_run.head_branch}",
+            "head_sha": "${payload.workflow_run.head_sha}",
+            "workflow_name": "${payload.workflow_run.name}",
+        },
+        "key": "performance_monitoring:${payload.repository.full_name}"
+        ":${payload.workflow_run.head_sha}:${payload.workflow_run.name}",
+    },
+    {
+        "name": "pull-request-workflow-lint",
+        "description": "A pull request was opened or pushed to: lint the workflow files it "
+        "changes under .github/workflows/ and annotate them with a check run.",
+        "event": "pull_request",
+        "when": {"payload.action": ["opened", "synchronize", "reopened"]},
+        "workflow": "workflow_optimization",
+        "parameters": {
+            "repository": "${payload.repository.full_name}",
+            "pull_request": "${payload.pull_request.number}",
+            "head_sha": "${payload.pull_request.head.sha}",
+        },
+        "key": "workflow_lint:${payload.repository.full_name}:${payload.pull_request.number}"
+        ":${payload.pull_request.head.sha}",
+    },
+    {
+        "name": "pull-request-command",
+        "description": "A `/contexten rerun|diagnose|explain` comment on a pull request: "
+        "answer it (owners, members and collaborators; others are told, once).",
+        "event": "issue_comment",
+        "when": {
+            "payload.action": "created",
+            "payload.issue.pull_request": {"exists": True},
+            "payload.comment.body": {"prefix": "/contexten"},
+            "payload.comment.user.type": {"not": "Bot"},
+        },
+        "workflow": "github_automation",
+        "parameters": {
+            "repository": "${payload.repository.full_name}",
+            "issue_number": "${payload.issue.number}",
+            "comment_id": "${payload.comment.id}",
+            "comment_body": "${payload.comment.body}",
+            "comment_author": "${payload.comment.user.login}",
+            "author_association": "${payload.comment.author_association}",
+        },
+        "key": "pr_command:${payload.repository.full_name}:${payload.comment.id}",
+    },
+    # ----- internal events (see contexten.events.internal): a run's outcome -----
+    {
+        "name": "diagnosis-linear-sync",
+        "description": "failure_analysis escalated a diagnosis: make sure each signature has "
+        "its one Linear issue.",
+        "event": "diagnosis.created",
+        "workflow": "linear_sync",
+        "parameters": {"repository": "${payload.repository.full_name}"},
+        "key": "linear_sync:${payload.repository.full_name}:${payload.workflow_run.id}"
+        ":${payload.workflow_run.run_attempt}",
+    },
+    {
+        "name": "diagnosis-github-automation",
+        "description": "failure_analysis escalated a diagnosis: the PR comment and check run "
+        "(the same keys: a run already commented on gets no second comment).",
+        "event": "diagnosis.created",
+        "workflow": "github_automation",
+        "parameters": {
+            "repository": "${payload.repository.full_name}",
+            "workflow_run_id": "${payload.workflow_run.id}",
+        },
+        "key": "github_automation:${payload.repository.full_name}:${payload.workflow_run.id}"
+        ":${payload.workflow_run.run_attempt}",
+    },
+    {
+        "name": "diagnosis-auto-fix",
+        "description": "A diagnosis asks for an automatic fix: hand it to the Codegen agent "
+        "(one agent run per signature and occurrence).",
+        "event": "diagnosis.auto_fix",
+        "workflow": "codegen_task_execution",
+        "parameters": {
+            "repository": "${payload.repository.full_name}",
+            "workflow_run_id": "${payload.workflow_run.id}",
+        },
+        "key": "codegen_task_execution:${payload.repository.full_name}:${payload.workflow_run.id}"
+        ":${payload.workflow_run.run_attempt}",
+    },
+    {
+        "name": "alert-firing",
+        "description": "A new alert fired: route, group and escalate the alerts.",
+        "event": "alert.firing",
+        "workflow": "alert_management",
+        "key": "alert_management:${payload.alert.id}:${payload.alert.first_seen}",
+    },
+    {
+        "name": "unhealthy-component-recovery",
+        "description": "The health check found a component unhealthy (RECOVERY_ENABLED): "
+        "recover it, within MAX_CONCURRENT_RECOVERIES and ESCALATION_THRESHOLD.",
+        "event": "health.unhealthy",
+        "workflow": "system_recovery",
+        "parameters": {"component": "${payload.component.name}"},
+        "key": "system_recovery:${payload.component.name}:${payload.source.run_id}",
+    },
 )
 
 

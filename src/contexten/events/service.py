@@ -111,6 +111,7 @@ def build_app(
     """The receiver, with a dispatcher in its lifespan unless dispatch is False."""
     rule_set = list(rules) if rules is not None else load_rules()
     dispatcher = None
+    chosen: Trigger | None = None
     if dispatch:
         chosen = trigger or orchestrator_trigger(settings, store)
         dispatcher = build_dispatcher(
@@ -121,6 +122,10 @@ def build_app(
             lease_seconds=lease_seconds,
             **dispatcher_options,
         )
+    from contexten.integrations.slack_interactivity import slack_router
+
+    # Slack's slash command and buttons (503 until SLACK_SIGNING_SECRET is set).
+    extra_routes = [*extra_routes, slack_router(settings, store, chosen)]
     return create_app(
         settings,
         store,

@@ -47,6 +47,7 @@ from contexten.integrations.idempotency import (
 from contexten.integrations.interface import (
     Annotation,
     Artifact,
+    ChangedFile,
     CheckResult,
     CheckRunRef,
     CIProvider,
@@ -331,6 +332,7 @@ class GitHubClient(CIProvider):
             state=data.state,
             id=data.id,
             draft=bool(_unset(data.draft)),
+            head_sha=str(_unset(data.head.sha) or ""),
         )
 
     # ------------------------------------------------------------------ runs and jobs
@@ -974,6 +976,45 @@ class GitHubClient(CIProvider):
             if item.head.ref == head and (base is None or item.base.ref == base):
                 return self._pull(item)
         return None
+
+    async def get_pull_request(self, repo: str, number: int) -> PullRequestRef:
+        owner, name = split_repo(repo)
+        response = await self._call(
+            f"get pull request #{number} of {repo}",
+            lambda: self._rest.pulls.async_get(owner, name, number),
+        )
+        return self._pull(response.parsed_data)
+
+    async def list_pull_request_files(
+        self, repo: str, number: int, *, max_items: int = 3000
+    ) -> list[ChangedFile]:
+        owner, name = split_repo(repo)
+        files: list[ChangedFile] = []
+        page = 1
+        while True:
+
+            async def fetch(page: int = page) -> Any:
+                return await self._rest.pulls.async_list_files(
+                    owner, name, number, per_page=100, page=page
+                )
+
+            response = await self._call(
+                f"list files of pull request #{number} of {repo} (page {page})", fetch
+            )
+            batch = cast(list[Any], response.parsed_data)
+            files.extend(
+                ChangedFile(
+                    path=item.filename,
+                    status=str(item.status),
+                    previous_path=_unset(item.previous_filename) or None,
+                )
+                for item in batch
+            )
+            if len(files) >= max_items:
+                return files[:max_items]
+            if not batch or not _has_next(response.headers):
+                return files
+            page += 1
 
     async def create_pull_request(
         self,

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from contexten.errors import ContextenError
 from contexten.integrations.redaction import redact
 
 # ----------------------------------------------------------------------------- errors
@@ -37,8 +38,10 @@ class ErrorReason(enum.StrEnum):
     ERROR = "error"  # anything else
 
 
-class IntegrationError(Exception):
+class IntegrationError(ContextenError):
     """A call to an external service failed. The message never contains a secret.
+
+    An expected error: a command that lets it through exits 1 with its one-line message.
 
     Attributes:
         reason: what kind of failure (see ErrorReason).
@@ -273,6 +276,16 @@ class PullRequestRef:
     state: str
     id: int = 0
     draft: bool = False
+    head_sha: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedFile:
+    """A file a pull request adds, modifies, renames or removes."""
+
+    path: str
+    status: str  # added | modified | removed | renamed | copied | changed | unchanged
+    previous_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +514,21 @@ class CIProvider(abc.ABC):
         self, repo: str, *, head: str, base: str | None = None, state: str = "open"
     ) -> PullRequestRef | None:
         """`head` is a branch name of the same repository."""
+
+    async def get_pull_request(self, repo: str, number: int) -> PullRequestRef:
+        """One pull request (with its head sha)."""
+        raise CIProviderError(
+            f"{self.name}: reading pull requests is not supported", reason=ErrorReason.INVALID
+        )
+
+    async def list_pull_request_files(
+        self, repo: str, number: int, *, max_items: int = 3000
+    ) -> list[ChangedFile]:
+        """The files a pull request changes (GitHub lists at most 3000)."""
+        raise CIProviderError(
+            f"{self.name}: listing pull request files is not supported",
+            reason=ErrorReason.INVALID,
+        )
 
     @abc.abstractmethod
     async def create_pull_request(

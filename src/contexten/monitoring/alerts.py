@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import func, select
 
 from contexten.config import Settings
+from contexten.errors import BadInputError
 from contexten.monitoring.metrics import as_utc
 from contexten.store.db import Store
 from contexten.store.models import AlertRecord
@@ -48,7 +49,7 @@ Event = Literal["firing", "repeat", "escalation", "resolved"]
 Action = Literal["notified", "deduped", "rate_limited", "escalated", "resolved", "not_firing"]
 
 
-class AlertConfigError(ValueError):
+class AlertConfigError(BadInputError, ValueError):
     """The alert routing file is invalid; the message names the file and the problem."""
 
 
@@ -245,6 +246,37 @@ class LogSink:
         return "log"
 
 
+# Slack interactivity (see integrations.slack_interactivity): the buttons' action ids.
+ACTION_ACK = "contexten_ack"
+ACTION_RESOLVE = "contexten_resolve"
+ACTION_RERUN = "contexten_rerun"
+
+
+def alert_buttons(alert: AlertView) -> dict[str, Any]:
+    """Acknowledge / Resolve (value: the alert id) and, for an alert about a workflow run,
+    Re-run (value: the run id); answered by the receiver's Slack endpoint."""
+
+    def button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": label},
+            "action_id": action_id,
+            "value": value[:2000],
+        }
+        if style:
+            element["style"] = style
+        return element
+
+    elements = [
+        button("Acknowledge", ACTION_ACK, str(alert.id)),
+        button("Resolve", ACTION_RESOLVE, str(alert.id), "primary"),
+    ]
+    run_id = alert.data.get("run_id")
+    if isinstance(run_id, str) and run_id:
+        elements.append(button("Re-run", ACTION_RERUN, run_id))
+    return {"type": "actions", "block_id": f"alert-{alert.id}", "elements": elements}
+
+
 class SlackSink:
     """Posts through a Notifier; `fallback` (an incoming-webhook notifier) is used when the
     primary fails or its circuit is open."""
@@ -258,7 +290,7 @@ class SlackSink:
         from contexten.integrations.interface import Message
 
         text = render_text(alert, event)
-        blocks = (
+        blocks: tuple[dict[str, Any], ...] = (
             {"type": "header", "text": {"type": "plain_text", "text": text[:150]}},
             {"type": "section", "text": {"type": "mrkdwn", "text": alert.message[:2900]}},
             {
@@ -272,6 +304,8 @@ class SlackSink:
                 ],
             },
         )
+        if event != "resolved":
+            blocks = (*blocks, alert_buttons(alert))
         return Message(
             text=text[:3000],
             blocks=blocks,
@@ -436,6 +470,8 @@ class AlertManager:
         """Record a firing alert; notify if new (or newly more severe), else count it."""
         now = self.clock()
         view, new, raised = self._upsert(alert, now)
+        if new:
+            self._emit("alert.firing", view)
         if new or raised:
             if self._recently_notified(view.key, now, exclude_id=None if new else view.id):
                 return AlertDecision(view.key, "rate_limited", (), view.count, view.id)
@@ -497,6 +533,7 @@ class AlertManager:
             if reason:
                 row.data = {**(row.data or {}), "resolution": reason[:500]}
             view = _view(row)
+        self._emit("alert.resolved", view)
         notified = {n.get("channel") for n in view.data.get("notifications", []) if n.get("ok")}
         channels = tuple(c for c in self._channels(view) if c in notified)
         if not channels:
@@ -520,7 +557,9 @@ class AlertManager:
         Escalating a key that is already escalated and still firing only counts it, so a
         recovery that keeps failing does not page someone every few minutes.
         """
-        view, _new, _raised = self._upsert(alert, self.clock())
+        view, new, _raised = self._upsert(alert, self.clock())
+        if new:
+            self._emit("alert.firing", view)
         if view.data.get("escalated"):
             return AlertDecision(view.key, "deduped", (), view.count, view.id)
         return await self._escalate(view)
@@ -536,6 +575,8 @@ class AlertManager:
                     await self.resolve(view.key, reason=f"not seen for {minutes} minutes")
                 )
                 continue
+            if view.data.get("acknowledged_by"):
+                continue  # a person has it (Slack "Acknowledge"): no repeats, no paging
             last = view.last_notified_at or view.first_seen
             if now - last < timedelta(seconds=self.policy.repeat_after_seconds):
                 continue
@@ -547,6 +588,23 @@ class AlertManager:
         return decisions
 
     # --- internals ---
+    def _emit(self, name: str, view: AlertView) -> None:
+        """`alert.firing` / `alert.resolved` into the event inbox (never fails the caller)."""
+        try:
+            from contexten.events.internal import alert_event, emit
+
+            emit(self.store, [alert_event(name, view.to_dict())])
+        except Exception as exc:
+            logger.error("alert %s: cannot record %s: %s", view.key, name, exc)
+
+    def acknowledge(self, alert_id: int, by: str) -> AlertView | None:
+        """Mark a firing alert as taken by a person: it stops repeating and escalating.
+        None when there is no such alert; a resolved alert is returned unchanged."""
+        from contexten.store.loops import acknowledge_alert
+
+        acknowledge_alert(self.store, alert_id, by[:100], self.clock())
+        return self.get(alert_id)
+
     def _channels(self, view: AlertView) -> tuple[Channel, ...]:
         return route(self.rules, view.key, view.severity)
 

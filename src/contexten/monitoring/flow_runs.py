@@ -55,7 +55,7 @@ def timeout_for_flow(flow_name: str | None, default_seconds: float) -> float:
     """The workflow type's timeout for a flow name like "health-check"."""
     for spec in REGISTRY.values():
         if flow_name in (spec.flow_name, spec.type.value):
-            return float(spec.timeout_seconds)
+            return float(spec.effective_timeout(int(default_seconds)))
     return float(default_seconds)
 
 

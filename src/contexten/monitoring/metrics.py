@@ -32,7 +32,7 @@ from contexten.store.models import (
 )
 
 SUCCESS_STATUSES = frozenset({"completed"})
-ERROR_STATUSES = frozenset({"failed", "crashed"})
+ERROR_STATUSES = frozenset({"failed", "crashed", "timed_out"})
 HEALTH_SCORE = "health_score"
 COMPONENT_LATENCY = "component_latency_ms"
 # RecoveryRecord.outcome values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,9 @@ async def build_deployments(settings: Settings, *, work_pool: str | None = None)
             schedule_kwargs["cron"] = spec.schedule.cron
         elif spec.schedule is not None and spec.schedule.interval_seconds:
             schedule_kwargs["interval"] = spec.schedule.interval_seconds
+        if work_pool is not None:
+            # a worker takes runs from higher-priority queues first (see ensure_work_queues)
+            schedule_kwargs["work_queue_name"] = work_queue_name(spec.priority)
         deployments.append(
             await FLOWS[workflow_type].ato_deployment(
                 name=spec.deployment_name,
@@ -119,6 +123,38 @@ async def ensure_work_pool(name: str) -> str:
     return str(pool.type)
 
 
+def work_queue_name(priority: int) -> str:
+    return f"priority-{priority}"
+
+
+async def ensure_work_queues(work_pool: str) -> dict[str, int]:
+    """One work queue per type priority in the pool, with that Prefect priority (1 is
+    served first), so a worker picks failure_analysis (1) before release_management (5).
+    Returns {queue name: priority} as the server holds them."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    priorities = sorted({spec.priority for spec in REGISTRY.values()})
+    async with get_client() as client:
+        for priority in priorities:
+            name = work_queue_name(priority)
+            try:
+                queue = await client.read_work_queue_by_name(name, work_pool_name=work_pool)
+            except ObjectNotFound:
+                with contextlib.suppress(ObjectAlreadyExists):  # another initialize meanwhile
+                    await client.create_work_queue(
+                        name=name,
+                        work_pool_name=work_pool,
+                        priority=priority,
+                        description=f"contexten workflow types of priority {priority}",
+                    )
+                continue
+            if queue.priority != priority:
+                await client.update_work_queue(queue.id, priority=priority)
+        queues = await client.read_work_queues(work_pool_name=work_pool)
+    return {q.name: q.priority for q in queues}
+
+
 async def register_deployments(settings: Settings, work_pool: str) -> list[DeploymentInfo]:
     """Register deployments for workers of `work_pool` (flows loaded from the installed package).
 
@@ -126,6 +162,7 @@ async def register_deployments(settings: Settings, work_pool: str) -> list[Deplo
     refuses a missing pool and prints tables and hints on stdout (breaking `--json`).
     """
     await ensure_work_pool(work_pool)
+    await ensure_work_queues(work_pool)
     for deployment in await build_deployments(settings, work_pool=work_pool):
         await deployment.aapply(work_pool_name=work_pool)
     return [

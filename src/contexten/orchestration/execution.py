@@ -37,9 +37,11 @@ from contexten.workflows.base import (
 
 logger = logging.getLogger("contexten.orchestration")
 
-FINAL_STATUSES = frozenset({"completed", "failed", "crashed", "cancelled"})
+TIMED_OUT = "timed_out"
+FINAL_STATUSES = frozenset({"completed", "failed", "crashed", "cancelled", TIMED_OUT})
 
 Sleep = Callable[[float], Awaitable[None]]
+ALERT_BUDGET_SECONDS = 45.0  # for the alert about a timed-out run
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,7 @@ class ExecutionResult:
 
     run_id: str
     workflow_type: AutonomousWorkflowType
-    status: str  # completed | failed
+    status: str  # completed | failed | timed_out
     ok: bool
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -176,31 +178,63 @@ async def execute_workflow(
     )
     delays = spec.retry_delays(settings.workflow_retry_delay)
     ctx = WorkflowContext(
-        settings=settings, store=store, run_id=run_id, in_prefect=mode == "prefect"
+        settings=settings, store=store, run_id=run_id, in_prefect=mode.startswith("prefect")
     )
     outcome: WorkflowOutcome | None = None
     error: str | None = None
-    attempt = 0
-    while True:
-        try:
-            outcome = await run_body(params, wtype, ctx)
-            break
-        except Exception as exc:
-            error = _describe(exc)
-            if attempt < len(delays) and _is_retryable(exc):
-                logger.warning(
-                    "%s attempt %d failed (%s); retrying in %ss",
-                    wtype.value,
-                    attempt + 1,
-                    error,
-                    delays[attempt],
-                )
-                await sleep(delays[attempt])
-                attempt += 1
-                continue
-            break
+    timeout = spec.effective_timeout(settings.workflow_default_timeout)
+    timed_out = False
+    try:
+        # The type's timeout covers every attempt and back-off, as a Prefect flow timeout.
+        async with asyncio.timeout(timeout) as deadline:
+            attempt = 0
+            while True:
+                try:
+                    outcome = await run_body(params, wtype, ctx)
+                    break
+                except Exception as exc:
+                    if deadline.expired():
+                        raise
+                    error = _describe(exc)
+                    if attempt < len(delays) and _is_retryable(exc):
+                        logger.warning(
+                            "%s attempt %d failed (%s); retrying in %ss",
+                            wtype.value,
+                            attempt + 1,
+                            error,
+                            delays[attempt],
+                        )
+                        await sleep(delays[attempt])
+                        attempt += 1
+                        continue
+                    break
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        timed_out = True
     duration = time.monotonic() - clock
     finished = datetime.now(UTC)
+    if timed_out:
+        error = f"timed out after {timeout}s (the {wtype.value} timeout)"
+        record_execution(
+            store,
+            run_id,
+            status=TIMED_OUT,
+            error=error,
+            finished_at=finished,
+            duration_seconds=duration,
+        )
+        await _alert_timed_out(settings, store, wtype, run_id, timeout)
+        return ExecutionResult(
+            run_id=run_id,
+            workflow_type=wtype,
+            status=TIMED_OUT,
+            ok=False,
+            summary=error,
+            error=error,
+            artifacts=tuple(ctx.artifacts),
+            duration_seconds=duration,
+        )
     if outcome is None:
         record_execution(
             store,
@@ -234,6 +268,7 @@ async def execute_workflow(
         finished_at=finished,
         duration_seconds=duration,
     )
+    _emit_events(settings, store, wtype, run_id, params.model_dump(mode="json"), outcome.data)
     return ExecutionResult(
         run_id=run_id,
         workflow_type=wtype,
@@ -244,6 +279,41 @@ async def execute_workflow(
         artifacts=tuple(ctx.artifacts),
         duration_seconds=duration,
     )
+
+
+def _emit_events(
+    settings: Settings,
+    store: Store,
+    wtype: AutonomousWorkflowType,
+    run_id: str,
+    parameters: dict[str, Any],
+    data: dict[str, Any],
+) -> None:
+    """The outcome's internal events into the inbox; a failure here never fails the run
+    (the outcome is recorded; the follow-up work is what is lost, and logged)."""
+    try:
+        from contexten.events.internal import emit_for_outcome
+
+        emitted = emit_for_outcome(settings, store, wtype.value, run_id, parameters, data)
+    except Exception as exc:
+        logger.error("%s run %s: cannot emit its events: %s", wtype.value, run_id, _describe(exc))
+        return
+    if emitted:
+        logger.info("%s run %s emitted %s", wtype.value, run_id, ", ".join(emitted))
+
+
+async def _alert_timed_out(
+    settings: Settings, store: Store, wtype: AutonomousWorkflowType, run_id: str, timeout: int
+) -> None:
+    """A timed-out run raises an alert (channels as routed); alerting never fails the run."""
+    try:
+        from contexten.monitoring.run_alerts import alert_run_timed_out
+
+        # within the grace Prefect's own flow timeout leaves (a down Slack must not hang it)
+        async with asyncio.timeout(ALERT_BUDGET_SECONDS):
+            await alert_run_timed_out(settings, store, wtype.value, run_id, timeout)
+    except Exception as exc:
+        logger.warning("alert for timed-out run %s failed: %s", run_id, _describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

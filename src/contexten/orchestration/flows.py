@@ -62,9 +62,25 @@ async def run_flow_body(
             mode="prefect-local" if local else "prefect",
         )
     await publish_artifacts(result.artifacts, f"{workflow_type.value} run {result.run_id}")
-    if result.status == "failed":
+    if result.status in ("failed", "timed_out"):
         raise WorkflowRunFailed(result.error or result.summary)
     return result.to_dict()
+
+
+# Prefect's own flow timeout is a backstop a little past the one `execute_workflow`
+# enforces, so the run is recorded as timed out (and alerted) before Prefect stops it.
+FLOW_TIMEOUT_GRACE_SECONDS = 60
+
+
+def flow_timeout_seconds(spec: WorkflowSpec, default_timeout: int) -> int:
+    return spec.effective_timeout(default_timeout) + FLOW_TIMEOUT_GRACE_SECONDS
+
+
+def _default_timeout() -> int:
+    try:
+        return get_settings().workflow_default_timeout
+    except Exception:  # invalid settings are reported by the command, not at import
+        return 3600
 
 
 def _make_flow(spec: WorkflowSpec) -> Flow[..., Any]:
@@ -81,7 +97,7 @@ def _make_flow(spec: WorkflowSpec) -> Flow[..., Any]:
     return flow(
         name=spec.flow_name,
         description=spec.description,
-        timeout_seconds=spec.timeout_seconds,
+        timeout_seconds=flow_timeout_seconds(spec, _default_timeout()),
         persist_result=False,
         validate_parameters=False,  # our pydantic models validate, with clearer messages
     )(body)

@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from contexten.config import Settings, get_settings
+from contexten.config import ConfigError, Settings, get_settings
+from contexten.errors import ContextenError
 from contexten.orchestration.execution import (
     FINAL_STATUSES,
     ExecutionResult,
@@ -38,7 +39,7 @@ from contexten.store.db import Store, open_store
 logger = logging.getLogger("contexten.orchestration")
 
 
-class OrchestratorError(Exception):
+class OrchestratorError(ContextenError):
     """The orchestrator could not do what was asked; the message says why."""
 
 
@@ -145,7 +146,10 @@ class PrefectOrchestrator:
         self.allow_in_process = allow_in_process
         self._api_url: str | None = None
         self._api_checked = False
-        self._in_process_slots = asyncio.Semaphore(self.settings.max_concurrent_workflows)
+        limit = self.settings.max_concurrent_workflows
+        if limit < 1:  # a semaphore of 0 would make every run wait forever
+            raise ConfigError(f"MAX_CONCURRENT_WORKFLOWS={limit} must be at least 1")
+        self._in_process_slots = asyncio.Semaphore(limit)
 
     def __repr__(self) -> str:  # never show credentials
         return f"PrefectOrchestrator(prefect_api_url={self._api_url!r})"
@@ -162,7 +166,10 @@ class PrefectOrchestrator:
             from contexten.orchestration.prefect_server import api_healthy, discover_api_url
 
             url = discover_api_url(self.settings)
-            if url is not None and not api_healthy(url):
+            key = self.settings.prefect_api_key
+            if url is not None and not api_healthy(
+                url, api_key=key.get_secret_value() if key is not None else None
+            ):
                 url = None
             self._api_url = url
             self._api_checked = True

@@ -58,9 +58,10 @@ def last_line(path: Path, start: int = 0, max_bytes: int = 8192) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
+def api_healthy(api_url: str, timeout: float = 2.0, *, api_key: str | None = None) -> bool:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
+        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout, headers=headers)
     except httpx.HTTPError:
         return False
     return response.status_code == 200
@@ -188,9 +189,13 @@ def clear_server_record(settings: Settings) -> None:
 
 
 def discover_api_url(settings: Settings) -> str | None:
-    """The Prefect API to use: PREFECT_API_URL, else a running `contexten server`; or None."""
+    """The Prefect API to use: PREFECT_API_URL, else the Prefect Cloud workspace named by
+    PREFECT_WORKSPACE (with PREFECT_API_KEY), else a running `contexten server`; or None."""
     if settings.prefect_api_url:
         return settings.prefect_api_url
+    workspace = settings.prefect_workspace_api_url
+    if workspace is not None and settings.prefect_api_key is not None:
+        return workspace
     record = read_server_record(settings)
     if record and api_healthy(record["api_url"]):
         return record["api_url"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class AutonomousWorkflowType(StrEnum):
@@ -53,6 +53,11 @@ class PerformanceMonitoringParameters(WorkflowParameters):
     alert_threshold_percent: float = Field(default=20.0, gt=0, le=1000)
     window_runs: int = Field(default=30, ge=2, le=1000)
     auto_optimize: bool = False
+    head_sha: str | None = Field(
+        default=None,
+        description="commit sha; with a regression, a check run goes on this commit",
+        pattern=r"^[0-9a-fA-F]{7,64}$",
+    )
 
 
 class DependencyManagementParameters(WorkflowParameters):
@@ -106,9 +111,27 @@ class LinearSyncParameters(WorkflowParameters):
 
 
 class GithubAutomationParameters(WorkflowParameters):
-    workflow_run_id: int = Field(gt=0)
+    workflow_run_id: int | None = Field(
+        default=None, gt=0, description="a diagnosed run: its PR comment and check run"
+    )
     comment_on_pr: bool = True
     create_check_run: bool = True
+    # A `/contexten ...` command commented on a pull request (an issue_comment event).
+    issue_number: int | None = Field(default=None, gt=0, description="the pull request")
+    comment_id: int | None = Field(default=None, gt=0)
+    comment_body: str | None = Field(default=None, max_length=65536)
+    comment_author: str | None = Field(default=None, max_length=100)
+    author_association: str | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _one_job(self) -> GithubAutomationParameters:
+        command = (self.issue_number, self.comment_id, self.comment_body)
+        if self.workflow_run_id is None and any(v is None for v in command):
+            raise ValueError(
+                "give workflow_run_id, or issue_number, comment_id and comment_body "
+                "(a /contexten command)"
+            )
+        return self
 
 
 class CodegenTaskParameters(WorkflowParameters):
@@ -126,6 +149,14 @@ class ReleaseManagementParameters(WorkflowParameters):
 class WorkflowOptimizationParameters(WorkflowParameters):
     path: str = "."
     auto_optimize: bool = False
+    pull_request: int | None = Field(
+        default=None, gt=0, description="lint the workflow files this pull request changes"
+    )
+    head_sha: str | None = Field(
+        default=None,
+        description="the pull request's head commit (default: read from GitHub)",
+        pattern=r"^[0-9a-fA-F]{7,64}$",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +181,9 @@ class WorkflowSpec:
     events: tuple[str, ...] = ()
     schedule: Schedule | None = None
     timeout_seconds: int = 3600
+    # True: the type's timeout IS WORKFLOW_DEFAULT_TIMEOUT (long audits and updates follow
+    # it up and down); False: timeout_seconds, capped by WORKFLOW_DEFAULT_TIMEOUT.
+    follows_default_timeout: bool = False
     retries: int = 2
     retry_delay_seconds: int = 60  # doubled on each retry
     priority: int = 5  # 1 = most urgent
@@ -162,6 +196,17 @@ class WorkflowSpec:
     @property
     def flow_name(self) -> str:
         return self.type.value.replace("_", "-")
+
+    def effective_timeout(self, default_seconds: int) -> int:
+        """Seconds a run of this type may take, given WORKFLOW_DEFAULT_TIMEOUT.
+
+        Types that follow the default take it as is; the others keep their own
+        (shorter) timeout, capped by the default.
+        """
+        default_seconds = max(1, int(default_seconds))
+        if self.follows_default_timeout:
+            return default_seconds
+        return min(self.timeout_seconds, default_seconds)
 
     def retry_delays(self, base: int | None = None) -> list[int]:
         first = self.retry_delay_seconds if base is None else base
@@ -202,6 +247,7 @@ REGISTRY: dict[AutonomousWorkflowType, WorkflowSpec] = {
             DependencyManagementParameters,
             schedule=Schedule(cron="0 5 * * 1"),
             timeout_seconds=3600,
+            follows_default_timeout=True,
             priority=5,
             tags=("dependencies",),
         ),
@@ -213,6 +259,7 @@ REGISTRY: dict[AutonomousWorkflowType, WorkflowSpec] = {
             events=("push",),
             schedule=Schedule(cron="0 4 * * *"),
             timeout_seconds=3600,
+            follows_default_timeout=True,
             priority=3,
             tags=("security",),
         ),
@@ -243,7 +290,7 @@ REGISTRY: dict[AutonomousWorkflowType, WorkflowSpec] = {
             "System recovery",
             "Restart or clean up our own components, cancel stuck runs, reset configuration.",
             SystemRecoveryParameters,
-            events=("health.unhealthy", "alert.firing"),
+            events=("health.unhealthy",),
             timeout_seconds=900,
             retries=1,
             priority=1,
@@ -288,6 +335,7 @@ REGISTRY: dict[AutonomousWorkflowType, WorkflowSpec] = {
             CodegenTaskParameters,
             events=("diagnosis.auto_fix",),
             timeout_seconds=3600,
+            follows_default_timeout=True,
             retries=1,
             priority=3,
             tags=("codegen", "ai"),

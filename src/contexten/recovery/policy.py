@@ -1,11 +1,12 @@
 """Recovery policy: which strategies to try for which failure, and when to stop. Pure.
 
-The table is DESIGN.md's failure taxonomy. Our own failures (exceptions from the store, the
-Prefect API or an integration) are classified by `classify_exception`; CI-level failures
-arrive with the category the log analysis gave them. `plan_recovery` turns a category into
-an ordered list of strategies; after ESCALATION_THRESHOLD failed recoveries of the same
-signature the plan is human escalation only. A circuit breaker per integration (a pure state
-machine with an injected clock) keeps a dead service from being hammered.
+The table is the failure taxonomy of docs/failure-taxonomy.md. Our own failures
+(exceptions from the store, the Prefect API or an integration) are classified by
+`classify_exception`; CI-level failures arrive with the category the log analysis gave
+them. `plan_recovery` turns a category into an ordered list of strategies; after
+ESCALATION_THRESHOLD failed recoveries of the same signature the plan is human escalation
+only. A circuit breaker per integration (a pure state machine with an injected clock) keeps
+a dead service from being hammered.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def parse_category(value: str) -> FailureCategory:
 S = RecoveryStrategy
 C = FailureCategory
 
-# category -> (strategies in order, automatic), per DESIGN.md. "system" scope = our own.
+# category -> (strategies in order, automatic), per docs/failure-taxonomy.md.
+# "system" scope = our own.
 _SYSTEM_TABLE: dict[FailureCategory, tuple[tuple[RecoveryStrategy, ...], Automatic]] = {
     C.TIMEOUT: ((S.RETRY_WITH_BACKOFF, S.RESOURCE_CLEANUP), "yes"),
     C.RESOURCE_EXHAUSTION: ((S.RESOURCE_CLEANUP, S.SYSTEM_RESTART), "yes"),

@@ -1389,7 +1389,8 @@ class Shapes:
             "assignees": [],
             "requested_reviewers": [],
             "requested_teams": [],
-            "head": side(pull.head, pull.head_sha),
+            # the head moves with its branch, as on GitHub
+            "head": side(pull.head, repo.branches.get(pull.head, pull.head_sha)),
             "base": side(pull.base, pull.base_sha),
             "_links": {
                 "self": {"href": p},
@@ -2463,6 +2464,47 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             if record is None or number not in record.pulls:
                 return not_found()
             return JSONResponse(_shapes(state, request).pull(record, record.pulls[number]))
+
+    @app.get("/repos/{owner}/{repo}/pulls/{number}/files")
+    async def list_pull_files(owner: str, repo: str, number: int, request: Request) -> Response:
+        """The files the head branch changes against the base branch (a two-tree diff)."""
+        with state.lock:
+            record = _repo_or_none(state, owner, repo)
+            if record is None or number not in record.pulls:
+                return not_found()
+            pull = record.pulls[number]
+            head = record.files_at(pull.head) or {}
+            base = record.files_at(pull.base) or {}
+            items = []
+            for path in sorted(set(head) | set(base)):
+                if path not in base:
+                    status, content = "added", head[path]
+                elif path not in head:
+                    status, content = "removed", base[path]
+                elif head[path] != base[path]:
+                    status, content = "modified", head[path]
+                else:
+                    continue
+                lines = content.count(b"\n")
+                raw = f"{record.full_name}/raw/{pull.head}/{path}"
+                items.append(
+                    {
+                        "sha": git_blob_sha(content),
+                        "filename": path,
+                        "status": status,
+                        "additions": 0 if status == "removed" else lines,
+                        "deletions": lines if status == "removed" else 0,
+                        "changes": lines,
+                        "blob_url": f"https://github.com/{raw}",
+                        "raw_url": f"https://github.com/{raw}",
+                        "contents_url": f"{str(request.base_url).rstrip('/')}/repos/"
+                        f"{record.full_name}/contents/{path}?ref={pull.head}",
+                    }
+                )
+            page = paginate(request, items)
+            if isinstance(page, JSONResponse):
+                return page
+            return JSONResponse(page[0], headers=page[1])
 
     @app.post("/repos/{owner}/{repo}/pulls")
     async def create_pull(owner: str, repo: str, request: Request) -> Response:

@@ -6,7 +6,7 @@ exist for what contexten uses: `issues`/`issue`, `issueLabels`, `workflowStates`
 `viewer`, `organization`, `rateLimitStatus`, and the mutations `issueCreate`, `issueUpdate`,
 `commentCreate`, `issueLabelCreate`. Any other root field answers a clear GraphQL error.
 
-Behaviour copied from Linear (see API_CONTRACTS.md section 2):
+Behaviour copied from Linear's public API documentation:
 - auth: `Authorization: lin_api_…` (personal key, as-is) or `Bearer <oauth token>`;
 - errors: `{"errors": [{"message", "path", "locations", "extensions": {"type", "code",
   "statusCode", "userError", "userPresentableMessage"}}], "data": …}` with HTTP 400;

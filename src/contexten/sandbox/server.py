@@ -31,6 +31,7 @@ from contexten.sandbox.state import (
     SANDBOX_LINEAR_TEAM_ID,
     SANDBOX_SLACK_BOT_TOKEN,
     SANDBOX_SLACK_CHANNEL,
+    SANDBOX_SLACK_SIGNING_SECRET,
     SANDBOX_SLACK_WEBHOOK_PATH,
     SERVICES,
     SandboxState,
@@ -253,6 +254,9 @@ class SandboxServer:
                 SLACK_WEBHOOK_URL=self.slack_webhook_url,
                 SLACK_BOT_TOKEN=str(getattr(slack, "bot_token", SANDBOX_SLACK_BOT_TOKEN)),
                 SLACK_CHANNEL=str(getattr(slack, "channel", SANDBOX_SLACK_CHANNEL)),
+                SLACK_SIGNING_SECRET=str(
+                    getattr(slack, "signing_secret", SANDBOX_SLACK_SIGNING_SECRET)
+                ),
             )
         if "codegen" in self.ports:
             codegen = self.state.codegen

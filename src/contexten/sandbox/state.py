@@ -40,6 +40,8 @@ SANDBOX_LINEAR_API_KEY = "lin_api_sandboxKeyForLocalUseOnly00000000"  # pragma: 
 SANDBOX_LINEAR_TEAM_ID = "sandbox-team"
 SANDBOX_SLACK_BOT_TOKEN = "xoxb-sandbox-0000000000-local-use-only"  # noqa: S105
 SANDBOX_SLACK_CHANNEL = "C0SANDBOX1"
+# Signs the slash commands and button presses the sandbox sends (SLACK_SIGNING_SECRET).
+SANDBOX_SLACK_SIGNING_SECRET = "sandbox-slack-signing-secret-local-use-only"  # noqa: S105
 SANDBOX_SLACK_WEBHOOK_PATH = "/services/T0SANDBOX/B0SANDBOX/sandboxWebhookKey000000"
 SANDBOX_CODEGEN_TOKEN = "sk-sandbox-codegen-local-use-only-0000"  # noqa: S105
 SANDBOX_CODEGEN_ORG_ID = "1"

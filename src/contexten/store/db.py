@@ -10,14 +10,21 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+from contexten.errors import EXIT_BAD_INPUT, ContextenError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-class StoreError(Exception):
-    """The store cannot be opened, migrated or written."""
+class StoreError(ContextenError):
+    """The store cannot be opened, migrated or written.
+
+    Exit 2 when the configuration is at fault (a malformed DATABASE_URL, an unknown
+    database, a CONTEXTEN_HOME that is not a directory); exit 1 when a well-formed store
+    cannot be reached or migrated.
+    """
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -40,7 +47,13 @@ class Store:
             self._open(url)
         except StoreError:
             raise
-        except Exception as exc:  # bad URL, unknown dialect, driver not installed, ...
+        except NoSuchModuleError:
+            raise StoreError(
+                f"DATABASE_URL names an unknown database ({_describe_url(url)}); "
+                "use sqlite:///path/contexten.db or postgresql+psycopg://user@host/db",
+                exit_code=EXIT_BAD_INPUT,
+            ) from None
+        except Exception as exc:  # driver not installed, ...
             raise StoreError(f"cannot open the store ({_describe_url(url)}): {exc}") from None
 
     def _open(self, url: str) -> None:
@@ -49,13 +62,22 @@ class Store:
         except ArgumentError:
             raise StoreError(
                 "DATABASE_URL is not a database URL (expected e.g. "
-                "sqlite:///path/contexten.db or postgresql+psycopg://user@host/db)"
+                "sqlite:///path/contexten.db or postgresql+psycopg://user@host/db)",
+                exit_code=EXIT_BAD_INPUT,
             ) from None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(parsed.database).expanduser().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except (FileExistsError, NotADirectoryError):
+                    raise StoreError(
+                        f"cannot create the store's directory {folder}: a file is in the way "
+                        "(CONTEXTEN_HOME or DATABASE_URL must name a directory path)",
+                        exit_code=EXIT_BAD_INPUT,
+                    ) from None
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True

@@ -9,6 +9,7 @@ and a test missing from it says nothing (absent is not deleted).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -132,8 +133,22 @@ def report_rows(report: JUnitReport, run: RunInfo, recorded_at: datetime) -> lis
     ]
 
 
+def local_upload_id(source: str, content: bytes) -> str:
+    """`file.xml@1a2b3c4d`: a report's file name and the start of its content hash, the run
+    id of a report ingested without one. Each such report is its own upload: reports of
+    unrelated checkouts never count as one run (or one commit) when flakiness is judged,
+    and the same file ingested twice keeps its id (and is stored once)."""
+    base = source.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    return f"{base[:80]}@{hashlib.sha256(content).hexdigest()[:8]}"
+
+
 def ingest_report(store: Store, report: JUnitReport, run: RunInfo, content: bytes) -> IngestOutcome:
-    """Store one parsed report's test cases, once. Raises TestHistoryError."""
+    """Store one parsed report's test cases, once. Raises TestHistoryError.
+
+    Without a run id the report gets `local_upload_id` as its run id.
+    """
+    if not run.run_id:
+        run = dataclasses.replace(run, run_id=local_upload_id(report.source, content))
     key = ingest_key(run, content, report.source)
     now = datetime.now(UTC)
     # Never in the future (clock skew between CI and us): it would fall outside every window.

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from contexten.config import Settings
 from contexten.store.db import Store
+
+T = TypeVar("T")
 
 
 class WorkflowError(Exception):
@@ -93,6 +95,26 @@ class WorkflowContext:
         """Publish a Markdown report (a Prefect artifact in a flow; a file otherwise)."""
         self.artifacts.append(Artifact("markdown", artifact_key(key), markdown))
         (self.reports_dir / f"{artifact_key(key)}.md").write_text(markdown, encoding="utf-8")
+
+    async def step(
+        self,
+        name: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        cache_key: str | None = None,
+        cache_days: float = 7.0,
+    ) -> T:
+        """Run one step of the workflow: a Prefect task in a flow run (timed, cached by
+        `cache_key` when given), a plain call otherwise (see orchestration.steps)."""
+        if not self.in_prefect:
+            return await fn()
+        from datetime import timedelta
+
+        from contexten.orchestration.steps import run_step
+
+        return await run_step(
+            name, fn, cache_key=cache_key, cache_expiration=timedelta(days=cache_days)
+        )
 
     def publish_table(self, key: str, table: Table) -> None:
         payload = json.dumps(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import shutil
@@ -123,9 +124,11 @@ def run_suite_command(command: str, cwd: Path, settings: Any, timeout: float) ->
         raise WorkflowError(f"test_command {command!r} cannot be split: {exc}") from None
     if not argv:
         raise WorkflowError("test_command is empty")
+    from contexten.limits import from_settings, limited_argv
+
     try:
         done = subprocess.run(
-            argv,
+            limited_argv(argv, from_settings(settings)),
             cwd=cwd,
             capture_output=True,
             text=True,
@@ -303,6 +306,26 @@ def _default_branch(repo_root: Path) -> str:
     return name if name and name != "HEAD" else "main"
 
 
+def plan_cache_key(texts: dict[str, str], policy: PlanPolicy, settings: Any) -> str:
+    """The dependency files' contents, the policy, the sources and today's date."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    digest = hashlib.sha256(
+        json.dumps(
+            [
+                sorted(texts.items()),
+                repr(policy),
+                settings.pypi_index_url,
+                settings.osv_api_url,
+                datetime.now(UTC).date().isoformat(),
+            ]
+        ).encode()
+    ).hexdigest()
+    return f"dependency-plan:{digest}"
+
+
 async def run(
     params: DependencyManagementParameters,
     ctx: WorkflowContext,
@@ -330,7 +353,13 @@ async def run(
     index = index or PyPIJsonIndex.from_settings(ctx.settings)
     vulnerabilities = vulnerabilities or OSVDatabase.from_settings(ctx.settings)
     try:
-        plan = await build_plan(loaded.project, index, vulnerabilities, policy)
+        # the plan of a lock file, an index and a day: computed once (cached in Prefect)
+        plan = await ctx.step(
+            "plan",
+            functools.partial(build_plan, loaded.project, index, vulnerabilities, policy),
+            cache_key=plan_cache_key(loaded.texts, policy, ctx.settings),
+            cache_days=1.0,
+        )
     finally:
         if own_index:
             await index.aclose()

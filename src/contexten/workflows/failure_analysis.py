@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import tempfile
@@ -542,8 +543,14 @@ async def run(params: FailureAnalysisParameters, ctx: WorkflowContext) -> Workfl
             await ci.aclose()
 
 
+def diagnosis_cache_key(a: Analysis, job: Job) -> str:
+    """A job id names one attempt's log for good: its diagnosis can be reused."""
+    return f"diagnosis:{a.ctx.settings.github_api_url}:{a.repo}:{job.id}"
+
+
 async def _analyze(a: Analysis) -> WorkflowOutcome:
-    run = await a.fetch_run()
+    # Each step is a Prefect task in a flow run (the UI shows where the time went).
+    run = await a.ctx.step("fetch", a.fetch_run)
     if run.status != "completed":
         # A job's event arrived before the run finished: the run's own event shares this
         # analysis (one per run attempt), so wait to see every job that fails.
@@ -564,7 +571,14 @@ async def _analyze(a: Analysis) -> WorkflowOutcome:
         )
         a.ctx.publish_markdown(_report_key(info), f"# Failure analysis\n\n{summary}\n")
         return WorkflowOutcome(ok=True, summary=summary, data={"run": info.to_dict(), "jobs": []})
-    diagnosed = [await a.diagnose_job(run, job) for job in failed_jobs]
+    diagnosed = [
+        await a.ctx.step(
+            f"diagnose {job.name}"[:100],
+            functools.partial(a.diagnose_job, run, job),
+            cache_key=diagnosis_cache_key(a, job),
+        )
+        for job in failed_jobs
+    ]
     for job in diagnosed:
         esc.save_diagnosis(a.store, info, job)
 
@@ -595,15 +609,21 @@ async def _analyze(a: Analysis) -> WorkflowOutcome:
         switch = "auto_recovery=false" if not a.params.auto_recovery else "RECOVERY_ENABLED=false"
         a.notes.append(f"transient failures were not re-run: automatic recovery is off ({switch})")
     elif transient:
-        for job, reason in await a.recover(run, info, transient):
+        for job, reason in await a.ctx.step(
+            "recover", functools.partial(a.recover, run, info, transient)
+        ):
             to_escalate.append(job)
             reasons[job.signature] = reason
     if to_escalate:
-        await a.escalate(info, to_escalate, reasons)
+        await a.ctx.step("escalate", functools.partial(a.escalate, info, to_escalate, reasons))
 
     decision = _decision(a, transient, to_escalate)
-    report = render_report(info, diagnosed, a.actions, a.notes, decision)
-    a.ctx.publish_markdown(_report_key(info), report)
+
+    async def report() -> None:
+        text = render_report(info, diagnosed, a.actions, a.notes, decision)
+        a.ctx.publish_markdown(_report_key(info), text)
+
+    await a.ctx.step("report", report)
     failures = [r for r in a.actions if r.failed]
     data = {
         "run": info.to_dict(),

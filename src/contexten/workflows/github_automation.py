@@ -14,6 +14,10 @@ from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOut
 
 
 async def run(params: GithubAutomationParameters, ctx: WorkflowContext) -> WorkflowOutcome:
+    if params.workflow_run_id is None:  # a /contexten command on a pull request
+        from contexten.workflows.pr_commands import answer_command
+
+        return await answer_command(params, ctx)
     repo = params.repository or ctx.settings.github_repository
     if not repo:
         raise WorkflowError(

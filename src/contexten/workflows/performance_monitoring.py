@@ -10,7 +10,9 @@
    suggestions pointing at the slowest steps (caches, shallow checkout, shards, parallel
    jobs, runner queue).
 
-The outcome is not ok when a workflow regressed, so alerting can act on it.
+The outcome is not ok when a workflow regressed; a regression raises an alert and, with
+`head_sha` (a pull request's or push's run), a check run on that commit
+(`regression_actions`), and emits `regression.detected`.
 """
 
 from __future__ import annotations
@@ -152,6 +154,18 @@ async def monitor(
         notes=notes,
         plots=[str(p) for p in images],
     )
+    if ctx.settings.monitoring_enabled:
+        from contexten.workflows.regression_actions import act_on_regressions
+
+        data["actions"] = await act_on_regressions(
+            ctx,
+            provider,
+            repository,
+            comparisons,
+            baseline=baseline,
+            head=head,
+            head_sha=params.head_sha,
+        )
     return WorkflowOutcome(
         ok=not regressed,
         summary=summary,

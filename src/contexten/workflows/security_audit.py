@@ -10,17 +10,55 @@ vulnerability service is not a clean bill of health). A baseline file
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
+from contexten.audit.code import CodeScanOptions
 from contexten.audit.report import summary_line, to_json_dict, to_markdown, to_sarif_dict
 from contexten.audit.runner import AuditInputError, AuditOptions, run_audit
+from contexten.limits import from_settings
 from contexten.orchestration.workflows import SecurityAuditParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 BASELINE_FILE = ".contexten-audit-baseline.json"
 MAX_TABLE_ROWS = 200
+
+
+def clean_commit(root: Path) -> str | None:
+    """HEAD of the git work tree at `root` when nothing is modified or untracked, else None
+    (an uncommitted tree is not a commit: its audit is not reused)."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=normal")
+    if not head or status is None or status.strip():
+        return None
+    return head.strip()
+
+
+def audit_cache_key(
+    root: Path, commit: str, params: SecurityAuditParameters, osv_api_url: str
+) -> str:
+    from datetime import UTC, datetime
+
+    what = params.model_dump_json(exclude={"repository"})
+    day = datetime.now(UTC).date().isoformat()
+    return f"audit:{root.resolve()}:{commit}:{what}:{osv_api_url}:{day}"
 
 
 async def run(params: SecurityAuditParameters, ctx: WorkflowContext) -> WorkflowOutcome:
@@ -34,9 +72,21 @@ async def run(params: SecurityAuditParameters, ctx: WorkflowContext) -> Workflow
         include_secrets=params.include_secrets,
         timeout_seconds=ctx.settings.http_timeout_seconds,
         baseline_path=baseline if baseline.is_file() else None,
+        # pip-audit and bandit run under SUBPROCESS_MEMORY_MB / SUBPROCESS_CPU_SECONDS
+        code=CodeScanOptions(limits=from_settings(ctx.settings)),
+        limits=from_settings(ctx.settings),
     )
     try:
-        report = await asyncio.to_thread(run_audit, options)
+        # the audit of a committed tree, per day (advisories change): cached in Prefect
+        commit = await asyncio.to_thread(clean_commit, root) if ctx.in_prefect else None
+        report = await ctx.step(
+            "audit",
+            functools.partial(asyncio.to_thread, run_audit, options),
+            cache_key=(
+                audit_cache_key(root, commit, params, ctx.settings.osv_api_url) if commit else None
+            ),
+            cache_days=1.0,
+        )
     except AuditInputError as exc:
         raise WorkflowError(str(exc)) from None
 

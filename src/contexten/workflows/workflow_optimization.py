@@ -44,6 +44,10 @@ def _markdown(report: WorkflowLintReport) -> str:
 
 
 async def run(params: WorkflowOptimizationParameters, ctx: WorkflowContext) -> WorkflowOutcome:
+    if params.pull_request is not None:
+        from contexten.workflows.pr_workflow_lint import lint_pull_request
+
+        return await lint_pull_request(params, ctx)
     if params.auto_optimize:
         raise WorkflowError(
             "auto_optimize is not supported: workflow files are linted, not rewritten; "
