@@ -28,15 +28,17 @@ from sqlalchemy import select
 from contexten.analysis.logs.model import (
     BaselineLog,
     BaselineReport,
+    BlockKind,
     Diagnosis,
     DiagnosisStatus,
+    EvidenceBlock,
     EvidenceLine,
     LineStatus,
     RemovedLine,
     RuleMatch,
 )
 from contexten.analysis.logs.prompt import render_for_agent, sanitize
-from contexten.analysis.logs.report import to_markdown
+from contexten.analysis.logs.report import preview, to_markdown
 from contexten.analysis.logs.text import ANSI
 from contexten.analysis.taxonomy import FailureCategory, RecoveryStrategy
 from contexten.config import Settings
@@ -319,6 +321,12 @@ def diagnosis_from_dict(data: dict[str, Any]) -> Diagnosis:
         fix_hint=str(data.get("fix_hint", "")),
         total_lines=int(data.get("total_lines", 0)),
         baseline=baseline,
+        blocks=tuple(
+            EvidenceBlock(
+                int(b["start"]), int(b["end"]), BlockKind(b["kind"]), b.get("rule") or None
+            )
+            for b in data.get("blocks") or ()
+        ),
     )
 
 
@@ -510,12 +518,20 @@ def find_locations(lines: Iterable[tuple[int, str]], message: str) -> list[Locat
 def locations_for(
     evidence: Sequence[EvidenceLine], nearby: dict[int, str], *, before: int = 30
 ) -> tuple[Location, ...]:
-    """For each evidence line, the innermost file/line reference of the repository in it or
-    in the lines before it (back to the previous evidence line, at most `before` lines)."""
+    """For each run of evidence lines (an evidence block: consecutive lines, blank lines
+    between them allowed), the innermost file/line reference of the repository in it or in
+    the lines before it (back to the previous run, at most `before` lines)."""
     out: dict[tuple[str, int], Location] = {}
     previous = 0
+    runs: list[list[EvidenceLine]] = []
     for line in sorted(evidence, key=lambda e: e.line):
-        start = max(line.line - before, previous + 1)
+        if runs and line.line - runs[-1][-1].line <= 2:
+            runs[-1].append(line)
+        else:
+            runs.append([line])
+    for run in runs:
+        first, line = run[0], run[-1]
+        start = max(first.line - before, previous + 1)
         previous = line.line
         window = [(n, nearby[n]) for n in range(start, line.line + 1) if n in nearby]
         found = find_locations(window, sanitize(line.text, 300))
@@ -590,7 +606,7 @@ def issue_comment(run: RunInfo, job: JobDiagnosis) -> str:
         f"(confidence {d.confidence:.2f}).",
     ]
     if d.evidence:
-        shown = [f"{e.line:>7}: {sanitize(e.text)}" for e in d.evidence[:5]]
+        shown = [f"{e.line:>7}: {sanitize(e.text)}" for e in preview(d, 5)]
         lines += ["", "```text", *shown, "```"]
     return "\n".join(lines)
 
@@ -863,7 +879,7 @@ class Escalator:
             job_name=job.job_name,
             category=d.category.value,
             confidence=d.confidence,
-            evidence=[f"{e.line}: {sanitize(e.text)}" for e in d.evidence[:10]],
+            evidence=[f"{e.line}: {sanitize(e.text)}" for e in preview(d, 10)],
             failing_tests=d.failing_tests,
             actions=actions,
             links=links,

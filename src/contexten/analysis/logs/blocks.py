@@ -367,8 +367,13 @@ _NOISE = re.compile(
     r"^\s*(✓|✔|ok\b|PASS\b|PASSED|\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
     r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
     r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
-    r"Progress|travis_|\d+(\.\d+)?s$|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
+    r"Progress|travis_|\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
 )
+
+
+def noise(text: str) -> bool:
+    """Progress, success and separator lines: they never explain a failure."""
+    return bool(_NOISE.match(text))
 
 
 def smart_tail(

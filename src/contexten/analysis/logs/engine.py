@@ -481,7 +481,7 @@ def _with_new_neighbours(
         number = start
         for _ in range(_NEW_NEIGHBOURS):
             text = store.get(number)
-            if text is None or not text.strip() or blocks.boundary(text):
+            if text is None or not text.strip() or blocks.boundary(text) or blocks.noise(text):
                 break
             if status.get(number) not in _NEWISH:
                 break

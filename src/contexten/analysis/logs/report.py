@@ -27,6 +27,23 @@ def excerpts(diagnosis: Diagnosis) -> list[tuple[EvidenceBlock | None, list[Evid
     return out
 
 
+def preview(diagnosis: Diagnosis, limit: int) -> list[EvidenceLine]:
+    """At most `limit` evidence lines for a short message, most telling first: the first
+    block cut down to its message lines (exception, assertion, `E ...`, Caused by:) before
+    its frames and context, then the next blocks; each block's lines in log order."""
+    from contexten.analysis.logs.blocks import trim
+
+    out: list[EvidenceLine] = []
+    for _block, group in excerpts(diagnosis):
+        left = limit - len(out)
+        if left <= 0:
+            break
+        by_line = {line.line: line for line in group}
+        kept = trim([(line.line, line.text) for line in group], left)
+        out.extend(by_line[number] for number, _ in kept)
+    return out
+
+
 def excerpt_title(index: int, block: EvidenceBlock | None) -> str:
     if block is None:
         return f"[{index}] other lines"
