@@ -189,3 +189,27 @@ def test_new_lines_next_to_a_rule_block_join_it() -> None:
     statuses = {e.line: e.status for e in based.evidence}
     assert statuses[22] is not None and statuses[22].value == "new"
     assert not set(statuses) & set(range(2, 22))
+
+
+def test_a_short_preview_shows_a_block_s_message_before_its_context() -> None:
+    from contexten.analysis.logs.report import preview
+
+    code = [f"        value_{i} = compute({i})" for i in range(12)]
+    log = [
+        "##[group]Run pytest",  # 1
+        "=================================== FAILURES ===================================",  # 2
+        "__________________________________ test_sum __________________________________",  # 3
+        "    def test_sum():",  # 4
+        *code,  # 5-16
+        ">       assert total == 3",  # 17
+        "E       assert 4 == 3",  # 18
+        "tests/test_sum.py:18: AssertionError",  # 19
+        "=========================== short test summary info ============================",  # 20
+        "FAILED tests/test_sum.py::test_sum - assert 4 == 3",  # 21
+        "##[error]Process completed with exit code 1.",  # 22
+    ]
+    diagnosis = diagnose(log)
+    assert {3, 17, 18, 19} <= {e.line for e in diagnosis.evidence}
+    shown = [e.line for e in preview(diagnosis, 5)]
+    assert len(shown) == 5 and {3, 17, 18, 19} <= set(shown)
+    assert max(shown) <= 19  # all from the failure itself, the first block; 12 code lines cut

@@ -393,7 +393,7 @@ def evidence_blocks(
     anchor = 0
     # 1. Failure lists in the failing command's output (mocha, PHPUnit, pytest, rspec, ...).
     for header, lines in blocks.section_blocks(store, first, last):
-        add(lines, BlockKind.TEST, None, 2)
+        add(lines, BlockKind.TEST, None, 0)
         covered.add(header)  # "There was 1 failure:" says less than the list under it
     # 2. The rules' lines, grown into their blocks (outside the command's output: demoted).
     explained = decision.winner is not None
