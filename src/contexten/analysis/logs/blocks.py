@@ -189,8 +189,11 @@ def grow(
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
-        if line is not None and not _blank(line):
-            out.append((number, line))
+        if line is None or _blank(line):
+            continue
+        if number != anchor and _NOISE.match(_text(store, number) or ""):
+            continue  # a passing subtest or a progress line inside the block
+        out.append((number, line))
     return out
 
 
@@ -228,8 +231,11 @@ def _pytest_section(
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
-        if line is not None and not _blank(line):
-            out.append((number, line))
+        if line is None or _blank(line):
+            continue
+        if number != anchor and _NOISE.match(_text(store, number) or ""):
+            continue  # a passing subtest or a progress line inside the block
+        out.append((number, line))
     return out
 
 
@@ -364,7 +370,7 @@ ERRORISH = re.compile(
     r"wrong|illegal|unknown|unsupported|conflict|broken|crash|killed|segmentation)"
 )
 _NOISE = re.compile(
-    r"^\s*(✓|✔|ok\b|PASS\b|PASSED|\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
+    r"^\s*(✓|✔|ok\b|PASS\b|PASSED|--- PASS|--- SKIP|=== (RUN|PAUSE|CONT) |\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
     r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
     r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
     r"Progress|travis_|\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
