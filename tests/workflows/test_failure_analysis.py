@@ -344,7 +344,12 @@ def test_a_test_failure_is_escalated_once_and_a_recurrence_only_comments(
     assert "no passing job" not in job["mode_note"]
     comment = sandbox.state.github.comments(repo)[0].body
     assert "TestCubicSupercellTransformation.test_apply_transformation" in comment
-    assert "```text\n   1019 [new]: E           AssertionError:" in comment
+    # the whole pytest failure (issue 14): its header first, the assertion inside the fence
+    assert (
+        "```text\n    974 [new]: __________ TestCubicSupercellTransformation"
+        ".test_apply_transformation __________" in comment
+    )
+    assert "\n   1019 [new]: E           AssertionError:\n" in comment
     check = sandbox.state.github.check_runs(repo)[0]
     assert check.conclusion == "neutral"
     assert [(a["path"], a["start_line"]) for a in check.annotations] == [

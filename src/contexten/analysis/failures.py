@@ -21,8 +21,10 @@ from typing import Any
 from contexten.analysis.logs.model import (
     BaselineLog,
     BaselineReport,
+    BlockKind,
     Diagnosis,
     DiagnosisStatus,
+    EvidenceBlock,
     EvidenceLine,
     LineStatus,
     RemovedLine,
@@ -271,6 +273,12 @@ def diagnosis_from_dict(data: dict[str, Any]) -> Diagnosis:
         fix_hint=str(data.get("fix_hint", "")),
         total_lines=int(data.get("total_lines", 0)),
         baseline=baseline,
+        blocks=tuple(
+            EvidenceBlock(
+                int(b["start"]), int(b["end"]), BlockKind(b["kind"]), b.get("rule") or None
+            )
+            for b in data.get("blocks") or ()
+        ),
     )
 
 
@@ -332,12 +340,20 @@ def find_locations(lines: Iterable[tuple[int, str]], message: str) -> list[Locat
 def locations_for(
     evidence: Sequence[EvidenceLine], nearby: dict[int, str], *, before: int = 30
 ) -> tuple[Location, ...]:
-    """For each evidence line, the innermost file/line reference of the repository in it or
-    in the lines before it (back to the previous evidence line, at most `before` lines)."""
+    """For each run of evidence lines (an evidence block: consecutive lines, blank lines
+    between them allowed), the innermost file/line reference of the repository in it or in
+    the lines before it (back to the previous run, at most `before` lines)."""
     out: dict[tuple[str, int], Location] = {}
     previous = 0
+    runs: list[list[EvidenceLine]] = []
     for line in sorted(evidence, key=lambda e: e.line):
-        start = max(line.line - before, previous + 1)
+        if runs and line.line - runs[-1][-1].line <= 2:
+            runs[-1].append(line)
+        else:
+            runs.append([line])
+    for run in runs:
+        first, line = run[0], run[-1]
+        start = max(first.line - before, previous + 1)
         previous = line.line
         window = [(n, nearby[n]) for n in range(start, line.line + 1) if n in nearby]
         found = find_locations(window, sanitize(line.text, 300))

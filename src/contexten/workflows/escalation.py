@@ -33,6 +33,7 @@ from contexten.analysis.failures import find_locations as find_locations
 from contexten.analysis.failures import locations_for as locations_for
 from contexten.analysis.failures import repository_path as repository_path
 from contexten.analysis.logs.prompt import sanitize
+from contexten.analysis.logs.report import preview
 from contexten.analysis.taxonomy import FailureCategory
 from contexten.config import Settings
 from contexten.integrations.idempotency import ActionLedger, Result, idempotency_key
@@ -286,7 +287,7 @@ class Escalator:
             job_name=job.job_name,
             category=d.category.value,
             confidence=d.confidence,
-            evidence=[f"{e.line}: {sanitize(e.text)}" for e in d.evidence[:10]],
+            evidence=[f"{e.line}: {sanitize(e.text)}" for e in preview(d, 10)],
             failing_tests=d.failing_tests,
             actions=actions,
             links=links,

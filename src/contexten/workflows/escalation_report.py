@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from contexten.analysis.failures import MAX_ANNOTATIONS, ActionResult, JobDiagnosis, RunInfo
 from contexten.analysis.logs.prompt import render_for_agent, sanitize
-from contexten.analysis.logs.report import to_markdown
+from contexten.analysis.logs.report import preview, to_markdown
 from contexten.analysis.markdown import md_cell
 from contexten.analysis.taxonomy import FailureCategory
 from contexten.integrations.interface import Annotation
@@ -75,7 +75,7 @@ def issue_comment(run: RunInfo, job: JobDiagnosis) -> str:
         f"(confidence {d.confidence:.2f}).",
     ]
     if d.evidence:
-        shown = [f"{e.line:>7}: {sanitize(e.text)}" for e in d.evidence[:5]]
+        shown = [f"{e.line:>7}: {sanitize(e.text)}" for e in preview(d, 5)]
         lines += ["", "```text", *shown, "```"]
     return "\n".join(lines)
 
