@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from contexten.analysis.logs.prompt import sanitize
+from contexten.analysis.logs.report import preview
 from contexten.catalog import GithubAutomationParameters
 from contexten.integrations.idempotency import idempotency_key
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
@@ -133,7 +135,7 @@ def _explain(ctx: WorkflowContext, repo: str, run: Any) -> tuple[str, dict[str, 
             lines.append(f"> {d.summary}")
         if d.evidence:
             lines.append("```text")
-            lines.extend(f"{e.line:>7}: {e.text}"[:300] for e in d.evidence[:MAX_EVIDENCE])
+            lines.extend(f"{e.line:>7}: {sanitize(e.text, 300)}" for e in preview(d, MAX_EVIDENCE))
             lines.append("```")
         if d.fix_hint:
             lines.append(f"Suggested fix: {d.fix_hint}")
