@@ -1,8 +1,17 @@
-"""Diagnosis quality on the labelled corpus (tests/data/logs/corpus).
+"""Diagnosis quality: real labelled CI logs first, then the synthetic corpus.
 
-    .venv/bin/python benchmarks/diagnosis_quality.py [--verbose]
+    .venv/bin/python benchmarks/diagnosis_quality.py [--data DIR] [--limit N] [--verbose]
 
-Prints
+Real logs (read from --data, default `../shared/data/ci-logs` beside the repository; a
+clear message when absent; see benchmarks/real_logs.py):
+- LogChunks dev split (430 failed Travis logs, the failure chunk a person marked): hit rate,
+  line recall and precision of the first 30 evidence lines, overall and per ecosystem, next
+  to a keyword grep (the last 20 lines matching error|fail|exception);
+- BugSwarm's GitHub Actions logs (no evidence labels): share of failed jobs with evidence,
+  lines and blocks per log, categories.
+
+The synthetic corpus (tests/data/logs/corpus, written together with the rules: regression
+only) then prints
 - per category: precision and recall of the predicted category;
 - evidence lines: micro precision / recall / F1 against the labelled lines, for our
   evidence and for the naive baseline (the last 20 lines matching error|fail|exception);
@@ -12,15 +21,19 @@ The labels were written with each scenario in make_corpus.py, before the tool ra
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "logs" / "corpus"
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from real_logs import DEFAULT_DATA, score_logchunks  # noqa: E402
 
 from contexten.analysis.logs import diagnose  # noqa: E402
 
@@ -53,8 +66,68 @@ class Tally:
         return f"P {p:.2f}  R {r:.2f}  F1 {f:.2f}"
 
 
+def real_logs(data: Path, limit: int | None) -> None:
+    if not (data / "logchunks-dev" / "annotations.jsonl").is_file():
+        print(
+            f"real logs: {data / 'logchunks-dev'} not found; pass --data DIR (the directory "
+            "holding logchunks-dev/ and bugswarm/). Skipped."
+        )
+        return
+
+    def ours(raw: bytes) -> list[int]:
+        return [line.line for line in diagnose(raw).evidence]
+
+    def grep(raw: bytes) -> list[int]:
+        return sorted(naive_lines(raw.decode("utf-8", "replace")))
+
+    report = score_logchunks(data, ours, limit=limit)
+    naive = score_logchunks(data, grep, limit=limit)
+    print("LogChunks dev split (real Travis logs, human-marked failure chunk; 30 lines max):")
+    print(f"  ours:          {report.total.row()}")
+    print(f"  keyword grep:  {naive.total.row()}")
+    print("  per ecosystem (ours):")
+    for name, score in sorted(report.per_ecosystem.items()):
+        print(f"    {name:<28} {score.row()}")
+    bugswarm(data / "bugswarm")
+
+
+def bugswarm(folder: Path) -> None:
+    expected = folder / "expected.json"
+    if not expected.is_file():
+        print(f"BugSwarm: {folder} not found. Skipped.")
+        return
+    records = json.loads(expected.read_text(encoding="utf-8"))
+    logs = with_evidence = lines = block_count = 0
+    categories: Counter[str] = Counter()
+    for record in records:
+        path = folder / record["log"]
+        if record["expected"].get("status") != "broken" or not path.is_file():
+            continue
+        diagnosis = diagnose(path.read_bytes())
+        logs += 1
+        with_evidence += bool(diagnosis.evidence)
+        lines += len(diagnosis.evidence)
+        block_count += len(diagnosis.blocks)
+        categories[diagnosis.category.value] += 1
+    if not logs:
+        return
+    print(f"BugSwarm GitHub Actions logs ({logs} failed jobs, no evidence labels):")
+    print(
+        f"  with evidence {with_evidence}/{logs}; lines/log {lines / logs:.1f}; "
+        f"blocks/log {block_count / logs:.1f}"
+    )
+    print("  categories: " + ", ".join(f"{k} {v}" for k, v in categories.most_common()))
+
+
 def main() -> int:
-    verbose = "--verbose" in sys.argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="real CI log data")
+    parser.add_argument("--limit", type=int, help="score only the first N LogChunks logs")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    verbose = args.verbose
+    real_logs(args.data, args.limit)
+    print()
     labels = json.loads((CORPUS / "labels.json").read_text(encoding="utf-8"))
     confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     ours, naive, with_base = Tally(), Tally(), Tally()
@@ -85,7 +158,10 @@ def main() -> int:
                 f"missing {sorted(truth - got)} extra {sorted(got - truth)}"
             )
     categories = sorted(set(confusion) | {c for row in confusion.values() for c in row})
-    print(f"corpus: {len(labels)} failing logs, each with a passing run of the same job")
+    print(
+        f"synthetic corpus (regression only): {len(labels)} failing logs, "
+        "each with a passing run of the same job"
+    )
     print("category        n   precision  recall")
     correct = 0
     for category in categories:

@@ -23,6 +23,7 @@ instead of a dozen templates (see generate_from_corpus).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -105,7 +106,9 @@ _STAMP = re.compile(rb"^(?:\xef\xbb\xbf)?\d{4}-\d\d-\d\dT[\d:.]+Z ?")
 _DIGITS = re.compile(rb"\d+")
 
 
-def generate_from_corpus(path: Path, megabytes: int, failing: bool, seed: int) -> None:
+def generate_from_corpus(
+    path: Path, megabytes: int, failing: bool, seed: int, data: Path = CORPUS
+) -> None:
     """An N MB log of real CI log lines (the shared corpus, cycled), for realistic content.
 
     The synthetic logs repeat a dozen templates; real logs do not: about 40% of their lines
@@ -116,7 +119,7 @@ def generate_from_corpus(path: Path, megabytes: int, failing: bool, seed: int) -
     """
     lines = [
         _STAMP.sub(b"", line)
-        for log in sorted(CORPUS.rglob("*.log"))
+        for log in sorted(data.rglob("*.log"))
         for line in log.read_bytes().splitlines()
     ]
     words = random.Random(seed)
@@ -246,6 +249,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="analyses of each kind (median)")
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument(
+        "--data",
+        type=Path,
+        default=CORPUS,
+        help="the real CI logs for --content corpus (default ../shared/data/ci-logs)",
+    )
+    parser.add_argument(
         "--content",
         choices=("synthetic", "corpus"),
         default="synthetic",
@@ -254,14 +263,18 @@ def main() -> int:
     args = parser.parse_args()
     if args.runs < 1 or args.mb < 1:
         parser.error("--runs and --mb must be at least 1")
-    if args.content == "corpus" and not CORPUS.is_dir():
-        parser.error(f"--content corpus: {CORPUS} not found (expected the shared CI logs)")
+    if args.content == "corpus" and not args.data.is_dir():
+        parser.error(f"--content corpus: {args.data} not found (expected the shared CI logs)")
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="contexten-speed-"))
     workdir.mkdir(parents=True, exist_ok=True)
     prefix = "" if args.content == "synthetic" else "corpus-"
     failing, passing = workdir / f"{prefix}failing.log", workdir / f"{prefix}passing.log"
     small = workdir / "small.log"
-    make = generate if args.content == "synthetic" else generate_from_corpus
+    make = (
+        generate
+        if args.content == "synthetic"
+        else functools.partial(generate_from_corpus, data=args.data)
+    )
     for path, mb, is_failing, seed, maker in (
         (failing, args.mb, True, 1, make),
         (passing, args.mb, False, 1, make),

@@ -1,6 +1,7 @@
 """Ingest and analyze 1,000,000 generated test results; print the figures.
 
     .venv/bin/python benchmarks/test_results_scale.py [--results 1000000] [--tests 5000]
+    .venv/bin/python benchmarks/test_results_scale.py --database-url URL  # ingest only
 
 Generates JUnit XML reports (one per CI run, `--tests` test cases each, ~1 % flaky tests
 re-run in a second attempt, a few tests getting slower, lognormal durations), parses
@@ -27,6 +28,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -62,19 +64,37 @@ def generate_report(
 
 
 def ingest(
-    db: Path, results: int, tests: int, *, start_run: int = 0, stop_after: int | None = None
+    db: Path | str,
+    results: int,
+    tests: int,
+    *,
+    start_run: int = 0,
+    stop_after: int | None = None,
+    reports_per_write: int = 10,
 ) -> dict[str, float]:
+    """Generate, parse and store reports; the store takes `reports_per_write` reports per
+    transaction (the test history's bulk path, `ingest_reports`)."""
     from contexten.analysis.junit import parse_junit
     from contexten.store.db import open_store
-    from contexten.testhistory.store import RunInfo, ingest_report
+    from contexten.store.test_history import RunInfo, ingest_reports
 
-    store = open_store(f"sqlite:///{db}")
+    store = open_store(db if isinstance(db, str) else f"sqlite:///{db}")
     rng = random.Random(7 + start_run)
     runs = max(1, results // tests)
     span = timedelta(days=13)
     generate = parse = insert = 0.0
     stored = 0
     run = start_run
+    batch: list[Any] = []
+
+    def flush() -> int:
+        nonlocal insert
+        t = time.perf_counter()
+        count = sum(outcome.stored for outcome in ingest_reports(store, batch))
+        insert += time.perf_counter() - t
+        batch.clear()
+        return count
+
     while stored < (stop_after or results) and run < start_run + 2 * runs:
         at = NOW - span + span * (run / runs)
         t = time.perf_counter()
@@ -100,10 +120,12 @@ def ingest(
                 "test",
                 at + timedelta(minutes=attempt),
             )
-            t = time.perf_counter()
-            stored += ingest_report(store, report, info, payload).stored
-            insert += time.perf_counter() - t
+            batch.append((report, info, payload))
+            if len(batch) >= reports_per_write:
+                stored += flush()
         run += 1
+    if batch:
+        stored += flush()
     store.dispose()
     return {
         "rows": stored,
@@ -117,6 +139,7 @@ def ingest(
 def analyze(db: Path) -> dict[str, float | int]:
     """The child process: the full analysis, timed, with its own peak memory."""
     from contexten.store.db import open_store
+    from contexten.store.test_history import identities
     from contexten.testhistory.report import (
         ReportOptions,
         ShardRequest,
@@ -124,7 +147,6 @@ def analyze(db: Path) -> dict[str, float | int]:
         plan_from_history,
         report_json,
     )
-    from contexten.testhistory.store import identities
 
     store = open_store(f"sqlite:///{db}")
     # A workflow process has these loaded already: their import time is not analysis.
@@ -177,8 +199,23 @@ def main() -> None:
     parser.add_argument(
         "--db", type=Path, help="keep the generated store here; if it exists, only analyze it"
     )
+    parser.add_argument(
+        "--database-url",
+        help="ingest only, into this (empty) store, e.g. postgresql+psycopg://...; no analysis",
+    )
     parser.add_argument("--analyze", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.database_url:
+        from contexten.store.db import Store
+
+        figures = ingest(args.database_url, args.results, args.tests)
+        rows, seconds = int(figures["rows"]), figures["insert_s"]
+        print(
+            f"ingested {rows:,} test results into {Store(args.database_url).safe_url}:"
+            f" store {seconds:.2f} s ({rows / seconds:,.0f} results/s), parse"
+            f" {figures['parse_s']:.2f} s (load average {os.getloadavg()[0]:.1f})"
+        )
+        return
     if args.analyze:
         print(json.dumps(analyze(args.analyze)))
         return

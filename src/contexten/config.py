@@ -302,7 +302,7 @@ def _errors(s: Settings) -> list[str]:
         if path is not None and not Path(path).expanduser().is_file():
             problems.append(f"{name.upper()}={str(path)!r} is not a file")
     if s.alert_routes_file is not None and Path(s.alert_routes_file).expanduser().is_file():
-        from contexten.monitoring.alerts import AlertConfigError, load_routing
+        from contexten.alert_routing import AlertConfigError, load_routing
 
         try:
             load_routing(Path(s.alert_routes_file).expanduser())

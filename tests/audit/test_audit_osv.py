@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from contexten.audit.osv import OsvError, cvss3_base_score, fetch_records, osv_severity
+from contexten.analysis.osv import cvss3_base_score, osv_severity
 from contexten.audit.osv_local import affects
+from contexten.integrations.http import RetryPolicy
+from contexten.integrations.osv import fetch_records
+from contexten.integrations.packages import VulnerabilityDatabaseError
 
 
 @pytest.mark.parametrize(
@@ -78,13 +81,20 @@ def test_local_service_speaks_the_osv_routes(osv_url: str) -> None:
         "GHSA-test-jin2-0002",
         "PYSEC-TEST-0003",
     ]
-    records = fetch_records(osv_url, ["GHSA-test-jin2-0002", "NOPE-1"], timeout=5)
+    records = fetch_records(
+        osv_url, ["GHSA-test-jin2-0002", "NOPE-1"], policy=RetryPolicy(timeout_seconds=5)
+    )
     assert list(records) == ["GHSA-test-jin2-0002"]
 
 
 def test_fetch_from_an_unreachable_service_raises_one_line() -> None:
-    with pytest.raises(OsvError, match="unreachable"):
-        fetch_records("http://127.0.0.1:9", ["X-1"], timeout=2)
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    policy = RetryPolicy(max_attempts=2, timeout_seconds=2, sleep=no_wait)
+    with pytest.raises(VulnerabilityDatabaseError, match="cannot connect") as caught:
+        fetch_records("http://127.0.0.1:9", ["X-1"], policy=policy)
+    assert "\n" not in str(caught.value)
 
 
 def test_range_semantics() -> None:

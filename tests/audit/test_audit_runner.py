@@ -165,3 +165,5 @@ def test_requirements_pinned_rules() -> None:
     assert not requirements_pinned("requests==2.19.0,<3\n")
     assert not requirements_pinned("-e .\n")
     assert not requirements_pinned("pkg @ git+https://example.invalid/pkg.git\n")
+    assert not requirements_pinned("requests==2.*\n")  # not one exact version
+    assert not requirements_pinned("not a requirement ==\n")

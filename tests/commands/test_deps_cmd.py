@@ -142,6 +142,31 @@ def test_apply_with_failing_tests_restores_files(
     assert "web==1.3.0" in (project / "pyproject.toml").read_text()
 
 
+def test_apply_runs_tests_without_our_tokens_and_redacts_their_output(
+    contexten_home: Path,
+    server: LocalIndexServer,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from contexten.config import reload_settings
+
+    token = "ghp_" + "Z" * 36
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    reload_settings()
+    script = (
+        "import os, sys; print('env', os.environ.get('GITHUB_TOKEN', 'absent'));"
+        f" print('echo', {token!r}); sys.exit(1)"
+    )
+    command = f'{sys.executable} -c "{script}"'
+    code = main(["deps", "apply", str(project), "--json", "--test-command", command, *urls(server)])
+    out = capsys.readouterr().out
+    tail = json.loads(out)["tests"]["output_tail"]
+    assert code == 1
+    assert "env absent" in tail
+    assert "echo ***" in tail and token not in tail
+
+
 @pytest.mark.parametrize(
     ("files", "args", "message"),
     [

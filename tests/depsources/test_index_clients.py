@@ -6,16 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contexten.depsources.interface import PackageIndexError, VulnerabilityDatabaseError
+from contexten.analysis.osv import advisory_from_osv, cvss3_base_score, severity_of_score
 from contexten.depsources.local_index import LocalIndexServer, osv_record, project_document
-from contexten.depsources.osv import (
-    OSVDatabase,
-    advisory_from_osv,
-    cvss3_base_score,
-    severity_of_score,
-)
-from contexten.depsources.pypi import PyPIJsonIndex, package_info_from_json
 from contexten.integrations.http import RetryPolicy
+from contexten.integrations.osv import OSVDatabase
+from contexten.integrations.packages import PackageIndexError, VulnerabilityDatabaseError
+from contexten.integrations.pypi import PyPIJsonIndex, package_info_from_json
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 

@@ -9,11 +9,11 @@ import pytest
 
 from contexten.analysis.deps import DependencyFileError, PlanPolicy, apply_plan
 from contexten.depsources.local_index import LocalIndexServer, osv_record, project_document
-from contexten.depsources.osv import OSVDatabase
 from contexten.depsources.planning import build_plan
 from contexten.depsources.project import load_project, write_files
-from contexten.depsources.pypi import PyPIJsonIndex
 from contexten.integrations.http import RetryPolicy
+from contexten.integrations.osv import OSVDatabase
+from contexten.integrations.pypi import PyPIJsonIndex
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 

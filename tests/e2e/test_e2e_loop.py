@@ -199,7 +199,8 @@ def test_a_deterministic_failure_webhook_reaches_linear_slack_and_the_pr(loop: L
     assert "1019: E           AssertionError:" in blocks and signature in blocks
 
     [comment] = gh.comments(loop.repo, number)
-    assert "```text\n   1019 [new]: E           AssertionError:" in comment.body
+    # the whole pytest failure is the evidence block (issue 14); the assertion is inside it
+    assert "\n   1019 [new]: E           AssertionError:\n" in comment.body
     assert f"Linear: [{issues[0].identifier} ({signature})]" in comment.body
     [check] = gh.check_runs(loop.repo)
     assert check.head_sha == failing.head_sha

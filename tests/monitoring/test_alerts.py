@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from contexten.config import Settings
+from contexten.integrations.circuits import load_breaker
 from contexten.integrations.interface import (
     ErrorReason,
     IssueRef,
@@ -30,7 +31,6 @@ from contexten.monitoring.alerts import (
     route,
     sinks_for,
 )
-from contexten.recovery.circuits import load_breaker
 from contexten.store.db import Store
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

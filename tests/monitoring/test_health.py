@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from contexten.config import AlertThresholds, Settings
+from contexten.integrations.circuits import disable_integration, load_breaker, save_breaker
 from contexten.integrations.interface import CheckResult
 from contexten.monitoring.flow_runs import FlowRunInfo, find_late, find_stuck
 from contexten.monitoring.health import (
@@ -29,7 +30,6 @@ from contexten.monitoring.health import (
     measure_resources,
     resource_components,
 )
-from contexten.recovery.circuits import disable_integration, load_breaker, save_breaker
 from contexten.recovery.policy import CircuitBreaker
 from contexten.store.db import Store
 

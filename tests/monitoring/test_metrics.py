@@ -17,7 +17,8 @@ from contexten.monitoring.metrics import (
     render_prometheus,
 )
 from contexten.store.db import Store
-from contexten.store.models import AlertRecord, RecoveryRecord, StateEntry, WorkflowExecution
+from contexten.store.models import AlertRecord, RecoveryRecord, WorkflowExecution
+from contexten.store.state import StateKind, write_state
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -143,9 +144,9 @@ def test_metrics_trend_seen_by_compute_metrics(store: Store, settings: Settings)
 def test_prometheus_exposition(store: Store, settings: Settings) -> None:
     add_runs(store, ["completed", "completed", "failed"])
     record_sample(store, "health_score", 87.5, history_size=10)
+    write_state(store, StateKind.CIRCUIT, "github", {"state": "open"})
     with store.session() as s:
         s.add(AlertRecord(key="cpu", severity="warning", message="cpu high"))
-        s.add(StateEntry(key="circuit:github", value={"state": "open"}))
         s.add(
             RecoveryRecord(
                 key="github",

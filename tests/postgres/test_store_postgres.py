@@ -134,3 +134,33 @@ def test_replicas_start_together_on_a_migrated_store(postgres_database: str) -> 
     assert first[0].returncode == 0, first[0].stderr[-500:]
     results = _migrate_in_processes(postgres_database, 3)
     assert [r.returncode for r in results] == [0, 0, 0], [r.stderr[-300:] for r in results]
+
+
+def test_bulk_test_history_ingest_round_trips(postgres_database: str) -> None:
+    from contexten.analysis.junit import parse_junit
+    from contexten.store.test_history import (
+        HistoryFilter,
+        RunInfo,
+        ingest_reports,
+        iter_executions,
+    )
+
+    data = (
+        b'<testsuite name="s"><testcase classname="t.A" name="a" time="0.25"/>'
+        b'<testcase classname="t.A" name="b" time="1.5"><failure message="x"/></testcase>'
+        b"</testsuite>"
+    )
+    at = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    run = RunInfo(repository="octo/app", run_id=str(RUN_ID), commit="c" * 40, recorded_at=at)
+    store = Store(postgres_database)
+    try:
+        store.migrate()
+        items = [(parse_junit(data, "r.xml"), run, data)] * 2
+        assert [o.stored for o in ingest_reports(store, items)] == [2, 0]
+        rows = list(iter_executions(store, HistoryFilter(repository="octo/app")))
+        assert sorted((r.outcome, r.duration_seconds, r.at) for r in rows) == [
+            ("failed", 1.5, at.timestamp()),
+            ("passed", 0.25, at.timestamp()),
+        ]
+    finally:
+        store.dispose()

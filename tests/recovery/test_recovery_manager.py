@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from contexten.config import Settings
+from contexten.integrations.circuits import disabled_entry
 from contexten.integrations.interface import CIProviderError, ErrorReason
 from contexten.monitoring.alerts import AlertManager, AlertView
 from contexten.monitoring.flow_runs import FlowRunInfo
 from contexten.monitoring.health import ComponentHealth
 from contexten.monitoring.metrics import compute_metrics
-from contexten.recovery.circuits import disabled_entry
 from contexten.recovery.cleanup import clean_temp_files
 from contexten.recovery.manager import (
     Failure,

@@ -19,11 +19,11 @@ import pytest
 
 from contexten.config import Settings
 from contexten.integrations import factory
+from contexten.integrations.circuits import disabled_entry, load_breaker
 from contexten.integrations.http import RetryPolicy
 from contexten.monitoring.alerts import Alert, Severity, alert_manager_for
 from contexten.monitoring.clients import IntegrationClients, slack_webhook_notifier
 from contexten.monitoring.health import HealthChecker
-from contexten.recovery.circuits import disabled_entry, load_breaker
 from contexten.recovery.manager import Failure, RecoveryManager, failures_from_health
 from contexten.recovery.policy import BreakerConfig, FailureCategory
 from contexten.sandbox.server import SandboxServer

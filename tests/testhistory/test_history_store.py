@@ -11,6 +11,17 @@ import pytest
 
 from contexten.analysis.junit import parse_junit
 from contexten.store.db import Store, open_store
+from contexten.store.test_history import (
+    HistoryFilter,
+    RunInfo,
+    find_tests,
+    history_span,
+    identities,
+    ingest_report,
+    ingest_reports,
+    iter_executions,
+    upload_counts,
+)
 from contexten.testhistory.files import (
     ReportFileError,
     ReportSource,
@@ -19,16 +30,6 @@ from contexten.testhistory.files import (
     iter_zip_reports,
 )
 from contexten.testhistory.report import ReportOptions, build_report, report_json
-from contexten.testhistory.store import (
-    HistoryFilter,
-    RunInfo,
-    find_tests,
-    history_span,
-    identities,
-    ingest_report,
-    iter_executions,
-    upload_counts,
-)
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -70,6 +71,33 @@ def test_each_report_is_ingested_once_per_run_attempt(store: Store) -> None:
     # Ordered by test id, then time: each test's rows are together.
     ids = [r.test_id for r in rows]
     assert ids == sorted(ids)
+
+
+def test_bulk_ingest_stores_each_report_once_in_one_transaction(store: Store) -> None:
+    first = junit(("test_x", "failed"), ("test_y", "passed"), ("test_z", "skipped"))
+    second = junit(("test_x", "passed"))
+    run1 = RunInfo(repository="o/r", run_id="1", commit="c1", recorded_at=NOW)
+    run2 = RunInfo(repository="o/r", run_id="2", commit="c2", recorded_at=NOW + timedelta(hours=1))
+    items = [
+        (parse_junit(first, "a.xml"), run1, first),
+        (parse_junit(first, "a.xml"), run1, first),  # the same upload twice in one batch
+        (parse_junit(second, "b.xml"), run2, second),
+    ]
+    outcomes = ingest_reports(store, items)
+    assert [(o.stored, o.duplicate) for o in outcomes] == [(3, False), (0, True), (1, False)]
+    assert [(o.stored, o.duplicate) for o in ingest_reports(store, items[:1])] == [(0, True)]
+    rows = list(iter_executions(store, HistoryFilter(repository="o/r")))
+    assert len(rows) == 4
+    by_run = {(r.run_id, r.outcome) for r in rows}
+    assert by_run == {("1", "failed"), ("1", "passed"), ("1", "skipped"), ("2", "passed")}
+    assert {r.run_id: r.at for r in rows} == {
+        "1": NOW.timestamp(),
+        "2": (NOW + timedelta(hours=1)).timestamp(),
+    }
+    assert {u.key: (u.total, u.failed) for u in upload_counts(store, HistoryFilter())} == {
+        ("1", 1, None): (2, 1),
+        ("2", 1, None): (1, 0),
+    }
 
 
 def test_filters_by_branch_repository_and_window(store: Store) -> None:
@@ -267,7 +295,7 @@ def test_columnar_scan_matches_the_row_by_row_stats(store: Store) -> None:
 
 def test_both_scanners_read_the_same_columns(store: Store) -> None:
     """The SQLite group_concat scanner and the generic row scanner agree, value for value."""
-    from contexten.testhistory.store import _scan_rows, _scan_sqlite
+    from contexten.store.test_history import _scan_rows, _scan_sqlite
 
     for run in range(3):
         ingest(

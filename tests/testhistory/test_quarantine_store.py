@@ -12,6 +12,7 @@ from contexten.analysis.executions import TestIdentity
 from contexten.analysis.flaky import FlakyPolicy
 from contexten.analysis.junit import parse_junit
 from contexten.store.db import Store, open_store
+from contexten.store.test_history import HistoryFilter, RunInfo, identities, ingest_report
 from contexten.testhistory import quarantine as q
 from contexten.testhistory.report import (
     ReportOptions,
@@ -21,7 +22,6 @@ from contexten.testhistory.report import (
     plan_from_history,
     report_markdown,
 )
-from contexten.testhistory.store import HistoryFilter, RunInfo, identities, ingest_report
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 

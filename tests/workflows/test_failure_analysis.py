@@ -349,7 +349,12 @@ def test_a_test_failure_is_escalated_once_and_a_recurrence_only_comments(
     assert "no passing job" not in job["mode_note"]
     comment = sandbox.state.github.comments(repo)[0].body
     assert "TestCubicSupercellTransformation.test_apply_transformation" in comment
-    assert "```text\n   1019 [new]: E           AssertionError:" in comment
+    # the whole pytest failure (issue 14): its header first, the assertion inside the fence
+    assert (
+        "```text\n    974 [new]: __________ TestCubicSupercellTransformation"
+        ".test_apply_transformation __________" in comment
+    )
+    assert "\n   1019 [new]: E           AssertionError:\n" in comment
     check = sandbox.state.github.check_runs(repo)[0]
     assert check.conclusion == "neutral"
     assert [(a["path"], a["start_line"]) for a in check.annotations] == [
@@ -529,10 +534,11 @@ def test_the_passing_log_is_cached_compressed(
     assert "(cached log)" in outcome.data["jobs"][0]["mode_note"]
 
 
-def test_the_log_cache_is_bounded(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(failure_analysis, "CACHE_TOTAL_MAX_BYTES", 2500)
+def test_the_log_cache_is_bounded(store: Store) -> None:
+    from contexten.store.log_cache import cache_log
+
     for job_id in range(1, 6):
-        failure_analysis.cache_log(store, "acme/cache", job_id, bytes([job_id]) * 1000)
+        cache_log(store, "acme/cache", job_id, bytes([job_id]) * 1000, max_total_bytes=2500)
     with store.session() as session:
         kept = sorted(session.scalars(select(LogCacheEntry.job_id)).all())
     assert kept == [4, 5]  # the oldest went first

@@ -17,7 +17,7 @@ from contexten.monitoring.health import Resources
 from contexten.monitoring.metrics import history
 from contexten.orchestration.workflows import HealthCheckParameters
 from contexten.store.db import Store
-from contexten.store.models import StateEntry
+from contexten.store.state import StateKind, read_state
 from contexten.workflows.base import WorkflowContext
 from contexten.workflows.health_check import run
 
@@ -69,8 +69,7 @@ async def test_healthy_run_publishes_table_and_records_score(
     assert (ctx.reports_dir / "health-check.md").exists()
     scores = history(ctx.store, "health_score", limit=10)
     assert [s.value for s in scores] == [100.0]
-    with ctx.store.session() as s:
-        assert s.get(StateEntry, "settings:last-known-good") is not None
+    assert read_state(ctx.store, StateKind.SETTINGS, "last-known-good") is not None
 
 
 async def test_unhealthy_machine_is_not_ok_and_alerts(

@@ -10,10 +10,10 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from contexten.config import Settings
+from contexten.integrations.circuits import disabled_entry
 from contexten.monitoring import health
 from contexten.monitoring.health import Resources
 from contexten.orchestration.workflows import SystemRecoveryParameters
-from contexten.recovery.circuits import disabled_entry
 from contexten.store.db import Store
 from contexten.store.models import RecoveryRecord
 from contexten.workflows.base import WorkflowContext, WorkflowError

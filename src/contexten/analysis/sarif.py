@@ -10,10 +10,12 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Severity = Literal["low", "medium", "high", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
+from contexten.analysis.severity import SEVERITIES as SEVERITIES
+from contexten.analysis.severity import Severity as Severity
+from contexten.analysis.severity import parse_severity as parse_severity
+from contexten.analysis.severity import severity_rank as severity_rank
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -39,22 +41,6 @@ _SECURITY_SEVERITY: dict[Severity, str] = {
 
 class SarifError(ValueError):
     """The values cannot be written as valid SARIF (e.g. an absolute path)."""
-
-
-def severity_rank(severity: str) -> int:
-    """0 for low ... 3 for critical; ValueError for anything else."""
-    try:
-        return SEVERITIES.index(severity)  # type: ignore[arg-type]
-    except ValueError:
-        raise ValueError(
-            f"unknown severity {severity!r}; expected one of: {', '.join(SEVERITIES)}"
-        ) from None
-
-
-def parse_severity(value: str) -> Severity:
-    lowered = value.strip().lower()
-    severity_rank(lowered)
-    return lowered  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,13 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from contexten.analysis.deps import DependencyFileError, parse_requirements
+from contexten.analysis.osv import osv_severity
 from contexten.analysis.sarif import Severity
 from contexten.audit.model import AuditFinding, ToolStatus, stable_fingerprint
-from contexten.audit.osv import OsvError, fetch_records, osv_severity
+from contexten.integrations.http import RetryPolicy
+from contexten.integrations.osv import fetch_records
+from contexten.integrations.packages import VulnerabilityDatabaseError
 from contexten.limits import ProcessLimits, limited_argv
 
 _REQUIREMENT_FILE_RE = re.compile(
@@ -43,37 +47,15 @@ class DependencyInputs:
     installed: bool
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) with backslash continuations joined and comments cut."""
-    out: list[tuple[int, str]] = []
-    buffer, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not buffer:
-            start = number
-        line = raw.split(" #", 1)[0] if not raw.lstrip().startswith("#") else ""
-        if line.rstrip().endswith("\\"):
-            buffer += line.rstrip()[:-1] + " "
-            continue
-        buffer += line
-        if buffer.strip():
-            out.append((start, buffer.strip()))
-        buffer = ""
-    if buffer.strip():
-        out.append((start, buffer.strip()))
-    return out
-
-
 def requirements_pinned(text: str) -> bool:
-    """True when every requirement line pins one version with == or ===."""
-    for _, line in _logical_lines(text):
-        if line.startswith(("-e", "--editable")):
-            return False  # a local or VCS checkout has no version to look up
-        if line.startswith("-"):
-            continue  # options and -r/-c includes (pip-audit follows includes itself)
-        requirement = line.split(";", 1)[0]
-        if "==" not in requirement or re.search(r"[<>~!]=|[<>]|,", requirement):
-            return False
-    return True
+    """True when every requirement pins one exact version (== without a wildcard, or ===),
+    read with the one requirements parser (`analysis.deps.parse_requirements`); editable,
+    URL and path requirements, and unreadable files, are not pinned."""
+    try:
+        parsed = parse_requirements(text)
+    except DependencyFileError:
+        return False
+    return not parsed.unmanaged and all(d.pinned is not None for d in parsed.dependencies)
 
 
 def find_inputs(root: Path, files: list[str], installed: bool) -> DependencyInputs:
@@ -174,8 +156,13 @@ def audit_dependencies(
     osv_api_url: str,
     timeout: float = 15.0,
     limits: ProcessLimits | None = None,
+    policy: RetryPolicy | None = None,
 ) -> tuple[list[AuditFinding], ToolStatus]:
-    """Run pip-audit over `inputs`; VulnerabilitySourceError when the source fails."""
+    """Run pip-audit over `inputs`; VulnerabilitySourceError when the source fails.
+
+    Advisory records are read with the shared OSV client under `policy` (default: the
+    shared retry policy with `timeout` per request and at most 3 attempts).
+    """
     version = _pip_audit_version()
     runs: list[tuple[tuple[str, ...], list[str]]] = []
     if inputs.requirement_files:
@@ -225,9 +212,10 @@ def audit_dependencies(
             if str(alias).startswith("GHSA-")
         }
     )
+    policy = policy or RetryPolicy(max_attempts=3, timeout_seconds=timeout)
     try:
-        records = fetch_records(osv_api_url, ids, timeout) if ids else {}
-    except OsvError as exc:
+        records = fetch_records(osv_api_url, ids, policy=policy) if ids else {}
+    except VulnerabilityDatabaseError as exc:
         raise VulnerabilitySourceError(str(exc)) from None
     findings = [_finding(root, files, dep, vuln, records) for files, dep, vuln in advisories]
     scanned = ", ".join(inputs.requirement_files) or ""

@@ -7,6 +7,7 @@ from typing import Any
 
 from contexten.analysis import secrets as secret_rules
 from contexten.analysis import workflow_lint
+from contexten.analysis.markdown import md_cell as _cell
 from contexten.analysis.sarif import (
     SarifResult,
     SarifRule,
@@ -123,10 +124,6 @@ def to_json_dict(report: AuditReport, fail_on: Severity | None = None) -> dict[s
 
 
 # ----- Markdown -----
-
-
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(report: AuditReport) -> str:

@@ -103,10 +103,14 @@ def _print_text(diagnosis: Diagnosis, explain: bool) -> None:
         for warning in d.baseline.warnings:
             console.print(Text.assemble(("warning: ", "bold yellow"), warning))
     if d.evidence:
+        from contexten.analysis.logs.report import excerpt_title, excerpts
+
         console.print(Text("evidence:", style="dim"))
-        for line in d.evidence:
-            mark = f" {line.status.value:<7}" if line.status is not None else ""
-            console.print(Text.assemble((f"{line.line:>8}{mark} ", "cyan"), line.text))
+        for index, (block, group) in enumerate(excerpts(d), 1):
+            console.print(Text(excerpt_title(index, block), style="bold"))
+            for line in group:
+                mark = f" {line.status.value:<7}" if line.status is not None else ""
+                console.print(Text.assemble((f"{line.line:>8}{mark} ", "cyan"), line.text))
     if d.recommended_strategies:
         strategies = ", ".join(s.value for s in d.recommended_strategies)
         transient = "transient" if d.transient else "not transient"

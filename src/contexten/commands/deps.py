@@ -53,8 +53,8 @@ def _plan(
 
     from contexten.analysis.deps import DependencyFileError, PlanError, PlanPolicy, check_strategy
     from contexten.config import get_settings
-    from contexten.depsources.interface import PackageIndexError, VulnerabilityDatabaseError
     from contexten.depsources.project import load_project
+    from contexten.integrations.packages import PackageIndexError, VulnerabilityDatabaseError
 
     try:
         chosen = check_strategy(strategy)
@@ -90,10 +90,10 @@ async def _fetch_and_plan(
     index_url: str | None,
     osv_url: str | None,
 ) -> Any:
-    from contexten.depsources.osv import OSVDatabase
     from contexten.depsources.planning import build_plan
-    from contexten.depsources.pypi import PyPIJsonIndex
     from contexten.integrations.http import RetryPolicy
+    from contexten.integrations.osv import OSVDatabase
+    from contexten.integrations.pypi import PyPIJsonIndex
 
     retry = RetryPolicy.from_settings(settings)
     index = PyPIJsonIndex(index_url or settings.pypi_index_url, policy=retry)
@@ -195,30 +195,16 @@ def _warn_if_unchecked(plan: Any) -> None:
 
 
 def _run_tests(command: str, cwd: Path) -> tuple[bool, str]:
-    import shlex
-    import subprocess
+    """The workflow's runner: environment without our credentials, output redacted."""
+    from contexten.config import get_settings
+    from contexten.workflows.base import WorkflowError
+    from contexten.workflows.dependency_management import run_suite_command
 
     try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        fail(f"--test-command: cannot split {command!r}: {exc}")
-    if not argv:
-        fail("--test-command is empty")
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=TEST_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except FileNotFoundError:
-        fail(f"--test-command: {argv[0]!r} not found")
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {TEST_TIMEOUT_SECONDS}s"
-    output = (done.stdout + done.stderr).strip().splitlines()
-    return done.returncode == 0, "\n".join(output[-20:])
+        run = run_suite_command(command, cwd, get_settings(), TEST_TIMEOUT_SECONDS)
+    except WorkflowError as exc:
+        fail(f"--{exc}".replace("--test_command", "--test-command", 1))
+    return run.passed, run.output_tail
 
 
 @app.command("apply")

@@ -55,8 +55,8 @@ def import_(
     repository: str | None = RepositoryOption,
 ) -> None:
     """Store run, job and step durations from saved GitHub REST JSON files."""
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory.ci_timings import TimingImportError, samples_from_json, store_samples
-    from contexten.testhistory.store import TestHistoryError
 
     repo = _repository(repository)
     store = _store()
@@ -96,8 +96,8 @@ def collect(
     """Collect the newest completed runs' durations from GitHub into the store."""
     import asyncio
 
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory.ci_timings import collect as collect_runs
-    from contexten.testhistory.store import TestHistoryError
 
     repo = _repository(repository)
     store = _store()
@@ -158,8 +158,8 @@ def compare(
 ) -> None:
     """Median run, queue, job and step durations of head vs baseline, with significance."""
     from contexten.config import get_settings
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory.perf_report import perf_json, perf_markdown
-    from contexten.testhistory.store import TestHistoryError
 
     repo = _repository(repository)
     base = baseline or get_settings().baseline_branch
@@ -260,8 +260,8 @@ def trend(
 ) -> None:
     """Change points in one branch's durations over time (when did it get slower?)."""
     from contexten.analysis.regression import change_points
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory.ci_timings import load_samples
-    from contexten.testhistory.store import TestHistoryError
 
     repo = _repository(repository)
     try:

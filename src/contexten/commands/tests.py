@@ -138,16 +138,16 @@ def ingest(
 ) -> None:
     """Parse JUnit/xUnit reports and add them to the test history (each report once)."""
     from contexten.analysis.junit import JUnitError, parse_junit
-    from contexten.testhistory.files import (
-        ReportFileError,
-        find_report_files,
-        iter_report_sources,
-    )
-    from contexten.testhistory.store import (
+    from contexten.store.test_history import (
         RunInfo,
         TestHistoryError,
         ingest_report,
         local_upload_id,
+    )
+    from contexten.testhistory.files import (
+        ReportFileError,
+        find_report_files,
+        iter_report_sources,
     )
 
     run = RunInfo(
@@ -248,8 +248,8 @@ def ingest(
 
 
 def _build(options: ReportOptions) -> Any:
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory.report import build_report
-    from contexten.testhistory.store import TestHistoryError
 
     store = _store()
     try:
@@ -263,17 +263,9 @@ def _build(options: ReportOptions) -> Any:
 
 def _empty_history_hint(store: Store, options: ReportOptions) -> str:
     """Why there is nothing to report, and what to do: ingest first, or widen the filter."""
-    from sqlalchemy import func, select
+    from contexten.store.test_history import stored_overview
 
-    from contexten.store.models import TestResultRecord
-
-    with store.session() as session:
-        stored = session.scalar(select(func.count()).select_from(TestResultRecord)) or 0
-        repositories = sorted(
-            str(r)
-            for r in session.scalars(select(TestResultRecord.repository).distinct().limit(5))
-            if r
-        )
+    stored, repositories = stored_overview(store)
     if not stored:
         return (
             f"the test history in {store.safe_url} is empty: ingest JUnit reports first, "
@@ -476,6 +468,7 @@ def shard(
     window_days: int = WindowOption,
 ) -> None:
     """Split the suite into N shards balanced by recorded durations."""
+    from contexten.store.test_history import TestHistoryError, identities
     from contexten.testhistory.report import (
         ShardRequest,
         collect_stats,
@@ -483,7 +476,6 @@ def shard(
         shard_json,
         shard_table,
     )
-    from contexten.testhistory.store import TestHistoryError, identities
 
     if fmt not in ("text", "json", "pytest"):
         fail(f"--format {fmt!r}: expected text, json or pytest")
@@ -562,8 +554,8 @@ def quarantine_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Quarantined tests, with reason, expiry and evidence."""
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory import quarantine as q
-    from contexten.testhistory.store import TestHistoryError
 
     try:
         entries = q.list_entries(_store(), include_released=include_released)
@@ -597,7 +589,7 @@ def quarantine_list(
 
 
 def _resolve_test(store: Store, text: str, repository: str | None) -> Any:
-    from contexten.testhistory.store import find_tests
+    from contexten.store.test_history import find_tests
 
     matches = find_tests(store, text, repository)
     if not matches:
@@ -785,13 +777,13 @@ def gate(
         aggregate_retries,
         parse_junit,
     )
+    from contexten.store.test_history import TestHistoryError
     from contexten.testhistory import quarantine as q
     from contexten.testhistory.files import (
         ReportFileError,
         find_report_files,
         iter_report_sources,
     )
-    from contexten.testhistory.store import TestHistoryError
 
     if on_store_error not in ("fail", "pass"):
         fail(f"--on-store-error {on_store_error!r}: expected fail or pass")

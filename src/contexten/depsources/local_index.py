@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
-from contexten.depsources.osv import advisory_from_osv
+from contexten.analysis.osv import advisory_from_osv
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -21,7 +21,7 @@ from contexten.analysis.deps import (
     current_versions,
     plan_updates,
 )
-from contexten.depsources.interface import (
+from contexten.integrations.packages import (
     PackageIndex,
     VulnerabilityDatabase,
     VulnerabilityDatabaseError,

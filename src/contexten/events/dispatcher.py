@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from contexten.analysis.backoff import exponential_backoff
 from contexten.config import Settings
 from contexten.events.inbox import (
     DISPATCHED,
@@ -344,8 +345,8 @@ class Dispatcher:
             except WorkflowParameterError as exc:
                 return await self._settle(item, result(FAILED, str(exc)))
             except Exception as exc:
-                delay = min(
-                    MAX_RETRY_DELAY_SECONDS, self.retry_delay * 2 ** max(0, item.attempts - 1)
+                delay = exponential_backoff(
+                    item.attempts, self.retry_delay, MAX_RETRY_DELAY_SECONDS
                 )
                 error = f"trigger {selected.workflow_type} failed: {_describe(exc)}"
                 return await self._settle(item, result(FAILED, error), retry_in=delay)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contexten.analysis.markdown import md_cell
 from contexten.config import Settings
 from contexten.events.routing import Route, RoutingRule, route
 from contexten.orchestration.workflows import (
@@ -197,9 +198,7 @@ async def run_routes(
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("\r", " ").replace("\n", " ").replace("|", "\\|")
-    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+    return md_cell("" if value is None else value, MAX_CELL_CHARS)
 
 
 def summary_markdown(event: GhaEvent, routes: Sequence[Route], reports: Sequence[RunReport]) -> str:

@@ -222,8 +222,8 @@ def emit(store: Store, events: Sequence[InternalEvent]) -> list[bool]:
 def _open_circuits(store: Store) -> frozenset[str]:
     import time
 
+    from contexten.integrations.circuits import load_breaker
     from contexten.monitoring.health import INTEGRATIONS
-    from contexten.recovery.circuits import load_breaker
     from contexten.recovery.policy import breaker_allows
 
     now = time.time()

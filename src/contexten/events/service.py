@@ -137,7 +137,7 @@ def build_app(
             lease_seconds=lease_seconds,
             **dispatcher_options,
         )
-    from contexten.integrations.slack_interactivity import slack_router
+    from contexten.events.slack_interactivity import slack_router
 
     # Slack's slash command and buttons (503 until SLACK_SIGNING_SECRET is set).
     extra_routes = [*extra_routes, slack_router(settings, store, chosen)]

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from contexten.analysis.backoff import exponential_backoff
 from contexten.integrations.interface import ErrorReason, IntegrationError
 from contexten.integrations.redaction import redact
 
@@ -92,7 +93,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Exponential back-off before retry number `attempt` (1-based), full jitter."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
+        ceiling = exponential_backoff(attempt, self.base_delay, self.max_delay)
         return self.rng.uniform(0, ceiling) if self.jitter else ceiling
 
     def delay_for(self, failure: Failure, attempt: int) -> float:
@@ -483,3 +484,23 @@ async def request_with_retries(
         service=service,
         unsafe=unsafe,
     )
+
+
+# ----------------------------------------------------------------------------- for classifiers
+
+
+def is_transport_timeout(exc: BaseException) -> bool:
+    """A timeout after connecting (a connect timeout never reached the server: network)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return False
+    return isinstance(exc, httpx.TimeoutException)
+
+
+def is_transport_network_error(exc: BaseException) -> bool:
+    """The network failed: could not connect, or the connection broke."""
+    return isinstance(exc, httpx.NetworkError | httpx.ConnectTimeout)
+
+
+def http_status_of(exc: BaseException) -> int | None:
+    """The status code of an `httpx.HTTPStatusError` (raise_for_status), else None."""
+    return exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None

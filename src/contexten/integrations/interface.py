@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from contexten.errors import ContextenError
 from contexten.integrations.redaction import redact
@@ -325,6 +325,27 @@ class IssueRef:
     title: str
     state: str | None = None  # workflow state type: backlog, started, completed, ...
 
+    def to_dict(self) -> dict[str, Any]:
+        """As stored in the action ledger and the escalation state."""
+        return {
+            "id": self.id,
+            "identifier": self.identifier,
+            "url": self.url,
+            "title": self.title,
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IssueRef:
+        """The inverse of `to_dict`; fields other than the id may be missing."""
+        return cls(
+            id=str(data["id"]),
+            identifier=str(data.get("identifier") or data["id"]),
+            url=str(data.get("url") or ""),
+            title=str(data.get("title") or ""),
+            state=data.get("state"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -379,13 +400,12 @@ class AgentRun:
 
 # ----------------------------------------------------------------------------- interfaces
 
+# The CI provider's roles: `repo` is always "owner/name".
 
-class CIProvider(abc.ABC):
-    """GitHub Actions and the repository it runs for. `repo` is always "owner/name"."""
 
-    name: str = "github"
+class RunsAndJobs(Protocol):
+    """GitHub Actions runs and their jobs: read, re-run, cancel; caches; the rate limit."""
 
-    # --- runs and jobs (reads) ---
     @abc.abstractmethod
     async def list_workflow_runs(
         self,
@@ -414,6 +434,37 @@ class CIProvider(abc.ABC):
     async def get_job(self, repo: str, job_id: int) -> Job: ...
 
     @abc.abstractmethod
+    async def get_run_timing(self, repo: str, run_id: int) -> RunTiming: ...
+
+    @abc.abstractmethod
+    async def rerun_failed_jobs(
+        self, repo: str, run_id: int, *, run_attempt: int | None = None
+    ) -> WorkflowRun:
+        """Re-run the failed jobs of attempt `run_attempt` (default: the current one) once."""
+
+    @abc.abstractmethod
+    async def rerun_run(
+        self, repo: str, run_id: int, *, run_attempt: int | None = None
+    ) -> WorkflowRun: ...
+
+    @abc.abstractmethod
+    async def cancel_run(self, repo: str, run_id: int) -> bool:
+        """True when cancelled now, False when it had already finished (409)."""
+
+    @abc.abstractmethod
+    async def delete_actions_caches(
+        self, repo: str, *, key: str | None = None, cache_id: int | None = None
+    ) -> int:
+        """Delete caches by key (all matching) or by id; returns how many were deleted."""
+
+    @abc.abstractmethod
+    async def rate_limit(self) -> RateLimit: ...
+
+
+class RunLogs(Protocol):
+    """What runs leave behind: job logs, run log archives, artifacts."""
+
+    @abc.abstractmethod
     def stream_job_log(
         self, repo: str, job_id: int, *, max_bytes: int | None = None
     ) -> AsyncIterator[bytes]:
@@ -431,9 +482,6 @@ class CIProvider(abc.ABC):
         """The run's logs as a zip archive."""
 
     @abc.abstractmethod
-    async def get_run_timing(self, repo: str, run_id: int) -> RunTiming: ...
-
-    @abc.abstractmethod
     async def list_artifacts(
         self, repo: str, run_id: int, *, name: str | None = None
     ) -> list[Artifact]: ...
@@ -444,29 +492,9 @@ class CIProvider(abc.ABC):
     ) -> LogDownload:
         """The artifact's zip archive."""
 
-    @abc.abstractmethod
-    async def rate_limit(self) -> RateLimit: ...
 
-    # --- actions (idempotent: each takes or derives an idempotency key) ---
-    @abc.abstractmethod
-    async def rerun_failed_jobs(
-        self, repo: str, run_id: int, *, run_attempt: int | None = None
-    ) -> WorkflowRun:
-        """Re-run the failed jobs of attempt `run_attempt` (default: the current one) once."""
-
-    @abc.abstractmethod
-    async def rerun_run(
-        self, repo: str, run_id: int, *, run_attempt: int | None = None
-    ) -> WorkflowRun: ...
-
-    @abc.abstractmethod
-    async def cancel_run(self, repo: str, run_id: int) -> bool:
-        """True when cancelled now, False when it had already finished (409)."""
-
-    @abc.abstractmethod
-    async def create_issue_comment(
-        self, repo: str, issue_number: int, body: str, *, key: str | None = None
-    ) -> CommentRef: ...
+class Checks(Protocol):
+    """Check runs on a commit, with annotations."""
 
     @abc.abstractmethod
     async def create_check_run(
@@ -484,6 +512,19 @@ class CIProvider(abc.ABC):
         key: str | None = None,
     ) -> CheckRunRef:
         """Create a check run; annotations beyond 50 go in follow-up updates of ≤ 50."""
+
+
+class CommentsAndIssues(Protocol):
+    """Comments on issues and pull requests."""
+
+    @abc.abstractmethod
+    async def create_issue_comment(
+        self, repo: str, issue_number: int, body: str, *, key: str | None = None
+    ) -> CommentRef: ...
+
+
+class RefsAndReleases(Protocol):
+    """Branches, files, pull requests and releases of the repository."""
 
     @abc.abstractmethod
     async def get_ref(self, repo: str, ref: str) -> GitRef:
@@ -515,6 +556,42 @@ class CIProvider(abc.ABC):
     ) -> PullRequestRef | None:
         """`head` is a branch name of the same repository."""
 
+    @abc.abstractmethod
+    async def create_pull_request(
+        self,
+        repo: str,
+        *,
+        head: str,
+        base: str,
+        title: str,
+        body: str = "",
+        draft: bool = False,
+    ) -> PullRequestRef:
+        """Open a PR, or return the open one for `head` (never a second)."""
+
+    @abc.abstractmethod
+    async def create_release(
+        self,
+        repo: str,
+        *,
+        tag_name: str,
+        name: str,
+        body: str,
+        target_commitish: str | None = None,
+        draft: bool = True,
+        prerelease: bool = False,
+    ) -> ReleaseRef: ...
+
+
+class CIProvider(RunsAndJobs, RunLogs, Checks, CommentsAndIssues, RefsAndReleases):
+    """GitHub Actions and the repository it runs for: every role. `repo` is always "owner/name".
+
+    Code that needs one role takes that protocol, so a test double implements only it.
+    """
+
+    name: str = "github"
+
+    # optional: a provider without them says so (CIProviderError, INVALID)
     async def get_pull_request(self, repo: str, number: int) -> PullRequestRef:
         """One pull request (with its head sha)."""
         raise CIProviderError(
@@ -531,41 +608,9 @@ class CIProvider(abc.ABC):
         )
 
     @abc.abstractmethod
-    async def create_pull_request(
-        self,
-        repo: str,
-        *,
-        head: str,
-        base: str,
-        title: str,
-        body: str = "",
-        draft: bool = False,
-    ) -> PullRequestRef:
-        """Open a PR, or return the open one for `head` (never a second)."""
-
-    @abc.abstractmethod
-    async def delete_actions_caches(
-        self, repo: str, *, key: str | None = None, cache_id: int | None = None
-    ) -> int:
-        """Delete caches by key (all matching) or by id; returns how many were deleted."""
-
-    @abc.abstractmethod
-    async def create_release(
-        self,
-        repo: str,
-        *,
-        tag_name: str,
-        name: str,
-        body: str,
-        target_commitish: str | None = None,
-        draft: bool = True,
-        prerelease: bool = False,
-    ) -> ReleaseRef: ...
-
-    @abc.abstractmethod
     async def check(self) -> CheckResult: ...
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections."""
 
 

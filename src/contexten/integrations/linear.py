@@ -270,26 +270,6 @@ def _ref(node: Mapping[str, Any]) -> IssueRef:
     )
 
 
-def _ref_dict(ref: IssueRef) -> dict[str, Any]:
-    return {
-        "id": ref.id,
-        "identifier": ref.identifier,
-        "url": ref.url,
-        "title": ref.title,
-        "state": ref.state,
-    }
-
-
-def _ref_from_dict(data: Mapping[str, Any]) -> IssueRef:
-    return IssueRef(
-        id=str(data["id"]),
-        identifier=str(data["identifier"]),
-        url=str(data["url"]),
-        title=str(data["title"]),
-        state=data.get("state"),
-    )
-
-
 # ----------------------------------------------------------------------------- client
 
 
@@ -502,7 +482,7 @@ class LinearClient(IssueTracker):
 
         async def find_existing() -> dict[str, Any] | None:
             found = await self.get_issue(issue_id)
-            return None if found is None else _ref_dict(found)
+            return None if found is None else found.to_dict()
 
         async def perform() -> dict[str, Any]:
             label_ids = await self._resolve_labels(labels)
@@ -533,12 +513,12 @@ class LinearClient(IssueTracker):
                     reason=ErrorReason.ERROR,
                     service=SERVICE,
                 )
-            return _ref_dict(_ref(payload["issue"]))
+            return _ref(payload["issue"]).to_dict()
 
         result = await self._once(
             key, "linear_issue", f"linear:{self.team_id}:{title[:200]}", perform, find_existing
         )
-        return _ref_from_dict(result)
+        return IssueRef.from_dict(result)
 
     async def comment(self, issue_id: str, body: str, *, key: str | None = None) -> str:
         if not body.strip():

@@ -21,53 +21,36 @@ info → log. Override them in `<CONTEXTEN_HOME>/alert_routes.json`:
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, select
-
+# the routing file and alert levels, re-exported: their home is contexten.alert_routing
+from contexten.alert_routing import (  # noqa: F401
+    CHANNELS,
+    DEFAULT_RULES,
+    ROUTES_FILE,
+    AlertConfigError,
+    Channel,
+    EscalationPolicy,
+    RoutingRule,
+    Severity,
+    load_routing,
+    parse_severity,
+    route,
+)
 from contexten.config import Settings
-from contexten.errors import BadInputError
-from contexten.monitoring.metrics import as_utc
+from contexten.store import alerts as alert_store
+from contexten.store.alerts import AlertView as AlertView
 from contexten.store.db import Store
-from contexten.store.models import AlertRecord
 
 logger = logging.getLogger("contexten.alerts")
 
-ROUTES_FILE = "alert_routes.json"
-Channel = Literal["slack", "linear", "github", "log"]
-CHANNELS: tuple[Channel, ...] = ("log", "slack", "linear", "github")
 Event = Literal["firing", "repeat", "escalation", "resolved"]
 Action = Literal["notified", "deduped", "rate_limited", "escalated", "resolved", "not_firing"]
-
-
-class AlertConfigError(BadInputError, ValueError):
-    """The alert routing file is invalid; the message names the file and the problem."""
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return ("info", "warning", "critical").index(self.value)
-
-
-def parse_severity(value: str) -> Severity:
-    try:
-        return Severity(value.strip().lower())
-    except ValueError:
-        raise ValueError(f"severity {value!r} is not one of: info, warning, critical") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,136 +64,6 @@ class Alert:
     data: Mapping[str, Any] = field(default_factory=dict)
     repository: str | None = None
     issue_number: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertView:
-    """One AlertRecord as a value."""
-
-    id: int
-    key: str
-    severity: Severity
-    status: str
-    message: str
-    count: int
-    first_seen: datetime
-    last_seen: datetime
-    last_notified_at: datetime | None
-    escalation_level: int
-    resolved_at: datetime | None
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "key": self.key,
-            "severity": self.severity.value,
-            "status": self.status,
-            "message": self.message,
-            "count": self.count,
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-            "last_notified_at": self.last_notified_at.isoformat()
-            if self.last_notified_at
-            else None,
-            "escalation_level": self.escalation_level,
-            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
-            "notifications": list(self.data.get("notifications", []))[-10:],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RoutingRule:
-    channels: tuple[Channel, ...]
-    min_severity: Severity = Severity.INFO
-    match: str = "*"
-
-    def applies(self, key: str, severity: Severity) -> bool:
-        return severity.rank >= self.min_severity.rank and fnmatch.fnmatchcase(key, self.match)
-
-
-DEFAULT_RULES: tuple[RoutingRule, ...] = (
-    RoutingRule(("log", "slack", "linear"), Severity.CRITICAL),
-    RoutingRule(("log", "slack"), Severity.WARNING),
-    RoutingRule(("log",), Severity.INFO),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class EscalationPolicy:
-    min_notify_interval_seconds: float = 300.0
-    repeat_after_seconds: float = 3600.0
-    escalate_after_repeats: int = 2
-    max_notifications_per_hour: int = 30
-
-
-def route(rules: Sequence[RoutingRule], key: str, severity: Severity) -> tuple[Channel, ...]:
-    """The channels of the first matching rule; "log" when none matches."""
-    for rule in rules:
-        if rule.applies(key, severity):
-            return rule.channels
-    return ("log",)
-
-
-def load_routing(path: Path) -> tuple[tuple[RoutingRule, ...], EscalationPolicy]:
-    """Rules and policy from a JSON file; the defaults when the file does not exist."""
-    if not path.exists():
-        return DEFAULT_RULES, EscalationPolicy()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AlertConfigError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise AlertConfigError(f"{path}: expected a JSON object with 'rules' and 'policy'")
-    rules = DEFAULT_RULES
-    if "rules" in raw:
-        if not isinstance(raw["rules"], list):
-            raise AlertConfigError(f"{path}: 'rules' must be a list")
-        rules = tuple(_rule(path, i, item) for i, item in enumerate(raw["rules"]))
-    policy = EscalationPolicy()
-    if "policy" in raw:
-        policy = _policy(path, raw["policy"])
-    return rules, policy
-
-
-def _rule(path: Path, index: int, item: Any) -> RoutingRule:
-    where = f"{path}: rules[{index}]"
-    if not isinstance(item, dict):
-        raise AlertConfigError(f"{where} must be an object")
-    channels = item.get("channels")
-    if not isinstance(channels, list) or not channels:
-        raise AlertConfigError(f"{where}.channels must be a non-empty list")
-    for channel in channels:
-        if channel not in CHANNELS:
-            raise AlertConfigError(
-                f"{where}.channels: {channel!r} is not one of {', '.join(CHANNELS)}"
-            )
-    try:
-        severity = parse_severity(str(item.get("min_severity", "info")))
-    except ValueError as exc:
-        raise AlertConfigError(f"{where}.min_severity: {exc}") from None
-    match = item.get("match", "*")
-    if not isinstance(match, str):
-        raise AlertConfigError(f"{where}.match must be a string")
-    return RoutingRule(tuple(channels), severity, match)
-
-
-def _policy(path: Path, raw: Any) -> EscalationPolicy:
-    if not isinstance(raw, dict):
-        raise AlertConfigError(f"{path}: 'policy' must be an object")
-    defaults = EscalationPolicy()
-    values: dict[str, Any] = {}
-    for name in EscalationPolicy.__dataclass_fields__:
-        if name not in raw:
-            continue
-        value = raw[name]
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise AlertConfigError(f"{path}: policy.{name} must be a non-negative number")
-        values[name] = type(getattr(defaults, name))(value)
-    unknown = set(raw) - set(EscalationPolicy.__dataclass_fields__)
-    if unknown:
-        raise AlertConfigError(f"{path}: unknown policy setting(s): {', '.join(sorted(unknown))}")
-    return EscalationPolicy(**values)
 
 
 # ----------------------------------------------------------------------------- sinks
@@ -246,7 +99,7 @@ class LogSink:
         return "log"
 
 
-# Slack interactivity (see integrations.slack_interactivity): the buttons' action ids.
+# Slack interactivity (see events.slack_interactivity): the buttons' action ids.
 ACTION_ACK = "contexten_ack"
 ACTION_RESOLVE = "contexten_resolve"
 ACTION_RERUN = "contexten_rerun"
@@ -403,23 +256,6 @@ class AlertDecision:
     failures: tuple[str, ...] = ()
 
 
-def _view(row: AlertRecord) -> AlertView:
-    return AlertView(
-        id=row.id,
-        key=row.key,
-        severity=Severity(row.severity),
-        status=row.status,
-        message=row.message,
-        count=row.count,
-        first_seen=as_utc(row.first_seen),
-        last_seen=as_utc(row.last_seen),
-        last_notified_at=as_utc(row.last_notified_at) if row.last_notified_at else None,
-        escalation_level=row.escalation_level,
-        resolved_at=as_utc(row.resolved_at) if row.resolved_at else None,
-        data=dict(row.data or {}),
-    )
-
-
 class AlertManager:
     """The alert lifecycle over the store, with routing, rate limits and escalation.
 
@@ -452,18 +288,10 @@ class AlertManager:
 
     # --- queries ---
     def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[AlertView]:
-        with self.store.session() as session:
-            query = select(AlertRecord).order_by(
-                AlertRecord.last_seen.desc(), AlertRecord.id.desc()
-            )
-            if status is not None:
-                query = query.where(AlertRecord.status == status)
-            return [_view(r) for r in session.scalars(query.limit(limit)).all()]
+        return alert_store.list_alerts(self.store, status=status, limit=limit)
 
     def get(self, alert_id: int) -> AlertView | None:
-        with self.store.session() as session:
-            row = session.get(AlertRecord, alert_id)
-            return _view(row) if row is not None else None
+        return alert_store.get_alert(self.store, alert_id)
 
     # --- lifecycle ---
     async def fire(self, alert: Alert) -> AlertDecision:
@@ -489,50 +317,16 @@ class AlertManager:
             data["repository"] = alert.repository
         if alert.issue_number:
             data["issue_number"] = alert.issue_number
-        with self.store.session() as session:
-            row = session.scalars(
-                select(AlertRecord)
-                .where(AlertRecord.key == alert.key, AlertRecord.status == "firing")
-                .order_by(AlertRecord.id.desc())
-            ).first()
-            if row is None:
-                row = AlertRecord(
-                    key=alert.key,
-                    severity=alert.severity.value,
-                    status="firing",
-                    message=message,
-                    count=1,
-                    data=data,
-                    first_seen=now,
-                    last_seen=now,
-                    escalation_level=0,
-                )
-                session.add(row)
-                session.flush()
-                return _view(row), True, False
-            raised = alert.severity.rank > Severity(row.severity).rank
-            row.count += 1
-            row.last_seen = now
-            row.message = message
-            if raised:
-                row.severity = alert.severity.value
-            row.data = {**(row.data or {}), **data}
-            return _view(row), False, raised
+        return alert_store.upsert_firing(
+            self.store, key=alert.key, severity=alert.severity, message=message, data=data, now=now
+        )
 
     async def resolve(self, key: str, *, reason: str = "") -> AlertDecision:
         """Resolve the firing alert of a key and tell the channels that heard about it."""
         now = self.clock()
-        with self.store.session() as session:
-            row = session.scalars(
-                select(AlertRecord).where(AlertRecord.key == key, AlertRecord.status == "firing")
-            ).first()
-            if row is None:
-                return AlertDecision(key, "not_firing")
-            row.status = "resolved"
-            row.resolved_at = now
-            if reason:
-                row.data = {**(row.data or {}), "resolution": reason[:500]}
-            view = _view(row)
+        view = alert_store.resolve_firing(self.store, key, now=now, reason=reason)
+        if view is None:
+            return AlertDecision(key, "not_firing")
         self._emit("alert.resolved", view)
         notified = {n.get("channel") for n in view.data.get("notifications", []) if n.get("ok")}
         channels = tuple(c for c in self._channels(view) if c in notified)
@@ -611,21 +405,11 @@ class AlertManager:
     def _recently_notified(self, key: str, now: datetime, *, exclude_id: int | None) -> bool:
         """Per-key rate limit, which also covers a flapping key (resolved, then re-fired)."""
         since = now - timedelta(seconds=self.policy.min_notify_interval_seconds)
-        with self.store.session() as session:
-            query = select(func.count()).where(
-                AlertRecord.key == key, AlertRecord.last_notified_at >= since
-            )
-            if exclude_id is not None:
-                query = query.where(AlertRecord.id != exclude_id)
-            return bool(session.scalar(query))
+        return bool(alert_store.notified_since(self.store, since, key=key, exclude_id=exclude_id))
 
     def _over_global_limit(self, now: datetime) -> bool:
-        since = now - timedelta(hours=1)
-        with self.store.session() as session:
-            recent = session.scalar(
-                select(func.count()).where(AlertRecord.last_notified_at >= since)
-            )
-        return int(recent or 0) >= self.policy.max_notifications_per_hour
+        recent = alert_store.notified_since(self.store, now - timedelta(hours=1))
+        return recent >= self.policy.max_notifications_per_hour
 
     async def _notify(
         self, view: AlertView, event: Event, *, bump_level: bool = False
@@ -636,24 +420,16 @@ class AlertManager:
             await self.sinks["log"].send(view, event)
             return AlertDecision(view.key, "rate_limited", ("log",), view.count, view.id)
         if bump_level:
-            with self.store.session() as session:
-                row = session.get(AlertRecord, view.id)
-                if row is not None:
-                    row.escalation_level += 1
-                    view = _view(row)
+            view = alert_store.bump_escalation_level(self.store, view.id) or view
         return await self._deliver(view, event, self._channels(view))
 
     async def _escalate(self, view: AlertView) -> AlertDecision:
         channels: tuple[str, ...] = ("log", "linear", "slack")
         decision = await self._deliver(view, "escalation", channels)
         reached = any(c in ("linear", "slack") for c in decision.channels)
-        with self.store.session() as session:
-            row = session.get(AlertRecord, view.id)
-            if row is not None:
-                row.escalation_level = max(
-                    row.escalation_level, self.policy.escalate_after_repeats + 1
-                )
-                row.data = {**(row.data or {}), "escalated": reached}
+        alert_store.mark_escalated(
+            self.store, view.id, level=self.policy.escalate_after_repeats + 1, reached=reached
+        )
         action: Action = "escalated" if reached else "notified"
         return AlertDecision(
             view.key, action, decision.channels, view.count, view.id, decision.failures
@@ -682,19 +458,15 @@ class AlertManager:
                 }
             )
             (delivered if ok else failures).append(channel if ok else f"{channel}: {detail}")
-        with self.store.session() as session:
-            row = session.get(AlertRecord, view.id)
-            if row is not None:
-                history = list((row.data or {}).get("notifications", []))[-40:]
-                row.data = {**(row.data or {}), "notifications": [*history, *log]}
-                if update_notified:
-                    row.last_notified_at = self.clock()
+        alert_store.record_notifications(
+            self.store, view.id, log, notified_at=self.clock() if update_notified else None
+        )
         return AlertDecision(
             view.key, "notified", tuple(delivered), view.count, view.id, tuple(failures)
         )
 
     async def _send_one(self, channel: str, view: AlertView, event: Event) -> tuple[bool, str]:
-        from contexten.recovery.circuits import (
+        from contexten.integrations.circuits import (
             integration_gate,
             record_exception,
             record_integration_result,

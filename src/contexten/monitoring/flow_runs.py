@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from contexten.orchestration.workflows import REGISTRY
+from contexten.catalog import REGISTRY
 
 # A run past its timeout by this much is stuck: Prefect enforces timeouts itself, so a run
 # still Running after timeout + grace has lost its engine (crashed runner, killed process).

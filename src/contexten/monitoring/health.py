@@ -277,21 +277,14 @@ def measure_resources(data_dir: Path, *, cpu_interval: float = 0.2) -> Resources
 
 def check_store(store: Store) -> ComponentHealth:
     """Write a probe row and read it back."""
-    from contexten.store.models import StateEntry
+    from contexten.store.state import StateKind, read_state, write_state
 
     nonce = uuid.uuid4().hex
     start = time.perf_counter()
     try:
-        with store.session() as session:
-            entry = session.get(StateEntry, "health:probe")
-            value = {"nonce": nonce, "at": datetime.now(UTC).isoformat()}
-            if entry is None:
-                session.add(StateEntry(key="health:probe", value=value))
-            else:
-                entry.value = value
-        with store.session() as session:
-            entry = session.get(StateEntry, "health:probe")
-            read = (entry.value or {}).get("nonce") if entry is not None else None
+        value = {"nonce": nonce, "at": datetime.now(UTC).isoformat()}
+        write_state(store, StateKind.HEALTH, "probe", value)
+        read = (read_state(store, StateKind.HEALTH, "probe") or {}).get("nonce")
     except Exception as exc:
         return ComponentHealth(
             "store", "unhealthy", f"{store.safe_url}: {type(exc).__name__}: {exc}"[:300]
@@ -306,25 +299,21 @@ async def check_http(
     name: str, url: str, *, timeout: float, headers: Mapping[str, str] | None = None
 ) -> ComponentHealth:
     """GET a health URL: 200 is healthy; anything else, or no answer, is unhealthy."""
-    import httpx
+    from contexten.integrations.probe import probe
 
-    start = time.perf_counter()
-    try:
-        async with httpx.AsyncClient(timeout=timeout, headers=dict(headers or {})) as client:
-            response = await client.get(url)
-    except httpx.HTTPError as exc:
-        return ComponentHealth(name, "unhealthy", f"{url}: {type(exc).__name__}: {exc}"[:300])
-    latency = (time.perf_counter() - start) * 1000
-    if response.status_code != 200:
-        return ComponentHealth(name, "unhealthy", f"{url} answered HTTP {response.status_code}")
-    return ComponentHealth(name, "healthy", f"{url} ok", latency)
+    result = await probe(url, timeout=timeout, headers=headers)
+    if result.status_code is None:
+        return ComponentHealth(name, "unhealthy", f"{url}: {result.error}"[:300])
+    if result.status_code != 200:
+        return ComponentHealth(name, "unhealthy", f"{url} answered HTTP {result.status_code}")
+    return ComponentHealth(name, "healthy", f"{url} ok", result.latency_ms)
 
 
 def prefect_api_url(settings: Settings) -> str | None:
     """PREFECT_API_URL, else the URL a `contexten server` recorded (even if it is down now)."""
     if settings.prefect_api_url:
         return settings.prefect_api_url
-    from contexten.orchestration.prefect_server import read_server_record
+    from contexten.store.server_record import read_server_record
 
     record = read_server_record(settings)
     return str(record["api_url"]) if record else None
@@ -335,7 +324,7 @@ def server_components(settings: Settings) -> dict[str, str]:
     the components.json it keeps; empty when no server runs."""
     import json
 
-    from contexten.orchestration.prefect_server import read_server_record
+    from contexten.store.server_record import read_server_record
 
     record = read_server_record(settings)
     if record is None:
@@ -370,28 +359,23 @@ async def check_prefect(settings: Settings, *, timeout: float) -> ComponentHealt
 
 async def check_webhook(settings: Settings, *, timeout: float, expected: bool) -> ComponentHealth:
     """The webhook receiver; not running is "disabled" unless a server says it should be."""
-    import httpx
+    from contexten.integrations.probe import probe
 
     # a receiver bound to every interface answers on loopback
     wildcard = settings.webhook_host in ("0.0.0.0", "::", "")  # noqa: S104
     host = "127.0.0.1" if wildcard else settings.webhook_host
     url = f"http://{host}:{settings.webhook_port}{WEBHOOK_HEALTH_PATH}"
-    start = time.perf_counter()
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.get(url)
-    except httpx.ConnectError as exc:
+    result = await probe(url, timeout=timeout)
+    if result.refused:
         if not expected:
             return ComponentHealth("webhook", "disabled", f"not running ({url})")
-        return ComponentHealth("webhook", "unhealthy", f"{url}: not running ({exc})"[:300])
-    except httpx.HTTPError as exc:
-        return ComponentHealth("webhook", "unhealthy", f"{url}: {type(exc).__name__}: {exc}"[:300])
-    latency = (time.perf_counter() - start) * 1000
-    if response.status_code != 200:
-        return ComponentHealth(
-            "webhook", "unhealthy", f"{url} answered HTTP {response.status_code}"
-        )
-    return ComponentHealth("webhook", "healthy", f"{url} ok", latency)
+        detail = result.error.split(": ", 1)[-1]
+        return ComponentHealth("webhook", "unhealthy", f"{url}: not running ({detail})"[:300])
+    if result.status_code is None:
+        return ComponentHealth("webhook", "unhealthy", f"{url}: {result.error}"[:300])
+    if result.status_code != 200:
+        return ComponentHealth("webhook", "unhealthy", f"{url} answered HTTP {result.status_code}")
+    return ComponentHealth("webhook", "healthy", f"{url} ok", result.latency_ms)
 
 
 async def check_workers(
@@ -568,7 +552,7 @@ class HealthChecker:
         )
 
     async def _integration(self, name: str) -> ComponentHealth:
-        from contexten.recovery.circuits import integration_gate
+        from contexten.integrations.circuits import integration_gate
 
         if not self.settings.enabled_integrations().get(name, False):
             return ComponentHealth(name, "disabled", "not configured")
@@ -589,7 +573,7 @@ class HealthChecker:
         finally:
             if client is not None and owned:
                 await _close(client)
-        from contexten.recovery.circuits import record_integration_result
+        from contexten.integrations.circuits import record_integration_result
 
         await asyncio.to_thread(
             record_integration_result,

@@ -19,20 +19,24 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select
-
 from contexten.config import Settings
 from contexten.store.db import Store
-from contexten.store.models import (
-    AlertRecord,
-    MetricSample,
-    RecoveryRecord,
-    StateEntry,
-    WorkflowExecution,
+from contexten.store.metrics import ERROR_STATUSES as ERROR_STATUSES
+from contexten.store.metrics import SUCCESS_STATUSES as SUCCESS_STATUSES
+from contexten.store.metrics import (
+    FinishedRun,
+    execution_counts,
+    finished_runs,
+    firing_alert_counts,
+    recent_recoveries,
+    recovery_counts,
 )
+from contexten.store.metrics import Sample as Sample
+from contexten.store.metrics import as_utc as as_utc
+from contexten.store.metrics import history as history
+from contexten.store.metrics import record_sample as record_sample
+from contexten.store.state import StateKind, list_state
 
-SUCCESS_STATUSES = frozenset({"completed"})
-ERROR_STATUSES = frozenset({"failed", "crashed", "timed_out"})
 HEALTH_SCORE = "health_score"
 COMPONENT_LATENCY = "component_latency_ms"
 # RecoveryRecord.outcome values
@@ -44,65 +48,7 @@ OUTCOME_SKIPPED = "skipped"
 HUMAN_STRATEGY = "human_escalation"
 
 
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 # ----------------------------------------------------------------------------- samples
-
-
-def record_sample(
-    store: Store,
-    name: str,
-    value: float,
-    labels: dict[str, Any] | None = None,
-    *,
-    history_size: int,
-    at: datetime | None = None,
-) -> None:
-    """Append one sample and drop the oldest beyond `history_size` for that name."""
-    if not math.isfinite(value):
-        raise ValueError(f"metric {name} must be a finite number, got {value!r}")
-    with store.session() as session:
-        session.add(
-            MetricSample(
-                name=name, value=float(value), labels=labels or {}, recorded_at=at or _now()
-            )
-        )
-        session.flush()
-        cutoff = session.scalars(
-            select(MetricSample.id)
-            .where(MetricSample.name == name)
-            .order_by(MetricSample.id.desc())
-            .offset(max(1, history_size))
-            .limit(1)
-        ).first()
-        if cutoff is not None:
-            session.execute(
-                delete(MetricSample).where(MetricSample.name == name, MetricSample.id <= cutoff)
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    value: float
-    recorded_at: datetime
-    labels: dict[str, Any] = field(default_factory=dict)
-
-
-def history(store: Store, name: str, *, limit: int) -> list[Sample]:
-    """The newest `limit` samples of a metric, oldest first."""
-    with store.session() as session:
-        rows = session.scalars(
-            select(MetricSample)
-            .where(MetricSample.name == name)
-            .order_by(MetricSample.id.desc())
-            .limit(limit)
-        ).all()
-        samples = [Sample(r.value, as_utc(r.recorded_at), dict(r.labels or {})) for r in rows]
-    samples.reverse()
-    return samples
 
 
 def latest_health_score(store: Store) -> float | None:
@@ -205,58 +151,6 @@ class OrchestrationMetrics:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
-    workflow_type: str
-    failed: bool
-    duration_seconds: float | None
-
-
-def _finished_runs(store: Store, limit: int) -> list[_Run]:
-    """The newest `limit` finished runs, oldest first."""
-    statuses = SUCCESS_STATUSES | ERROR_STATUSES
-    with store.session() as session:
-        rows = session.execute(
-            select(
-                WorkflowExecution.workflow_type,
-                WorkflowExecution.status,
-                WorkflowExecution.duration_seconds,
-            )
-            .where(WorkflowExecution.status.in_(statuses))
-            .order_by(WorkflowExecution.id.desc())
-            .limit(limit)
-        ).all()
-    runs = [_Run(r[0], r[1] in ERROR_STATUSES, r[2]) for r in rows]
-    runs.reverse()
-    return runs
-
-
-@dataclass(frozen=True, slots=True)
-class _Recovery:
-    outcome: str
-    strategy: str
-    failure_seen_at: datetime | None
-    started_at: datetime
-    finished_at: datetime | None
-
-
-def _recoveries(store: Store, limit: int) -> list[_Recovery]:
-    with store.session() as session:
-        rows = session.scalars(
-            select(RecoveryRecord).order_by(RecoveryRecord.id.desc()).limit(limit)
-        ).all()
-        return [
-            _Recovery(
-                r.outcome,
-                r.strategy,
-                as_utc(r.failure_seen_at) if r.failure_seen_at else None,
-                as_utc(r.started_at),
-                as_utc(r.finished_at) if r.finished_at else None,
-            )
-            for r in rows
-        ]
-
-
 def _mean(values: Iterable[float]) -> float | None:
     items = list(values)
     return sum(items) / len(items) if items else None
@@ -265,10 +159,10 @@ def _mean(values: Iterable[float]) -> float | None:
 def compute_metrics(store: Store, settings: Settings) -> OrchestrationMetrics:
     """Aggregate the newest PERFORMANCE_HISTORY_SIZE runs and recoveries."""
     size = max(1, settings.performance_history_size)
-    runs = _finished_runs(store, size)
+    runs = finished_runs(store, size)
     failed = sum(r.failed for r in runs)
     total = len(runs)
-    by_type: dict[str, list[_Run]] = {}
+    by_type: dict[str, list[FinishedRun]] = {}
     for run in runs:
         by_type.setdefault(run.workflow_type, []).append(run)
     type_stats = tuple(
@@ -283,7 +177,7 @@ def compute_metrics(store: Store, settings: Settings) -> OrchestrationMetrics:
         )
         for name, items in sorted(by_type.items())
     )
-    recoveries = [r for r in _recoveries(store, size) if r.outcome != OUTCOME_STARTED]
+    recoveries = [r for r in recent_recoveries(store, size) if r.outcome != OUTCOME_STARTED]
     attempted = [r for r in recoveries if r.outcome != OUTCOME_SKIPPED]
     succeeded = [r for r in attempted if r.outcome == OUTCOME_SUCCEEDED]
     escalated = sum(r.outcome == OUTCOME_ESCALATED for r in attempted)
@@ -342,13 +236,8 @@ def _workflow_families(
         "Workflow runs recorded in the store, by type and status.",
         labels=["workflow_type", "status"],
     )
-    with store.session() as session:
-        for wtype, status, count in session.execute(
-            select(WorkflowExecution.workflow_type, WorkflowExecution.status, func.count())
-            .group_by(WorkflowExecution.workflow_type, WorkflowExecution.status)
-            .order_by(WorkflowExecution.workflow_type, WorkflowExecution.status)
-        ):
-            runs.add_metric([wtype, status], float(count))
+    for wtype, status, count in execution_counts(store):
+        runs.add_metric([wtype, status], float(count))
     yield runs
     yield gauge(
         "contexten_workflow_success_rate",
@@ -391,18 +280,8 @@ def _recovery_families(
         "Recoveries recorded in the store, by failure type, final strategy and outcome.",
         labels=["failure_type", "strategy", "outcome"],
     )
-    with store.session() as session:
-        for ftype, strategy, outcome, count in session.execute(
-            select(
-                RecoveryRecord.failure_type,
-                RecoveryRecord.strategy,
-                RecoveryRecord.outcome,
-                func.count(),
-            )
-            .group_by(RecoveryRecord.failure_type, RecoveryRecord.strategy, RecoveryRecord.outcome)
-            .order_by(RecoveryRecord.failure_type, RecoveryRecord.strategy, RecoveryRecord.outcome)
-        ):
-            recoveries.add_metric([ftype, strategy, outcome], float(count))
+    for ftype, strategy, outcome, count in recovery_counts(store):
+        recoveries.add_metric([ftype, strategy, outcome], float(count))
     yield recoveries
     if m.auto_recovery_rate is not None:
         yield gauge(
@@ -431,18 +310,8 @@ def _state_families(
         "1 when an integration's circuit breaker is open or half-open.",
         labels=["integration"],
     )
-    with store.session() as session:
-        counts = dict(
-            session.execute(
-                select(AlertRecord.severity, func.count())
-                .where(AlertRecord.status == "firing")
-                .group_by(AlertRecord.severity)
-            ).all()
-        )
-        entries = session.scalars(
-            select(StateEntry).where(StateEntry.key.like("circuit:%")).order_by(StateEntry.key)
-        ).all()
-        states = [(e.key.removeprefix("circuit:"), (e.value or {}).get("state")) for e in entries]
+    counts = firing_alert_counts(store)
+    states = [(name, value.get("state")) for name, value in list_state(store, StateKind.CIRCUIT)]
     for severity in ("info", "warning", "critical"):
         alerts.add_metric([severity], float(counts.get(severity, 0)))
     yield alerts

@@ -5,6 +5,7 @@ Importing this package does not import Prefect; flows and deployments load on de
 
 from __future__ import annotations
 
+from contexten.orchestration import hooks
 from contexten.orchestration.orchestrator import (
     InitializeReport,
     OrchestratorError,
@@ -18,6 +19,8 @@ from contexten.orchestration.workflows import (
     WorkflowSpec,
     validate_parameters,
 )
+
+hooks.register()
 
 __all__ = [
     "REGISTRY",

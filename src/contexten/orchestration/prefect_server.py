@@ -7,7 +7,6 @@ It keeps its own Prefect home under CONTEXTEN_HOME so it never touches a user's
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -17,11 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from contexten.config import Settings
-
-SERVER_FILE = "server.json"
+from contexten.store.server_record import SERVER_FILE as SERVER_FILE
+from contexten.store.server_record import clear_server_record as clear_server_record
+from contexten.store.server_record import read_server_record as read_server_record
+from contexten.store.server_record import write_server_record as write_server_record
 
 
 class PrefectServerError(Exception):
@@ -59,12 +58,10 @@ def last_line(path: Path, start: int = 0, max_bytes: int = 8192) -> str:
 
 
 def api_healthy(api_url: str, timeout: float = 2.0, *, api_key: str | None = None) -> bool:
+    from contexten.integrations.probe import probe_sync
+
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout, headers=headers)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+    return probe_sync(f"{api_url.rstrip('/')}/health", timeout=timeout, headers=headers).ok
 
 
 def prefect_env(home: Path, *, database_url: str | None = None) -> dict[str, str]:
@@ -164,28 +161,6 @@ class PrefectServerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
-
-
-def write_server_record(settings: Settings, api_url: str, ui_url: str, pid: int) -> Path:
-    path = settings.data_dir / SERVER_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"api_url": api_url, "ui_url": ui_url, "pid": pid}))
-    tmp.replace(path)
-    return path
-
-
-def read_server_record(settings: Settings) -> dict[str, str] | None:
-    path = settings.data_dir / SERVER_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and "api_url" in data else None
-
-
-def clear_server_record(settings: Settings) -> None:
-    (settings.data_dir / SERVER_FILE).unlink(missing_ok=True)
 
 
 def discover_api_url(settings: Settings) -> str | None:

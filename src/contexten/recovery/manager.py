@@ -38,13 +38,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from sqlalchemy import select
-
 from contexten.config import Settings
+from contexten.integrations import circuits
 from contexten.monitoring.clients import IntegrationClients
 from contexten.monitoring.flow_runs import FlowRunControl, FlowRunInfo
 from contexten.monitoring.health import INTEGRATIONS, ComponentHealth
-from contexten.recovery import circuits
 from contexten.recovery.cleanup import clean_temp_files
 from contexten.recovery.policy import (
     HINT_DISK_FULL,
@@ -59,7 +57,10 @@ from contexten.recovery.policy import (
     plan_recovery,
 )
 from contexten.store.db import Store
-from contexten.store.models import RecoveryRecord, StateEntry
+from contexten.store.recoveries import failed_recoveries as failed_recoveries
+from contexten.store.recoveries import finish_recovery, start_recovery
+from contexten.store.recoveries import settle_awaiting as settle_awaiting
+from contexten.store.state import StateKind, read_state, write_state
 
 logger = logging.getLogger("contexten.recovery")
 
@@ -67,7 +68,7 @@ S = RecoveryStrategy
 # "done": an action was taken that does not fix anything by itself (deleting a corrupt
 # cache before the re-run); the next strategy runs.
 Outcome = Literal["succeeded", "failed", "skipped", "awaiting_result", "escalated", "done"]
-LAST_KNOWN_GOOD_KEY = "settings:last-known-good"
+LAST_KNOWN_GOOD = "last-known-good"  # StateKind.SETTINGS
 # the Supervisor's component for each health component
 SUPERVISED: dict[str, str] = {
     "prefect": "prefect-server",
@@ -102,6 +103,20 @@ def register_supervisor(supervisor: Supervisor | None) -> None:
 
 def current_supervisor() -> Supervisor | None:
     return _supervisor
+
+
+# What orchestration lends recovery (it sits above it): how to run a workflow in this
+# process, and how to find a `contexten server` running elsewhere on this machine.
+# `contexten.orchestration` registers both when it is imported.
+InProcessRunner = Callable[[str, Mapping[str, Any], Settings, Store], Awaitable[bool]]
+SupervisorFinder = Callable[[Settings], "Supervisor | None"]
+_in_process_runner: InProcessRunner | None = None
+_supervisor_finder: SupervisorFinder | None = None
+
+
+def register_orchestration(runner: InProcessRunner, finder: SupervisorFinder) -> None:
+    global _in_process_runner, _supervisor_finder
+    _in_process_runner, _supervisor_finder = runner, finder
 
 
 RecoveryClients = IntegrationClients  # the clients the strategies use
@@ -213,50 +228,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def failed_recoveries(store: Store, key: str) -> int:
-    """Failed recoveries of `key` since its last success."""
-    with store.session() as session:
-        outcomes = session.scalars(
-            select(RecoveryRecord.outcome)
-            .where(RecoveryRecord.key == key)
-            .order_by(RecoveryRecord.id.desc())
-            .limit(100)
-        ).all()
-    count = 0
-    for outcome in outcomes:
-        if outcome == "succeeded":
-            break
-        if outcome in ("failed", "escalated"):
-            count += 1
-    return count
-
-
-def settle_awaiting(
-    store: Store, key: str, outcome: str, now: datetime, *, run_id: int | None = None
-) -> int:
-    """Mark the key's recoveries still awaiting a result as `outcome`; how many.
-
-    With `run_id`, only the recoveries of that CI run: the same signature failing in another
-    run (another pull request) says nothing about whether this run's re-run worked.
-    """
-    with store.session() as session:
-        rows = session.scalars(
-            select(RecoveryRecord).where(
-                RecoveryRecord.key == key, RecoveryRecord.outcome == "awaiting_result"
-            )
-        ).all()
-        settled = 0
-        for row in rows:
-            recorded_run = (row.detail or {}).get("run_id")
-            if run_id is not None and recorded_run is not None and recorded_run != run_id:
-                continue
-            row.outcome = outcome
-            row.finished_at = now
-            row.detail = {**(row.detail or {}), "settled": outcome}
-            settled += 1
-        return settled
-
-
 def confirm_recovered(store: Store, key: str, *, at: datetime | None = None) -> int:
     """The CI run re-run by a recovery of `key` passed: those recoveries succeeded."""
     return settle_awaiting(store, key, "succeeded", at or _now())
@@ -271,13 +242,8 @@ def save_last_known_good(store: Store, settings: Settings) -> None:
         and not _is_secret_field(settings, name)
         and isinstance(value, str | int | float | bool)
     }
-    with store.session() as session:
-        entry = session.get(StateEntry, LAST_KNOWN_GOOD_KEY)
-        payload = {"values": values, "at": _now().isoformat()}
-        if entry is None:
-            session.add(StateEntry(key=LAST_KNOWN_GOOD_KEY, value=payload))
-        else:
-            entry.value = payload
+    payload = {"values": values, "at": _now().isoformat()}
+    write_state(store, StateKind.SETTINGS, LAST_KNOWN_GOOD, payload)
 
 
 def _is_secret_field(settings: Settings, name: str) -> bool:
@@ -290,9 +256,7 @@ def _is_secret_field(settings: Settings, name: str) -> bool:
 def restore_last_known_good(store: Store, settings: Settings) -> list[str]:
     """For each setting named in a validate() problem, put its last-known-good value back
     into this process's environment. Returns the variables restored."""
-    with store.session() as session:
-        entry = session.get(StateEntry, LAST_KNOWN_GOOD_KEY)
-        saved = dict((entry.value or {}).get("values", {})) if entry is not None else {}
+    saved = dict((read_state(store, StateKind.SETTINGS, LAST_KNOWN_GOOD) or {}).get("values", {}))
     if not saved:
         return []
     problems = " ".join(settings.validate())
@@ -413,23 +377,19 @@ class RecoveryManager:
         # the same key failing again means an earlier re-run did not fix it
         settle_awaiting(self.store, failure.key, "failed", now, run_id=failure.run_id)
         plan = self.plan(failure)
-        with self.store.session() as session:
-            row = RecoveryRecord(
-                key=failure.key[:200],
-                failure_type=failure.category.value,
-                strategy=plan.strategies[0].value,
-                outcome="started",
-                detail={
-                    "plan": [s.value for s in plan.strategies],
-                    "reason": plan.reason,
-                    "run_id": failure.run_id,
-                },
-                failure_seen_at=failure.seen_at or now,
-                started_at=now,
-            )
-            session.add(row)
-            session.flush()
-            record_id = row.id
+        record_id = start_recovery(
+            self.store,
+            key=failure.key,
+            failure_type=failure.category.value,
+            strategy=plan.strategies[0].value,
+            detail={
+                "plan": [s.value for s in plan.strategies],
+                "reason": plan.reason,
+                "run_id": failure.run_id,
+            },
+            failure_seen_at=failure.seen_at or now,
+            started_at=now,
+        )
         attempts: list[StrategyResult] = []
         for strategy in plan.strategies:
             try:
@@ -453,21 +413,22 @@ class RecoveryManager:
             (a for a in reversed(attempts) if a.outcome not in ("skipped",)),
             attempts[-1],
         )
-        with self.store.session() as session:
-            saved = session.get(RecoveryRecord, record_id)
-            if saved is not None:
-                saved.outcome = outcome
-                saved.strategy = deciding.strategy.value
-                saved.finished_at = None if outcome == "awaiting_result" else _now()
-                saved.detail = _redacted(
-                    {
-                        **(saved.detail or {}),
-                        "attempts": [a.to_dict() for a in attempts],
-                        "failure": failure.detail[:500],
-                        "component": failure.component,
-                    },
-                    self.settings,
-                )
+        finish_recovery(
+            self.store,
+            record_id,
+            outcome=outcome,
+            strategy=deciding.strategy.value,
+            finished_at=None if outcome == "awaiting_result" else _now(),
+            detail=lambda saved: _redacted(
+                {
+                    **saved,
+                    "attempts": [a.to_dict() for a in attempts],
+                    "failure": failure.detail[:500],
+                    "component": failure.component,
+                },
+                self.settings,
+            ),
+        )
         return RecoveryReport(
             failure.key, failure.category, plan, outcome, tuple(attempts), record_id
         )
@@ -775,12 +736,9 @@ class RecoveryManager:
         )
 
     async def _default_in_process(self, workflow_type: str, parameters: Mapping[str, Any]) -> bool:
-        from contexten.orchestration.execution import execute_workflow
-
-        result = await execute_workflow(
-            workflow_type, dict(parameters), settings=self.settings, store=self.store
-        )
-        return result.status == "completed"
+        if _in_process_runner is None:
+            raise RuntimeError("no workflow runner: contexten.orchestration is not loaded")
+        return await _in_process_runner(workflow_type, parameters, self.settings, self.store)
 
     async def configuration_reset(self, failure: Failure) -> StrategyResult:
         from contexten.config import reload_settings
@@ -835,10 +793,8 @@ class RecoveryManager:
         if not self.settings.auto_restart_enabled:
             return StrategyResult(S.SYSTEM_RESTART, "skipped", "AUTO_RESTART_ENABLED is false")
         supervisor = self.supervisor or current_supervisor()
-        if supervisor is None:
-            from contexten.orchestration.supervisor import RemoteSupervisor
-
-            supervisor = RemoteSupervisor.discover(self.settings)
+        if supervisor is None and _supervisor_finder is not None:
+            supervisor = _supervisor_finder(self.settings)
         if supervisor is None:
             return StrategyResult(
                 S.SYSTEM_RESTART, "skipped", "no `contexten server` is running on this machine"

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from contexten.analysis.ci_timing import BranchComparison, Growth, Suggestion
+from contexten.analysis.markdown import Table
 from contexten.analysis.regression import Comparison, Verdict
-from contexten.workflows.base import Table
 
 VERDICT_MARK = {
     Verdict.REGRESSED: "🔴 regressed",

@@ -29,6 +29,7 @@ from contexten.analysis.flaky import (
     plan_quarantine,
 )
 from contexten.analysis.history_columns import HistoryAccumulator
+from contexten.analysis.markdown import Table
 from contexten.analysis.sharding import (
     ShardPlan,
     Statistic,
@@ -40,15 +41,14 @@ from contexten.analysis.sharding import (
 )
 from contexten.analysis.slow import RankBy, SlowerTest, SlowTest, getting_slower, slowest
 from contexten.store.db import Store
-from contexten.testhistory import quarantine as q
-from contexten.testhistory.store import (
+from contexten.store.test_history import (
     HistoryFilter,
     identities,
     iter_executions,
     scan_history,
     upload_counts,
 )
-from contexten.workflows.base import Table
+from contexten.testhistory import quarantine as q
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from contexten.catalog import AlertManagementParameters
 from contexten.monitoring.alerts import AlertConfigError, Severity, alert_manager_for
 from contexten.monitoring.clients import build_clients
-from contexten.orchestration.workflows import AlertManagementParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 

@@ -14,10 +14,14 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from contexten.analysis.markdown import Table as Table  # re-exported: part of the API
 from contexten.config import Settings
 from contexten.store.db import Store
+
+if TYPE_CHECKING:
+    from contexten.integrations.interface import CIProvider
 
 T = TypeVar("T")
 
@@ -28,27 +32,6 @@ class WorkflowError(Exception):
 
 class WorkflowNotImplemented(WorkflowError):
     """This workflow type's logic has not landed yet."""
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    """A table for a person to read: rendered as a Prefect table artifact or Markdown."""
-
-    columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
-    title: str = ""
-
-    def to_markdown(self) -> str:
-        def cell(value: Any) -> str:
-            return str(value).replace("|", "\\|").replace("\n", " ")
-
-        lines = []
-        if self.title:
-            lines.append(f"**{self.title}**\n")
-        lines.append("| " + " | ".join(self.columns) + " |")
-        lines.append("|" + "---|" * len(self.columns))
-        lines.extend("| " + " | ".join(cell(v) for v in row) + " |" for row in self.rows)
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +88,16 @@ class WorkflowContext:
         cache_days: float = 7.0,
     ) -> T:
         """Run one step of the workflow: a Prefect task in a flow run (timed, cached by
-        `cache_key` when given), a plain call otherwise (see orchestration.steps)."""
-        if not self.in_prefect:
+        `cache_key` when given), a plain call otherwise (see orchestration.steps, which
+        orchestration registers here with `register_step_runner`)."""
+        if not self.in_prefect or _step_runner is None:
             return await fn()
         from datetime import timedelta
 
-        from contexten.orchestration.steps import run_step
-
-        return await run_step(
+        result: T = await _step_runner(
             name, fn, cache_key=cache_key, cache_expiration=timedelta(days=cache_days)
         )
+        return result
 
     def publish_table(self, key: str, table: Table) -> None:
         payload = json.dumps(
@@ -125,6 +108,25 @@ class WorkflowContext:
         (self.reports_dir / f"{artifact_key(key)}.md").write_text(
             table.to_markdown(), encoding="utf-8"
         )
+
+
+# How a step runs as a Prefect task: lent by orchestration (above workflows) on import.
+_step_runner: Callable[..., Awaitable[Any]] | None = None
+
+
+def register_step_runner(runner: Callable[..., Awaitable[Any]]) -> None:
+    global _step_runner
+    _step_runner = runner
+
+
+def ci_provider(ctx: WorkflowContext) -> CIProvider:
+    """The configured GitHub client (token or App); WorkflowError when not configured."""
+    from contexten.integrations.factory import github_client
+
+    client = github_client(ctx.settings, ctx.store)
+    if client is None:
+        raise WorkflowError("GitHub is not configured: set GITHUB_TOKEN or the GitHub App")
+    return client
 
 
 def artifact_key(key: str) -> str:

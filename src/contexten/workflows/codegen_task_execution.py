@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 
+from contexten.catalog import CodegenTaskParameters
 from contexten.integrations.idempotency import idempotency_key
-from contexten.orchestration.workflows import CodegenTaskParameters
 from contexten.workflows import escalation as esc
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
 

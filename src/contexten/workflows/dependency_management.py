@@ -39,12 +39,18 @@ from contexten.analysis.deps import (
     plan_to_dict,
     pull_request_title,
 )
-from contexten.orchestration.workflows import DependencyManagementParameters
-from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
+from contexten.catalog import DependencyManagementParameters
+from contexten.workflows.base import (
+    Table,
+    WorkflowContext,
+    WorkflowError,
+    WorkflowOutcome,
+    ci_provider,
+)
 
 if TYPE_CHECKING:
-    from contexten.depsources.interface import PackageIndex, VulnerabilityDatabase
     from contexten.integrations.interface import CIProvider
+    from contexten.integrations.packages import PackageIndex, VulnerabilityDatabase
 
 DEFAULT_TEST_COMMAND = "python -m pytest -q"
 OUTPUT_TAIL_LINES = 40
@@ -223,16 +229,6 @@ def _summary(plan: UpdatePlan) -> str:
     return "; ".join(parts)
 
 
-def ci_provider(ctx: WorkflowContext) -> CIProvider:
-    """The configured GitHub client, or WorkflowError when GitHub is not configured."""
-    from contexten.integrations.factory import github_client
-
-    client = github_client(ctx.settings, ctx.store)
-    if client is None:
-        raise WorkflowError("GitHub is not configured (GITHUB_TOKEN or a GitHub App)")
-    return client
-
-
 async def open_pull_request(
     ci: CIProvider,
     ctx: WorkflowContext,
@@ -334,10 +330,10 @@ async def run(
     index: PackageIndex | None = None,
     vulnerabilities: VulnerabilityDatabase | None = None,
 ) -> WorkflowOutcome:
-    from contexten.depsources.osv import OSVDatabase
     from contexten.depsources.planning import build_plan
     from contexten.depsources.project import load_project
-    from contexten.depsources.pypi import PyPIJsonIndex
+    from contexten.integrations.osv import OSVDatabase
+    from contexten.integrations.pypi import PyPIJsonIndex
 
     try:
         loaded = load_project(params.path)

@@ -33,12 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
-
 from contexten.analysis.logs import diagnose_stream
 from contexten.analysis.logs.model import Diagnosis, DiagnosisStatus
 from contexten.analysis.taxonomy import FailureCategory, is_transient, strategies_for
+from contexten.catalog import FailureAnalysisParameters
 from contexten.integrations.idempotency import idempotency_key
 from contexten.integrations.interface import (
     CIProvider,
@@ -48,10 +46,9 @@ from contexten.integrations.interface import (
     Job,
     WorkflowRun,
 )
-from contexten.orchestration.workflows import FailureAnalysisParameters
 from contexten.recovery.cleanup import TEMP_PREFIX
+from contexten.store import log_cache
 from contexten.store.db import Store
-from contexten.store.models import LogCacheEntry
 from contexten.workflows import escalation as esc
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
 
@@ -131,39 +128,6 @@ def read_lines(path: Path, wanted: set[int]) -> dict[int, str]:
             if number >= last:
                 break
     return out
-
-
-def cached_log(store: Store, job_id: int) -> bytes | None:
-    with store.session() as session:
-        entry = session.get(LogCacheEntry, job_id)
-        return None if entry is None else bytes(entry.data)
-
-
-def cache_log(store: Store, repository: str, job_id: int, blob: bytes) -> None:
-    """Keep a compressed passing log; evict the oldest entries past the total bound."""
-    try:
-        with store.session() as session:
-            session.add(
-                LogCacheEntry(job_id=job_id, repository=repository, size_bytes=len(blob), data=blob)
-            )
-    except IntegrityError:
-        return  # cached meanwhile by another run
-    with store.session() as session:
-        total = session.scalar(select(func.coalesce(func.sum(LogCacheEntry.size_bytes), 0))) or 0
-        if total <= CACHE_TOTAL_MAX_BYTES:
-            return
-        rows = session.execute(
-            select(LogCacheEntry.job_id, LogCacheEntry.size_bytes).order_by(
-                LogCacheEntry.stored_at, LogCacheEntry.job_id
-            )
-        ).all()
-        doomed = []
-        for cached_job, size in rows:
-            if total <= CACHE_TOTAL_MAX_BYTES:
-                break
-            doomed.append(cached_job)
-            total -= size
-        session.execute(delete(LogCacheEntry).where(LogCacheEntry.job_id.in_(doomed)))
 
 
 def diagnose_files(log: Path, baselines: Iterable[Iterable[bytes]]) -> Diagnosis:
@@ -303,7 +267,7 @@ class Analysis:
 
     async def fetch_baseline(self, run: WorkflowRun, job: Job) -> Baseline:
         label = f"job {job.id} of run {run.id} on `{run.head_branch}`"
-        blob = await asyncio.to_thread(cached_log, self.store, job.id)
+        blob = await asyncio.to_thread(log_cache.cached_log, self.store, job.id)
         if blob is not None:
             return Baseline(run, job, blob, None, f"compared with {label} (cached log)")
         dest = self.workdir / f"baseline-{job.id}.log"
@@ -320,7 +284,14 @@ class Analysis:
             return Baseline(run, job, None, None, f"the passing {label} has an empty log")
         blob = await asyncio.to_thread(compress_file, dest, CACHE_ENTRY_MAX_BYTES)
         if blob is not None:
-            await asyncio.to_thread(cache_log, self.store, self.repo, job.id, blob)
+            await asyncio.to_thread(
+                log_cache.cache_log,
+                self.store,
+                self.repo,
+                job.id,
+                blob,
+                max_total_bytes=CACHE_TOTAL_MAX_BYTES,
+            )
         return Baseline(run, job, None, dest, f"compared with {label}")
 
     # --- diagnosing ---

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
-from contexten.orchestration.workflows import GithubAutomationParameters
+from contexten.catalog import GithubAutomationParameters
 from contexten.workflows import escalation as esc
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
 

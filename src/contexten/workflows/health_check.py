@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from contexten.catalog import HealthCheckParameters
 from contexten.monitoring.alerts import Alert, Severity, alert_manager_for
 from contexten.monitoring.clients import (
     ClientUnavailable,
@@ -27,7 +28,6 @@ from contexten.monitoring.health import (
     HealthReport,
 )
 from contexten.monitoring.metrics import COMPONENT_LATENCY, HEALTH_SCORE, record_sample
-from contexten.orchestration.workflows import HealthCheckParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowOutcome
 
 TABLE_COLUMNS = ("component", "status", "latency", "weight", "detail")

@@ -14,12 +14,9 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
+from contexten.catalog import LinearSyncParameters
 from contexten.integrations.interface import CIProvider, CIProviderError, IntegrationError
-from contexten.orchestration.workflows import LinearSyncParameters
-from contexten.recovery.policy import RecoveryStrategy
-from contexten.store.models import DiagnosisRecord, RecoveryRecord
+from contexten.store.diagnoses import last_diagnosed_run_created_at, recent_escalations
 from contexten.workflows import escalation as esc
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
 
@@ -38,49 +35,14 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def recent_escalations(
-    ctx: WorkflowContext, since: datetime, repository: str | None
-) -> list[DiagnosisRecord]:
-    """The newest record of each signature that needs a person, diagnosed since `since`."""
-    with ctx.store.session() as session:
-        query = select(DiagnosisRecord).where(DiagnosisRecord.created_at >= since)
-        if repository:
-            query = query.where(DiagnosisRecord.repository == repository)
-        rows = list(session.scalars(query.order_by(DiagnosisRecord.id)).all())
-        escalated = set(
-            session.scalars(
-                select(RecoveryRecord.key).where(
-                    RecoveryRecord.strategy == RecoveryStrategy.HUMAN_ESCALATION.value
-                )
-            ).all()
-        )
-    newest: dict[tuple[str, str], DiagnosisRecord] = {}
-    for row in rows:
-        if row.transient and row.signature not in escalated:
-            continue  # re-run, not a person's problem (yet)
-        if (row.data or {}).get("diagnosis", {}).get("status") in ("no_failure", "empty"):
-            continue
-        newest[(row.repository, row.signature)] = row
-    return list(newest.values())
-
-
 def last_failure(ctx: WorkflowContext, state: dict[str, Any]) -> datetime | None:
     """When the signature last failed: the state's record or a newer diagnosis."""
     latest = _parse_time(state.get("last_failed_at"))
-    with ctx.store.session() as session:
-        rows = session.scalars(
-            select(DiagnosisRecord)
-            .where(
-                DiagnosisRecord.repository == state.get("repository"),
-                DiagnosisRecord.signature == state.get("signature"),
-            )
-            .order_by(DiagnosisRecord.id.desc())
-            .limit(1)
-        ).all()
-    for row in rows:
-        seen = _parse_time(((row.data or {}).get("run") or {}).get("created_at"))
-        if seen is not None and (latest is None or seen > latest):
-            latest = seen
+    seen = _parse_time(
+        last_diagnosed_run_created_at(ctx.store, state.get("repository"), state.get("signature"))
+    )
+    if seen is not None and (latest is None or seen > latest):
+        latest = seen
     return latest
 
 
@@ -136,9 +98,7 @@ async def run(params: LinearSyncParameters, ctx: WorkflowContext) -> WorkflowOut
     notes: list[str] = []
     since = datetime.now(UTC) - timedelta(hours=params.since_hours)
     try:
-        for row in recent_escalations(ctx, since, repository):
-            job = esc.JobDiagnosis.from_record(row)
-            info = esc.RunInfo.from_dict(dict((row.data or {}).get("run") or {}))
+        for info, job in recent_escalations(ctx.store, since, repository):
             if fixed_since(ctx, info, job):
                 continue  # its issue was closed after a later passing run
             actions.append(await escalator.ensure_issue(info, job, comment_if_open=False))

@@ -20,27 +20,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from contexten.orchestration.workflows import PerformanceMonitoringParameters
-from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
+from contexten.catalog import PerformanceMonitoringParameters
+from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
 
 if TYPE_CHECKING:
-    from contexten.integrations.interface import CIProvider
+    from contexten.integrations.interface import RunsAndJobs
 
 MAX_PLOTS = 5
 
 
-def ci_provider(ctx: WorkflowContext) -> CIProvider:
-    """The configured GitHub client (token or App); WorkflowError when not configured."""
-    from contexten.integrations.factory import github_client
-
-    client = github_client(ctx.settings, ctx.store)
-    if client is None:
-        raise WorkflowError("GitHub is not configured: set GITHUB_TOKEN or the GitHub App")
-    return client
-
-
 async def run(params: PerformanceMonitoringParameters, ctx: WorkflowContext) -> WorkflowOutcome:
-    from contexten.testhistory.store import TestHistoryError
+    from contexten.store.test_history import TestHistoryError
 
     provider = ci_provider(ctx) if ctx.settings.enabled_integrations().get("github") else None
     try:
@@ -53,7 +43,7 @@ async def run(params: PerformanceMonitoringParameters, ctx: WorkflowContext) -> 
 
 
 async def monitor(
-    params: PerformanceMonitoringParameters, ctx: WorkflowContext, provider: CIProvider | None
+    params: PerformanceMonitoringParameters, ctx: WorkflowContext, provider: RunsAndJobs | None
 ) -> WorkflowOutcome:
     from contexten.analysis.ci_timing import compare_branches, suggest
     from contexten.testhistory.ci_timings import collect, load_samples
@@ -198,7 +188,7 @@ def _plots(ctx: WorkflowContext, comparisons: list[Any], threshold: float) -> li
 
 
 async def _infer_head(
-    ctx: WorkflowContext, provider: CIProvider | None, repository: str, baseline: str
+    ctx: WorkflowContext, provider: RunsAndJobs | None, repository: str, baseline: str
 ) -> str:
     """The repository's default branch, as seen in its push runs (never the baseline)."""
     from contexten.testhistory.ci_timings import load_samples

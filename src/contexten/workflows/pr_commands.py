@@ -23,8 +23,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from contexten.analysis.logs.prompt import sanitize
+from contexten.analysis.logs.report import preview
+from contexten.catalog import GithubAutomationParameters
 from contexten.integrations.idempotency import idempotency_key
-from contexten.orchestration.workflows import GithubAutomationParameters
 from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
 
 COMMANDS = ("rerun", "diagnose", "explain")
@@ -95,7 +97,7 @@ async def _rerun(ci: Any, repo: str, run: Any) -> tuple[str, dict[str, Any]]:
 
 
 async def _diagnose(ctx: WorkflowContext, repo: str, run: Any) -> tuple[str, dict[str, Any]]:
-    from contexten.orchestration.workflows import FailureAnalysisParameters
+    from contexten.catalog import FailureAnalysisParameters
     from contexten.workflows import failure_analysis
 
     params = FailureAnalysisParameters(repository=repo, workflow_run_id=run.id, auto_recovery=False)
@@ -133,7 +135,7 @@ def _explain(ctx: WorkflowContext, repo: str, run: Any) -> tuple[str, dict[str, 
             lines.append(f"> {d.summary}")
         if d.evidence:
             lines.append("```text")
-            lines.extend(f"{e.line:>7}: {e.text}"[:300] for e in d.evidence[:MAX_EVIDENCE])
+            lines.extend(f"{e.line:>7}: {sanitize(e.text, 300)}" for e in preview(d, MAX_EVIDENCE))
             lines.append("```")
         if d.fix_hint:
             lines.append(f"Suggested fix: {d.fix_hint}")

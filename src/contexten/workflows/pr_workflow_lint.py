@@ -21,8 +21,8 @@ from contexten.analysis.workflow_lint import (
     is_workflow_path,
     lint_workflow,
 )
+from contexten.catalog import WorkflowOptimizationParameters
 from contexten.integrations.interface import Annotation, CIProviderError
-from contexten.orchestration.workflows import WorkflowOptimizationParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 CHECK_NAME = "contexten / workflow lint"

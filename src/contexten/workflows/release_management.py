@@ -23,9 +23,9 @@ from contexten.analysis.release import (
     plan_release,
     plan_to_dict,
 )
-from contexten.orchestration.workflows import ReleaseManagementParameters
-from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
-from contexten.workflows.dependency_management import GitError, ci_provider, git
+from contexten.catalog import ReleaseManagementParameters
+from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
+from contexten.workflows.dependency_management import GitError, git
 
 if TYPE_CHECKING:
     from contexten.integrations.interface import CIProvider

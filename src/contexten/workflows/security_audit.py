@@ -18,8 +18,8 @@ from typing import Any
 from contexten.audit.code import CodeScanOptions
 from contexten.audit.report import summary_line, to_json_dict, to_markdown, to_sarif_dict
 from contexten.audit.runner import AuditInputError, AuditOptions, run_audit
+from contexten.catalog import SecurityAuditParameters
 from contexten.limits import from_settings
-from contexten.orchestration.workflows import SecurityAuditParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 BASELINE_FILE = ".contexten-audit-baseline.json"

@@ -12,11 +12,11 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from contexten.catalog import SystemRecoveryParameters
 from contexten.config import Settings
 from contexten.monitoring.alerts import alert_manager_for
 from contexten.monitoring.clients import IntegrationClients, build_clients
 from contexten.monitoring.health import WEIGHTS, HealthChecker
-from contexten.orchestration.workflows import SystemRecoveryParameters
 from contexten.recovery.manager import (
     Failure,
     RecoveryManager,

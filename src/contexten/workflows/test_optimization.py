@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contexten.orchestration.workflows import TestOptimizationParameters
-from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome
+from contexten.catalog import TestOptimizationParameters
+from contexten.workflows.base import WorkflowContext, WorkflowError, WorkflowOutcome, ci_provider
 
 if TYPE_CHECKING:
     from contexten.integrations.interface import Artifact, CIProvider
@@ -31,18 +31,8 @@ MAX_ARTIFACTS = 50
 TEST_ARTIFACT = re.compile(r"test|junit|xunit|surefire|failsafe|report|result", re.IGNORECASE)
 
 
-def ci_provider(ctx: WorkflowContext) -> CIProvider:
-    """The configured GitHub client (token or App); WorkflowError when not configured."""
-    from contexten.integrations.factory import github_client
-
-    client = github_client(ctx.settings, ctx.store)
-    if client is None:
-        raise WorkflowError("GitHub is not configured: set GITHUB_TOKEN or the GitHub App")
-    return client
-
-
 async def run(params: TestOptimizationParameters, ctx: WorkflowContext) -> WorkflowOutcome:
-    from contexten.testhistory.store import TestHistoryError
+    from contexten.store.test_history import TestHistoryError
 
     provider = ci_provider(ctx) if params.workflow_run_id is not None else None
     try:
@@ -64,7 +54,7 @@ class _Ingested:
 
 def _ingest_bytes(ctx: WorkflowContext, name: str, data: bytes, run: Any, tally: _Ingested) -> None:
     from contexten.analysis.junit import JUnitError, parse_junit
-    from contexten.testhistory.store import ingest_report
+    from contexten.store.test_history import ingest_report
 
     try:
         report = parse_junit(data, name)
@@ -80,12 +70,12 @@ def _ingest_bytes(ctx: WorkflowContext, name: str, data: bytes, run: Any, tally:
 async def optimize(
     params: TestOptimizationParameters, ctx: WorkflowContext, provider: CIProvider | None
 ) -> WorkflowOutcome:
+    from contexten.store.test_history import RunInfo
     from contexten.testhistory.files import (
         ReportFileError,
         find_report_files,
         iter_report_sources,
     )
-    from contexten.testhistory.store import RunInfo
 
     repository = params.repository or ctx.settings.github_repository
     tally = _Ingested()
@@ -118,8 +108,8 @@ async def _ingest_artifacts(
     ctx: WorkflowContext, provider: CIProvider, repository: str, run_id: int, tally: _Ingested
 ) -> Any:
     from contexten.integrations.interface import CIProviderError
+    from contexten.store.test_history import RunInfo
     from contexten.testhistory.files import ReportFileError
-    from contexten.testhistory.store import RunInfo
 
     try:
         run = await provider.get_run(repository, run_id)
@@ -203,6 +193,7 @@ def _analyse(
     repository: str | None,
     tally: _Ingested,
 ) -> WorkflowOutcome:
+    from contexten.store.test_history import identities
     from contexten.testhistory import quarantine as q
     from contexten.testhistory.report import (
         ReportOptions,
@@ -215,7 +206,6 @@ def _analyse(
         shard_json,
         shard_table,
     )
-    from contexten.testhistory.store import identities
 
     now = datetime.now(UTC)
     options = ReportOptions(repository=repository, window_days=params.window_days, now=now)

@@ -14,10 +14,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from contexten.analysis.markdown import md_cell
 from contexten.analysis.sarif import severity_rank, to_sarif
 from contexten.audit.report import workflow_lint_sarif_run
 from contexten.audit.workflow_files import WorkflowFilesError, WorkflowLintReport, lint_path
-from contexten.orchestration.workflows import WorkflowOptimizationParameters
+from contexten.catalog import WorkflowOptimizationParameters
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 FAIL_AT = "medium"
@@ -38,7 +39,7 @@ def _markdown(report: WorkflowLintReport) -> str:
     if report.findings:
         out += ["| Location | Severity | Rule | Finding |", "|---|---|---|---|"]
         for f in report.findings:
-            message = f.message.replace("|", "\\|")
+            message = md_cell(f.message)
             out.append(f"| `{f.path}:{f.line}:{f.column}` | {f.severity} | {f.rule} | {message} |")
     return "\n".join(out) + "\n"
 

@@ -1,5 +1,7 @@
 """Diagnoses of the labelled corpus and of edge cases: category, status, signature, JSON."""
 
+# ruff: noqa: E501  (patterns and log lines read best unbroken)
+
 from __future__ import annotations
 
 import json
@@ -99,7 +101,8 @@ def test_only_the_failing_step_decides() -> None:
     assert [e.line for e in diagnosis.evidence] == [5]
 
 
-def test_test_failure_caused_by_the_network_is_flaky() -> None:
+def test_test_failure_caused_by_the_network_is_a_network_failure() -> None:
+    # Issue 14: the root cause is the refused connection, not the test.
     log = [
         "##[group]Run pytest",
         "FAILED tests/test_api.py::test_fetch - requests.exceptions.ConnectionError: "
@@ -107,7 +110,57 @@ def test_test_failure_caused_by_the_network_is_flaky() -> None:
         "##[error]Process completed with exit code 1.",
     ]
     diagnosis = diagnose(log)
-    assert diagnosis.category is FailureCategory.FLAKY_TEST and diagnosis.transient
+    assert diagnosis.category is FailureCategory.NETWORK and diagnosis.transient
+
+
+def test_a_503_under_the_assertion_is_the_service_not_the_test() -> None:
+    log = [
+        "##[group]Run ./gradlew test",
+        "com.acme.ClientTest > fetchesOrders FAILED",
+        "    java.lang.AssertionError: request failed",
+        "        at com.acme.ClientTest.fetchesOrders(ClientTest.java:41)",
+        "    Caused by: java.io.IOException: Server returned HTTP response code: 503 for URL: https://api.acme.test/orders",
+        "##[error]Process completed with exit code 1.",
+    ]
+    diagnosis = diagnose(log)
+    assert diagnosis.category is FailureCategory.INTEGRATION and diagnosis.transient
+
+
+def test_a_test_that_expects_a_503_stays_a_test_failure() -> None:
+    log = [
+        "##[group]Run pytest",
+        "FAILED tests/test_api.py::test_maintenance - AssertionError: expected status 200, got 503",
+        "##[error]Process completed with exit code 1.",
+    ]
+    diagnosis = diagnose(log)
+    assert diagnosis.category is FailureCategory.TEST and not diagnosis.transient
+
+
+def test_a_generated_file_that_differs_is_a_lint_failure() -> None:
+    log = [
+        "##[group]Run go mod tidy && git diff --exit-code",
+        "go: finding module for package golang.org/x/sync/errgroup",
+        "diff --git a/go.sum b/go.sum",
+        "+golang.org/x/sync v0.6.0 h1:5BMeUDZ7vkXGfEr1x9B4bRcTH4lpkTkpdh0T/J+qjbQ=",
+        "go.sum is not tidy, run go mod tidy and commit",
+        "##[error]Process completed with exit code 1.",
+    ]
+    diagnosis = diagnose(log)
+    assert diagnosis.category is FailureCategory.LINT and not diagnosis.transient
+
+
+def test_a_dependency_built_for_a_newer_jdk_is_a_dependency_failure() -> None:
+    log = [
+        "##[group]Run mvn -B verify",
+        "[ERROR] COMPILATION ERROR :",
+        "[ERROR] /home/runner/work/app/src/main/java/App.java:[3,20] cannot access org.acme.Lib",
+        "  bad class file: /home/runner/.m2/repository/org/acme/lib/2.0/lib-2.0.jar(org/acme/Lib.class)",
+        "    class file has wrong version 61.0, should be 55.0",
+        "[ERROR] BUILD FAILURE",
+        "##[error]Process completed with exit code 1.",
+    ]
+    diagnosis = diagnose(log)
+    assert diagnosis.category is FailureCategory.DEPENDENCY and not diagnosis.transient
 
 
 def test_to_dict_has_the_documented_keys_and_is_json() -> None:

@@ -5,6 +5,13 @@
     diagnosis = diagnose_stream(chunks)                  # an iterable of bytes/str chunks
     diagnosis = diagnose(fail_text, baseline_logs=[pass_text])   # against passing runs
     diagnosis.to_dict()                                  # JSON-ready
+    diagnosis.blocks                                     # the evidence as whole blocks
+
+The evidence is at most 30 lines in blocks, most telling first: each line a rule chose grows
+into its explanation (an exception with its frames and `Caused by:` chain, a compiler error
+with its excerpt and caret, a test failure with its message), failure lists are taken
+whole, and the failing command's last output lines before its exit status join them
+(with a passing log: only the lines the passing run does not have). See blocks.py.
 
 Pure code: no I/O, no network, no Prefect. Callers read files or download logs and pass
 the bytes in; `diagnose_stream` keeps memory bounded for logs of any size.

@@ -24,19 +24,18 @@ from dataclasses import dataclass, field, replace
 from itertools import compress, count
 
 from contexten.analysis.logs.engine import (
-    EVIDENCE_NORMAL,
     Decision,
-    _boilerplate,
+    _region,
     build,
     candidate_evidence,
     decide,
-    pick,
+    evidence_blocks,
+    exit_line,
 )
 from contexten.analysis.logs.model import (
     BaselineLog,
     BaselineReport,
     Diagnosis,
-    DiagnosisStatus,
     EvidenceLine,
     LineStatus,
     RemovedLine,
@@ -47,17 +46,18 @@ from contexten.analysis.logs.text import (
     clean_line,
     contains_any,
     keyed_pieces,
+    line_key,
     normalise_volatile,
 )
-from contexten.analysis.taxonomy import FailureCategory
 
 MIN_STEP_OVERLAP = 0.5  # share of the failing job's steps a passing job must also have
 MIN_LINE_OVERLAP = 0.2  # without steps: share of the passing log's lines also in the failing log
 MAX_CHECKS_PER_KEY = 16  # passing lines compared exactly with one candidate key
 _STEP = re.compile(r"^##\[group\]Run (.+)$")
 _STEP_MARKER = (b"##[group]Run ",)
-_CONTEXT_RANK = 30
-_MAX_NEW_CONTEXT = 6
+_REGION_COMPARED = 600  # last lines of the failing command compared with the passing runs
+_AROUND_HIT = 25  # lines around a rule's line compared (its block may grow over them)
+_HITS_GROWN = 100  # the last rule lines of the failing step whose surroundings are compared
 
 Chunks = Iterable[bytes | str]
 
@@ -89,6 +89,19 @@ def _candidates(scan: ScanResult) -> dict[int, tuple[int, str]]:
     for number, text in scan.context:
         if number in keys and number not in out:
             out[number] = (keys[number], text)
+    # The failing command's (or step's) last output lines and the lines around the rules'
+    # lines: blocks grow over them, and the new ones among them are the evidence.
+    first, last = _region(decision, scan, exit_line(decision, scan))
+    wanted = set(range(max(first, last - _REGION_COMPARED), last + 1))
+    causes = [h for h in pool if RULES_BY_ID[h.rule_id].role in (Role.CAUSE, Role.DETAIL)]
+    for hit in causes[-_HITS_GROWN:]:
+        wanted.update(range(hit.line - _AROUND_HIT, hit.line + _AROUND_HIT + 1))
+    for number in sorted(wanted):
+        if number in out or number < 1:
+            continue
+        raw = scan.lines.raw(number)
+        if raw is not None:
+            out[number] = (line_key(raw), clean_line(raw.decode("utf-8", "replace")))
     return out
 
 
@@ -215,14 +228,6 @@ def _without_present(scan: ScanResult, status: dict[int, LineStatus]) -> ScanRes
     return replace(scan, hits=kept)
 
 
-def _step_range(scan: ScanResult, decision: Decision) -> tuple[int, int]:
-    if decision.failing_step is None:
-        return 1, scan.total_lines
-    start = scan.steps[decision.failing_step][0]
-    following = [line for line, _ in scan.steps[decision.failing_step + 1 :]]
-    return start, (following[0] - 1 if following else scan.total_lines)
-
-
 def diagnose_with_baseline(
     chunks: Chunks, baseline_streams: Sequence[Chunks], *, engine: str | None = None
 ) -> Diagnosis:
@@ -246,10 +251,11 @@ def diagnose_with_baseline(
                 status[number] = line_status
     if not any(log.used for log in logs):
         single = decide(scan)
-        evidence = pick(candidate_evidence(single, scan))
+        evidence, found = evidence_blocks(single, scan, candidate_evidence(single, scan))
         report = BaselineReport(tuple(logs), (), tuple(warnings))
-        return build(scan, single, evidence, report)
-    return _diagnose_aligned(scan, status, tuple(logs), tuple(warnings))
+        return build(scan, single, evidence, report, found)
+    compared = {n: status.get(n, LineStatus.NEW) for n in candidates}
+    return _diagnose_aligned(scan, compared, tuple(logs), tuple(warnings))
 
 
 def _diagnose_aligned(
@@ -258,6 +264,7 @@ def _diagnose_aligned(
     logs: tuple[BaselineLog, ...],
     warnings: tuple[str, ...],
 ) -> Diagnosis:
+    """`status`: every compared line of the failing log (new, changed or present)."""
     original = decide(scan)
     filtered = _without_present(scan, status)
     decision = decide(filtered)
@@ -271,35 +278,21 @@ def _diagnose_aligned(
         return replace(line, status=line_status, reason=f"{line.reason}; {line_status.value}")
 
     ranked = [(mark(line), rank) for line, rank in ranked]
-    # Context and generic error lines that a passing run also prints explain nothing.
+    # Generic error lines that a passing run also prints explain nothing.
     ranked = [
         (line, rank)
         for line, rank in ranked
         if line.status is not LineStatus.PRESENT
         or (line.rule is not None and RULES_BY_ID[line.rule].role is not Role.CATCHALL)
     ]
-    chosen = {line.line for line, _ in ranked}
-    # New lines join the evidence where the rules cannot explain the failure; where a rule
-    # can, its lines already say it and extra lines only cost precision.
-    explained = decision.winner is not None and decision.category is not FailureCategory.UNKNOWN
-    if decision.status is not DiagnosisStatus.NO_FAILURE and not explained:
-        first, last = _step_range(scan, decision)
-        extra = 0
-        for number, text in reversed(scan.context):
-            if extra >= _MAX_NEW_CONTEXT:
-                break
-            if number in chosen or not first <= number <= last or _boilerplate(text):
-                continue
-            if status.get(number) is LineStatus.PRESENT or number not in dict(scan.context_keys):
-                continue
-            line_status = status.get(number, LineStatus.NEW)
-            reason = f"{line_status.value} line near the failure"
-            ranked.append((EvidenceLine(number, text, None, line_status, reason), _CONTEXT_RANK))
-            chosen.add(number)
-            extra += 1
+
+    def keep(number: int, text: str) -> bool:
+        # Lines a passing run also prints leave a block (a rule's own line stays).
+        return status.get(number) is not LineStatus.PRESENT
+
+    evidence, found = evidence_blocks(decision, filtered, ranked, status=status, keep=keep)
     removed = _removed(scan, original, status)
-    evidence = pick(ranked, EVIDENCE_NORMAL)
-    return build(scan, decision, evidence, BaselineReport(logs, removed, warnings))
+    return build(scan, decision, evidence, BaselineReport(logs, removed, warnings), found)
 
 
 def _removed(

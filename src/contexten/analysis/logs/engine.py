@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from contexten.analysis.logs import blocks
 from contexten.analysis.logs.model import (
+    BlockKind,
     Diagnosis,
     DiagnosisStatus,
+    EvidenceBlock,
     EvidenceLine,
+    LineStatus,
     RuleMatch,
 )
 from contexten.analysis.logs.rules import JOB_LEVEL_RULES, RULES, RULES_BY_ID, Role
-from contexten.analysis.logs.scan import Hit, ScanResult
+from contexten.analysis.logs.scan import Hit, LineStore, ScanResult
 from contexten.analysis.logs.text import normalise, stable_hash
 from contexten.analysis.taxonomy import FailureCategory, is_transient, strategies_for
 
-EVIDENCE_NORMAL = 10
-EVIDENCE_MAX = 30
+EVIDENCE_MAX = 30  # evidence lines at most (blocks.EVIDENCE_MAX)
+_GENERIC_LINES = 10  # generic error lines that may anchor blocks when no rule names a cause
 _PRIORITY = {rule.id: index for index, rule in enumerate(RULES)}
 _PRIMARY_PER_RULE = 4
 _DETAILS = 3
@@ -89,6 +93,63 @@ def _looks_flaky(in_scope: tuple[Hit, ...]) -> bool:
     return bool(test_lines & environment_lines)
 
 
+def _failing_command_scope(scan: ScanResult, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
+    """Travis-style logs (no steps): the hits of the first failing command's output.
+
+    The command runs from its echo (`$ make test`) to its status line (`The command "make
+    test" exited with 2.`); a cause printed by an earlier command that did not fail (a
+    `--version` banner, a tolerated install error) does not explain the failure. Unchanged
+    when no cause lies in that output, and for job-level rules.
+    """
+    status = [
+        h
+        for h in hits
+        if RULES_BY_ID[h.rule_id].role is Role.FAILED and _TRAVIS_STATUS.search(h.text)
+    ]
+    if not status:
+        return hits
+    end = status[0].line
+    start = blocks.command_start(scan.lines, end)
+    scoped = tuple(h for h in hits if start <= h.line <= end or h.rule_id in JOB_LEVEL_RULES)
+    if any(RULES_BY_ID[h.rule_id].role is Role.CAUSE for h in scoped):
+        return scoped
+    return hits
+
+
+_TRAVIS_STATUS = re.compile(r'The command ".*" (failed and )?exited with [1-9]')
+
+
+_UNDER_TEST = 12  # lines under a test failure where its cause is printed
+_ASSERTED = re.compile(r"(?i)\b(expected|assert\w*|should)\b")
+
+
+def _environment_under_test(in_scope: tuple[Hit, ...]) -> FailureCategory | None:
+    """The environment category of a service/network error printed under a test failure.
+
+    A 503 or a refused connection on the failure's line or in the lines under it (its
+    message, its `Caused by:`) is why the test failed. Lines that compare an expected
+    value (`expected 200, got 503`, `assert status == 503`) are the test's own checks:
+    they stay a test failure.
+    """
+    test_lines = [
+        h.line
+        for h in in_scope
+        if RULES_BY_ID[h.rule_id].category is FailureCategory.TEST
+        and RULES_BY_ID[h.rule_id].role in (Role.CAUSE, Role.DETAIL)
+    ]
+    if not test_lines:
+        return None
+    for hit in in_scope:
+        rule = RULES_BY_ID[hit.rule_id]
+        if rule.role is not Role.CAUSE or rule.category not in _ENVIRONMENT:
+            continue
+        if _ASSERTED.search(hit.text):
+            continue
+        if any(0 <= hit.line - line <= _UNDER_TEST for line in test_lines):
+            return rule.category
+    return None
+
+
 def decide(scan: ScanResult) -> Decision:
     is_actions = bool(scan.steps)
     failing_step = _failing_step(scan)
@@ -97,6 +158,8 @@ def decide(scan: ScanResult) -> Decision:
     job_level = [h for h in causes if h.rule_id in JOB_LEVEL_RULES]
     failure_evident = bool(markers) or bool(job_level) or (not is_actions and bool(causes))
     in_scope = tuple(h for h in scan.hits if _in_scope(h, failing_step))
+    if not is_actions:
+        in_scope = _failing_command_scope(scan, in_scope)
     scoped_causes = [h for h in in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE]
     penalty = 1.0
     if not scoped_causes and failing_step is not None:
@@ -126,7 +189,16 @@ def decide(scan: ScanResult) -> Decision:
     category = rule.category
     same = {h.rule_id for h in scoped_causes if RULES_BY_ID[h.rule_id].category is category}
     confidence = min(0.99, rule.confidence + 0.02 * (len(same) - 1)) * penalty
-    if category is FailureCategory.TEST and _looks_flaky(in_scope):
+    flaky_signal = any(RULES_BY_ID[h.rule_id].role is Role.FLAKY for h in in_scope)
+    environment = None
+    if category is FailureCategory.TEST and not flaky_signal:
+        environment = _environment_under_test(in_scope)
+    if environment is not None:
+        # The test failed because a service it called answered 5xx / the network failed:
+        # the root cause is the environment (a re-run is likely to pass).
+        category = environment
+        confidence *= 0.85
+    elif category is FailureCategory.TEST and _looks_flaky(in_scope):
         category = FailureCategory.FLAKY_TEST
         confidence *= 0.85  # a guess from the failure's kind, not from a re-run
     if not failure_evident:
@@ -164,7 +236,7 @@ def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[Evide
             for h in decision.in_scope
             if RULES_BY_ID[h.rule_id].role is Role.CATCHALL and not _GENERIC_FAILURE.match(h.text)
         ]
-        for hit in pool[-EVIDENCE_NORMAL:]:
+        for hit in pool[-_GENERIC_LINES:]:
             add(hit, 50, "a generic error line in the failing step")
         markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
         first = markers[0].line if markers else scan.total_lines + 1
@@ -205,11 +277,272 @@ def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[Evide
     return ranked
 
 
-def pick(
-    ranked: Iterable[tuple[EvidenceLine, int]], limit: int = EVIDENCE_NORMAL
-) -> tuple[EvidenceLine, ...]:
-    best = sorted(ranked, key=lambda item: (item[1], item[0].line))[: min(limit, EVIDENCE_MAX)]
-    return tuple(sorted((line for line, _ in best), key=lambda line: line.line))
+_EXIT_STATUS = re.compile(
+    r"(The command \".*\" (failed and )?exited with [1-9]|"
+    r"##\[error\]Process completed with exit code [1-9]|"
+    r"Error: Process completed with exit code [1-9])"
+)
+MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
+_TAIL = 10  # the failing command's last lines looked at for its own block
+_ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
+_OUTSIDE = 40  # rank added to anchors outside the failing command's output
+
+
+def exit_line(decision: Decision, scan: ScanResult) -> int | None:
+    """The failing command's exit-status line (Travis or Actions), if the log has one.
+
+    Travis echoes a multi-line command inside its status line: the line returned is the
+    one that starts `The command "`.
+    """
+    markers = [
+        h
+        for h in decision.in_scope
+        if RULES_BY_ID[h.rule_id].role is Role.FAILED and _EXIT_ANY.search(h.text)
+    ]
+    if not markers:
+        return None
+    line = markers[0].line
+    if _EXIT_STATUS.search(markers[0].text):
+        return line
+    if not _TRAVIS_TAIL.match(markers[0].text):
+        return None
+    for number in range(line - 1, max(0, line - _MAX_ECHO), -1):
+        text = scan.lines.get(number)
+        if text is None:
+            break
+        if 'The command "' in text:
+            return number
+    return None
+
+
+_EXIT_ANY = re.compile(r"exited with [1-9]|Process completed with exit code [1-9]")
+_TRAVIS_TAIL = re.compile(r'^.*" (failed and )?exited with [1-9]')
+_MAX_ECHO = 200
+_REGION_MAX = 4000  # lines of the failing command's output searched for failure lists
+
+
+def _last_lines(scan: ScanResult, before: int, count: int) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    number = before - 1
+    while number >= 1 and len(out) < count:
+        text = scan.lines.get(number)
+        if text is None:
+            break
+        shown = text.strip() and not _boilerplate(text) and not blocks.boundary(text)
+        if shown and (out or not blocks.WRAPPER.match(text)):
+            out.append((number, text))
+        number -= 1
+    return sorted(out)
+
+
+def _region(decision: Decision, scan: ScanResult, exit_at: int | None) -> tuple[int, int]:
+    """The failing command's (or step's) output lines: where the explanation is."""
+    if exit_at is not None:
+        first, last = blocks.command_start(scan.lines, exit_at), exit_at - 1
+    elif decision.failing_step is not None:
+        first = scan.steps[decision.failing_step][0] + 1
+        following = [line for line, _ in scan.steps[decision.failing_step + 1 :]]
+        last = following[0] - 1 if following else scan.total_lines
+    else:
+        first, last = 1, scan.total_lines
+    return max(first, last - _REGION_MAX), last
+
+
+def _kind_for(rule: str | None, texts: list[str]) -> BlockKind:
+    category = _category_of_rule(rule) if rule else None
+    default = BlockKind.ERROR
+    if category in _TESTISH:
+        default = BlockKind.TEST
+    elif category in (FailureCategory.COMPILE, FailureCategory.LINT):
+        default = BlockKind.COMPILER
+    return blocks._kind_of(texts, default)
+
+
+def evidence_blocks(
+    decision: Decision,
+    scan: ScanResult,
+    ranked: list[tuple[EvidenceLine, int]],
+    *,
+    status: dict[int, LineStatus] | None = None,
+    keep: Callable[[int, str], bool] | None = None,
+) -> tuple[tuple[EvidenceLine, ...], tuple[EvidenceBlock, ...]]:
+    """Grow the ranked candidate lines into blocks; the failing command's tail when none fits.
+
+    `keep` (baseline mode) says which lines may be shown when no rule marks them.
+    """
+    if decision.status is DiagnosisStatus.EMPTY:
+        return (), ()
+    store = scan.lines
+    exit_at = exit_line(decision, scan)
+    first, last = _region(decision, scan, exit_at)
+    quiet = False  # nothing says the job failed: only lines that look like a failure
+    if decision.status is DiagnosisStatus.NO_FAILURE:
+        quiet = not any(RULES_BY_ID[h.rule_id].role in _SHOWN for h in scan.hits)
+        first = max(1, scan.total_lines - _QUIET_LINES)
+    candidates: list[blocks.Block] = []
+    covered: set[int] = set()
+
+    def add(lines: list[tuple[int, str]], kind: BlockKind, rule: str | None, rank: int) -> None:
+        if keep is not None:
+            lines = [(n, t) for n, t in lines if (rule is not None and n == anchor) or keep(n, t)]
+        if not lines:
+            return
+        covered.update(range(lines[0][0], lines[-1][0] + 1))
+        candidates.append(blocks.Block(lines[0][0], lines[-1][0], kind, rule, tuple(lines), rank))
+
+    anchor = 0
+    # 1. Failure lists in the failing command's output (mocha, PHPUnit, pytest, rspec, ...).
+    for header, lines in blocks.section_blocks(store, first, last):
+        add(lines, BlockKind.TEST, None, 0)
+        covered.add(header)  # "There was 1 failure:" says less than the list under it
+    # 2. The rules' lines, grown into their blocks (outside the command's output: demoted).
+    explained = decision.winner is not None
+    for line, rank in sorted(ranked, key=lambda item: (item[1], item[0].line)):
+        if line.line in covered or (not explained and rank >= 55):
+            continue
+        catchall = line.rule is None or RULES_BY_ID[line.rule].role is Role.CATCHALL
+        if catchall and blocks.WRAPPER.match(line.text):
+            continue  # "npm ERR! Test failed", "make: *** Error 1": the tail shows them
+        inside = first <= line.line <= last
+        if not inside:
+            if exit_at is not None:
+                continue  # another command's output: not why this one failed
+            rank += _OUTSIDE
+        if rank >= _ANCHOR_RANK + _OUTSIDE:
+            continue
+        if _SUMMARY.match(line.text):
+            rank += _SUMMARY_RANK  # "3 failed, 40 passed": the failures themselves say more
+        anchor = line.line
+        grown = blocks.grow(store, line.line, upper=last if inside else None)
+        if not grown:
+            grown = [(line.line, line.text)]
+        add(grown, _kind_for(line.rule, [t for _, t in grown]), line.rule, rank)
+    # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...):
+    #    the first and the last not yet shown.
+    openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
+    for rank, number in enumerate(dict.fromkeys(openers[:1] + openers[-1:]), 7):
+        if number in covered:
+            continue
+        anchor = number
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
+    # 4. The failing command's last output lines (without an exit-status line: the log's).
+    end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
+    if end_at is not None and not quiet:
+        exit_at = end_at
+        tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
+        tail = [(n, t) for n, t in tail if n not in covered]
+        if tail:
+            add(
+                tail,
+                blocks._kind_of([t for _, t in tail], BlockKind.COMMAND),
+                None,
+                10 if explained else 0,
+            )
+    if status is not None:
+        candidates = [_with_new_neighbours(b, store, status) for b in candidates]
+    if quiet:
+        # Nothing says the job failed (a log cut short?): its last lines only when they
+        # look like a failure.
+        tail = blocks.smart_tail(store, scan.total_lines + 1, lower=first, keep=keep, size=_TAIL)
+        if any(blocks.ERRORISH.search(t) for _, t in tail) and not candidates:
+            add(tail, BlockKind.COMMAND, None, 60)
+        return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+    if not candidates:
+        markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
+        before = markers[0].line if markers else scan.total_lines + 1
+        tail = _last_lines(scan, before, blocks.TAIL_LINES)
+        if keep is not None:
+            tail = [(n, t) for n, t in tail if keep(n, t)] or tail
+        if tail:
+            candidates.append(
+                blocks.Block(tail[0][0], tail[-1][0], BlockKind.COMMAND, None, tuple(tail), 60)
+            )
+        elif markers:
+            m = markers[0]
+            candidates.append(
+                blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
+            )
+    return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+
+
+_NEW_NEIGHBOURS = 5  # new lines next to a rule's block that join it (baseline mode)
+_NEWISH = (LineStatus.NEW, LineStatus.CHANGED)
+
+
+def _with_new_neighbours(
+    block: blocks.Block, store: LineStore, status: dict[int, LineStatus]
+) -> blocks.Block:
+    """A rule's block grown by the new or changed lines right above and below it."""
+    if block.rule is None:
+        return block
+    lines = dict(block.lines)
+    for step, start in ((-1, block.start - 1), (1, block.end + 1)):
+        number = start
+        for _ in range(_NEW_NEIGHBOURS):
+            text = store.get(number)
+            if text is None or not text.strip() or blocks.boundary(text) or blocks.noise(text):
+                break
+            if status.get(number) not in _NEWISH:
+                break
+            lines[number] = text
+            number += step
+    if len(lines) == len(block.lines):
+        return block
+    ordered = tuple(sorted(lines.items()))
+    return blocks.Block(ordered[0][0], ordered[-1][0], block.kind, block.rule, ordered, block.rank)
+
+
+def _merged(candidates: list[blocks.Block]) -> list[blocks.Block]:
+    """Blocks that touch (a list of compiler errors, one per line) become one; by rank."""
+    out: list[blocks.Block] = []
+    for block in sorted(candidates, key=lambda b: b.start):
+        if out and block.start <= out[-1].end + 1:
+            last = out[-1]
+            lines = dict(last.lines)
+            lines.update(block.lines)
+            out[-1] = blocks.Block(
+                last.start,
+                max(last.end, block.end),
+                last.kind if last.rank <= block.rank else block.kind,
+                last.rule if last.rank <= block.rank else block.rule,
+                tuple(sorted(lines.items())),
+                min(last.rank, block.rank),
+            )
+        else:
+            out.append(block)
+    out.sort(key=lambda b: (b.rank, b.start))
+    return out
+
+
+_SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
+# Run summaries: they say that tests failed, not why.
+_SUMMARY = re.compile(
+    r"^\s*(=+ .* =+$|!+ .* !+$|\d+ failed|FAILED \(|Tests run: .*Fail|Tests: \d+|"
+    r"\d+ (tests?|examples?), \d+ failures?|Ran \d+ tests?|ERRORS?!|FAILURES!|"
+    r"Test Suites: |\d+ failing|BUILD FAILED|\[ERROR\] Tests run:)"
+)
+_SUMMARY_RANK = 15
+_QUIET_LINES = 400  # lines searched for failure-looking blocks when nothing says it failed
+
+
+def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
+    """Where the failing output ends when no exit-status line says it: the failing step's
+    first failure marker, else the end of the log (a log cut short, a runner that died)."""
+    markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
+    if markers:
+        return markers[0].line
+    if decision.status is DiagnosisStatus.NO_FAILURE and not decision.in_scope:
+        return None
+    return scan.total_lines + 1
+
+
+_TESTISH = (FailureCategory.TEST, FailureCategory.FLAKY_TEST)
+
+
+def _category_of_rule(rule_id: str) -> FailureCategory | None:
+    rule = RULES_BY_ID.get(rule_id)
+    return rule.category if rule else None
 
 
 def rule_matches(scan: ScanResult, decision: Decision) -> tuple[RuleMatch, ...]:
@@ -290,6 +623,7 @@ def build(
     decision: Decision,
     evidence: tuple[EvidenceLine, ...],
     baseline: object = None,
+    evidence_blocks: tuple[EvidenceBlock, ...] = (),
 ) -> Diagnosis:
     from contexten.analysis.logs.model import BaselineReport
 
@@ -311,10 +645,11 @@ def build(
         fix_hint=fix,
         total_lines=scan.total_lines,
         baseline=baseline if isinstance(baseline, BaselineReport) else None,
+        blocks=evidence_blocks,
     )
 
 
 def diagnose_scan(scan: ScanResult) -> Diagnosis:
     decision = decide(scan)
-    evidence = pick(candidate_evidence(decision, scan))
-    return build(scan, decision, evidence)
+    evidence, found = evidence_blocks(decision, scan, candidate_evidence(decision, scan))
+    return build(scan, decision, evidence, evidence_blocks=found)

@@ -39,6 +39,30 @@ class EvidenceLine:
         return out
 
 
+class BlockKind(StrEnum):
+    """What an evidence block shows."""
+
+    TRACE = "trace"  # an exception with its frames and its Caused by: chain
+    COMPILER = "compiler"  # a compiler or linter error with its excerpt and caret
+    TEST = "test"  # a test failure: header, message, expected/actual, location
+    ERROR = "error"  # an error message and the lines that belong to it
+    COMMAND = "command"  # a failing command's last output lines before its exit status
+    NEW = "new"  # lines the passing run does not have, near the failure
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceBlock:
+    """A run of log lines that explains the failure together (blank lines are not shown)."""
+
+    start: int  # first line, 1-based
+    end: int  # last line, inclusive
+    kind: BlockKind
+    rule: str | None = None  # the rule whose line anchored it (None: no rule fired)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "kind": self.kind.value, "rule": self.rule}
+
+
 @dataclass(frozen=True, slots=True)
 class RuleMatch:
     """One rule that fired: how often, where first, and whether it decided the category."""
@@ -122,7 +146,8 @@ class Diagnosis:
     status: DiagnosisStatus
     summary: str  # one line for a person
     rules: tuple[RuleMatch, ...]  # every rule that fired; the deciding one first
-    evidence: tuple[EvidenceLine, ...]  # at most 30 lines, in log order
+    # At most 30 lines: the lines of `blocks`, most telling block first, each in log order.
+    evidence: tuple[EvidenceLine, ...]
     failing_tests: tuple[str, ...]
     step: str | None  # the Actions step (or CI stage) that failed
     signature: str  # equal for the same cause in another run, different for other causes
@@ -131,6 +156,7 @@ class Diagnosis:
     fix_hint: str
     total_lines: int
     baseline: BaselineReport | None = None
+    blocks: tuple[EvidenceBlock, ...] = ()  # most telling first
 
     @property
     def rules_fired(self) -> tuple[str, ...]:
@@ -149,6 +175,7 @@ class Diagnosis:
             "rules_fired": list(self.rules_fired),
             "rules": [match.to_dict() for match in self.rules],
             "evidence": [line.to_dict() for line in self.evidence],
+            "blocks": [block.to_dict() for block in self.blocks],
             "failing_tests": list(self.failing_tests),
             "step": self.step,
             "signature": self.signature,

@@ -2,10 +2,56 @@
 
 from __future__ import annotations
 
-from contexten.analysis.logs.model import Diagnosis
+from contexten.analysis.logs.model import Diagnosis, EvidenceBlock, EvidenceLine
 from contexten.analysis.logs.prompt import sanitize
 
 MAX_TESTS_SHOWN = 30
+
+
+def excerpts(diagnosis: Diagnosis) -> list[tuple[EvidenceBlock | None, list[EvidenceLine]]]:
+    """The evidence lines grouped by block, most telling block first.
+
+    A diagnosis without blocks (built by older code) gives one group of all its lines.
+    """
+    if not diagnosis.blocks:
+        return [(None, list(diagnosis.evidence))] if diagnosis.evidence else []
+    out: list[tuple[EvidenceBlock | None, list[EvidenceLine]]] = []
+    left = list(diagnosis.evidence)
+    for block in diagnosis.blocks:
+        inside = [line for line in left if block.start <= line.line <= block.end]
+        left = [line for line in left if not block.start <= line.line <= block.end]
+        if inside:
+            out.append((block, inside))
+    if left:
+        out.append((None, left))
+    return out
+
+
+def preview(diagnosis: Diagnosis, limit: int) -> list[EvidenceLine]:
+    """At most `limit` evidence lines for a short message, most telling first: the first
+    block cut down to its message lines (exception, assertion, `E ...`, Caused by:) before
+    its frames and context, then the next blocks; each block's lines in log order."""
+    from contexten.analysis.logs.blocks import trim
+
+    out: list[EvidenceLine] = []
+    for _block, group in excerpts(diagnosis):
+        left = limit - len(out)
+        if left <= 0:
+            break
+        by_line = {line.line: line for line in group}
+        kept = trim([(line.line, line.text) for line in group], left)
+        out.extend(by_line[number] for number, _ in kept)
+    return out
+
+
+def excerpt_title(index: int, block: EvidenceBlock | None) -> str:
+    if block is None:
+        return f"[{index}] other lines"
+    where = (
+        f"line {block.start}" if block.start == block.end else f"lines {block.start}-{block.end}"
+    )
+    rule = f", rule {block.rule}" if block.rule else ""
+    return f"[{index}] {where} ({block.kind.value}{rule})"
 
 
 def _fence(lines: list[str]) -> str:
@@ -45,12 +91,13 @@ def to_markdown(diagnosis: Diagnosis, *, explain: bool = False) -> str:
         if len(d.failing_tests) > len(shown):
             out.append(f"- … and {len(d.failing_tests) - len(shown)} more")
     if d.evidence:
-        out += ["", "**Evidence:**", ""]
-        lines = []
-        for line in d.evidence:
-            mark = f" [{line.status.value}]" if line.status is not None else ""
-            lines.append(f"{line.line:>7}{mark}: {sanitize(line.text)}")
-        out.append(_fence(lines))
+        out += ["", "**Evidence:**"]
+        for index, (block, group) in enumerate(excerpts(d), 1):
+            lines = []
+            for line in group:
+                mark = f" [{line.status.value}]" if line.status is not None else ""
+                lines.append(f"{line.line:>7}{mark}: {sanitize(line.text)}")
+            out += ["", f"{excerpt_title(index, block)}:", "", _fence(lines)]
     if explain:
         out += [
             "",

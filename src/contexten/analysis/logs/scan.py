@@ -32,6 +32,7 @@ TAIL_LINES = 30
 SMALL_LOG_BYTES = 8 << 20  # up to here the fast-compiling engine scans; then the fastest
 NEIGHBOURS = 2  # baseline mode: lines kept before each hit (new ones may become evidence)
 MAX_CONTEXT_KEYS = 20_000
+KEPT_TAIL_BLOCKS = 1  # besides the first block: evidence blocks grow inside these
 MAX_LINE_KEYS = 2_000_000
 
 # Every line break but `\n`, as UTF-8 (text.contains_any looks for all in one pass).
@@ -58,6 +59,72 @@ class Hit:
     key: int = 0  # text.line_key of the raw line (baseline alignment)
 
 
+class LineStore:
+    """The raw lines kept for growing evidence blocks: the log's first and last blocks.
+
+    The head keeps the first BLOCK_BYTES (4 MB), the tail the last KEPT_TAIL_BLOCKS blocks
+    (4 MB each), so memory stays at ~8 MB whatever the log size and logs up to 8 MB are kept
+    whole. Lines are split and cleaned only when asked for.
+    """
+
+    def __init__(self) -> None:
+        self._head: list[tuple[int, bytes]] = []
+        self._head_bytes = 0
+        self._tail: deque[tuple[int, bytes]] = deque()
+        self._tail_bytes = 0
+        self._split: dict[int, list[bytes]] = {}
+        self._texts: dict[int, str | None] = {}
+
+    def add(self, first_line: int, block: bytes) -> None:
+        if self._head_bytes < BLOCK_BYTES:
+            self._head.append((first_line, block))
+            self._head_bytes += len(block)
+            return
+        self._tail.append((first_line, block))
+        self._tail_bytes += len(block)
+        while self._tail_bytes - len(self._tail[0][1]) >= KEPT_TAIL_BLOCKS * BLOCK_BYTES:
+            first, dropped = self._tail.popleft()
+            self._tail_bytes -= len(dropped)
+            self._split.pop(first, None)
+
+    def _blocks(self) -> list[tuple[int, bytes]]:
+        return [*self._head, *self._tail]
+
+    def _pieces(self, first_line: int, block: bytes) -> list[bytes]:
+        pieces = self._split.get(first_line)
+        if pieces is None:
+            pieces = block.split(b"\n")
+            if block.endswith(b"\n"):
+                pieces.pop()
+            self._split[first_line] = pieces
+        return pieces
+
+    def has(self, number: int) -> bool:
+        return self.get(number) is not None
+
+    def get(self, number: int) -> str | None:
+        """The cleaned text of line `number` (1-based), or None when it was not kept."""
+        try:
+            return self._texts[number]
+        except KeyError:
+            pass
+        raw = self.raw(number)
+        text = None if raw is None else clean_line(raw.decode("utf-8", "replace"))
+        self._texts[number] = text
+        return text
+
+    def raw(self, number: int) -> bytes | None:
+        """The raw bytes of line `number` (for baseline keys), or None."""
+        for first_line, block in reversed(self._blocks()):
+            if number < first_line:
+                continue
+            pieces = self._pieces(first_line, block)
+            index = number - first_line
+            if index < len(pieces):
+                return pieces[index][:MAX_LINE_BYTES]
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class ScanResult:
     total_lines: int
@@ -74,6 +141,8 @@ class ScanResult:
     # line_keys is the scanner's own set, not a frozen copy (up to MAX_LINE_KEYS keys, tens
     # of MB): read it, never change it.
     line_keys: set[int] | frozenset[int] = frozenset()
+    # The raw lines kept for evidence blocks (the first and the last blocks of the log).
+    lines: LineStore = field(default_factory=LineStore)
 
 
 def _small_log_engine() -> str | None:
@@ -196,6 +265,7 @@ class LogScanner:
         self._keep_keys = keep_keys
         self._line_keys: set[int] = set()
         self._context_keys: dict[int, int] = {}
+        self._lines = LineStore()
 
     # -- public --------------------------------------------------------------------------
     def scan(self, chunks: Iterable[bytes | str]) -> ScanResult:
@@ -215,6 +285,7 @@ class LogScanner:
             self._matcher, self._items = _compiled(None)
         if self._keep_keys and len(self._line_keys) < MAX_LINE_KEYS:
             self._keep_line_keys(block)
+        self._lines.add(self._next_line, block)
         self._next_line += self._scan_block(block)
         self._last_ended_with_break = block.endswith(b"\n")
 
@@ -240,6 +311,7 @@ class LogScanner:
             has_text=self._has_text,
             context_keys=tuple(sorted(self._context_keys.items())),
             line_keys=self._line_keys,
+            lines=self._lines,
         )
 
     # -- one block -------------------------------------------------------------------------

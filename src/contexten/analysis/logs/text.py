@@ -11,7 +11,7 @@ from typing import Any
 # `2022-03-22T19:26:23.6131043Z ` at the start of every line of a raw Actions log.
 ACTIONS_TIMESTAMP = re.compile(r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?")
 # CSI / OSC / two-character escape sequences.
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_=>]")
 # C0/C1 controls except tab; also the Unicode line/paragraph separators and bidi overrides,
 # which can reorder or hide text when a log line is shown to a person or a model.
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

@@ -1,0 +1,531 @@
+"""Evidence as whole blocks: each anchor line grows into the explanation it belongs to.
+
+An anchor is a line a rule chose (or, when no rule fired, the last output line of the
+failing command). It grows
+
+- back to its header when it is a continuation (a stack frame goes back to its exception,
+  a Python exception line back to `Traceback (most recent call last):`);
+- forward over the lines that belong to it: indented lines, frames, `Caused by:` and
+  "During handling of the above exception" links, source excerpts and carets, `note:` /
+  `help:` / `-->` lines, expected/actual lines; single blank lines inside the block are
+  crossed but never shown;
+- never over a boundary: a Travis/Actions step marker, a command echo (`$ make`), the
+  runner's exit-status line.
+
+The failing command's tail (the lines before `##[error]Process completed with exit code N`
+or Travis' `The command "..." exited with N.`) becomes a block when no rule explains the
+failure inside that command's output. Blocks are trimmed to at most 30 lines in all, the
+most telling first; a long trace keeps its messages and project frames before library
+frames. Pure code: the lines come from the scan's LineStore.
+"""
+
+# ruff: noqa: E501  (patterns and log lines read best unbroken)
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from contexten.analysis.logs.model import BlockKind, EvidenceBlock, EvidenceLine, LineStatus
+from contexten.analysis.logs.scan import LineStore
+
+EVIDENCE_MAX = 30
+BLOCK_MAX = 24  # lines of one block before trimming
+MAX_BACK = 40  # lines walked back from an anchor to its header
+MAX_FORWARD = 60  # lines walked forward over a block's continuation
+TAIL_LINES = 8  # command-output lines shown when no rule explains the failure
+TAIL_LOOKBACK = 80  # lines looked at before the exit-status line
+
+# Lines no block crosses: runner structure and command echoes.
+BOUNDARY = re.compile(
+    r"^(travis_(time|fold):|##\[(group|endgroup|section)\]|\$ |The command \".*\" (exited|failed)|"
+    r"Done\. Your build exited|##\[error\]Process completed|Post job cleanup|"
+    r"Worker information|Build system information|Cleaning up orphan processes|"
+    r"\+ [\w./-]+ |Step \d+/\d+ : |> Task :|\[INFO\] -{10,}|\[INFO\] BUILD|"
+    r"Ran \d+ tests? in|={5,} .* ={5,}$|_{5,} .* _{5,}$)"
+)
+# Lines that say a command failed without saying why (skipped at the end of a command).
+WRAPPER = re.compile(
+    r"^(npm ERR!|make(\[\d+\])?: (\*\*\*|Leaving directory|Entering directory)|error Command failed with exit code|info Visit https|"
+    r"ERROR: \".*\" exited with|Exited with code|\(See full trace by running task|Tasks: TOP|"
+    r"ERROR: Job failed|##\[error\](Process completed|The process '.*' failed)|Error: Process completed|script returned exit code|"
+    r"Makefile:\d+: recipe for target|The command '.*' returned a non-zero code|"
+    r"npm WARN|yarn run v|Command failed with status|\s*$)"
+)
+_FRAME = re.compile(
+    r"^\s*(at [\w$.<>/\[\]-]+[.(: ]|at <|File \".*\", line \d+|from [\w./-]+:\d+|"
+    r"\.\.\. \d+ (more|common frames omitted)|#\d+ +0x[0-9a-f]+|[\w./-]+\.(rb|ex|exs|erl|js|ts|py|go|rs|java|scala|kt|cs|php|pl|lua|hs|clj):\d+)"
+)
+_CHAIN = re.compile(
+    r"^\s*(Caused by:|During handling of the above exception|The above exception was the direct|"
+    r"--- End of (inner exception )?stack trace|Suppressed:)"
+)
+_DETAIL = re.compile(
+    r"^\s*(\^[~^]*|~+\^?~*|\|\s|\d+\s*\||-->\s|= (note|help):|(note|help|hint):|"
+    r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference|Reason)\b|"
+    r"[-+]{1}\s|\+\+\+ |@@ )"
+)
+_EXCEPTION_TAIL = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b")
+_TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\)")
+_LIBRARY_FRAME = re.compile(
+    r"(\bat (java|javax|jdk|sun|kotlin|scala|org\.junit|org\.apache|org\.gradle|junit|"
+    r"org\.testng|org\.springframework|com\.sun|groovy|org\.codehaus)\.|site-packages|"
+    r"dist-packages|/usr/lib/python|node_modules|internal/|<frozen |\.rvm/|/gems/|"
+    r"/usr/local/lib|System\.Runtime|Microsoft\.|lib/python\d)"
+)
+
+
+# Build tools that prefix every line with its level (sbt, Maven): blocks look past it.
+_LEVEL_PREFIX = re.compile(
+    r"^\[(info|error|warn|warning|debug|success|ERROR|INFO|WARN|WARNING)\] ?"
+)
+
+
+def _text(store: LineStore, number: int) -> str | None:
+    """Line `number` as the block rules read it: without a `[info] ` / `[ERROR] ` prefix."""
+    text = store.get(number)
+    if text is None or not text.startswith("["):
+        return text
+    return _LEVEL_PREFIX.sub("", text, count=1)
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" \t"))
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+def boundary(text: str) -> bool:
+    return bool(BOUNDARY.match(text))
+
+
+def _continues(text: str, header_indent: int) -> bool:
+    """Does `text` belong to the block whose header is indented `header_indent`?"""
+    if _blank(text) or boundary(text):
+        return False
+    if _CHAIN.match(text) or _FRAME.match(text) or _DETAIL.match(text):
+        return True
+    return _indent(text) > header_indent
+
+
+def _kind_of(texts: Sequence[str], default: BlockKind) -> BlockKind:
+    if any(_FRAME.match(t) or _TRACEBACK.match(t) or _CHAIN.match(t) for t in texts):
+        return BlockKind.TRACE
+    if any(re.match(r"^\s*(\^|-->|\d+\s*\|)", t) for t in texts):
+        return BlockKind.COMPILER
+    return default
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    start: int
+    end: int
+    kind: BlockKind
+    rule: str | None
+    lines: tuple[tuple[int, str], ...]  # the non-blank lines shown, in log order
+    rank: int
+
+
+def grow(
+    store: LineStore,
+    anchor: int,
+    *,
+    lower: int = 1,
+    upper: int | None = None,
+) -> list[tuple[int, str]]:
+    """The lines of the block around `anchor` (blank lines left out), in log order."""
+    text = _text(store, anchor)
+    if text is None:
+        return []
+    start = anchor
+    header_indent = _indent(text)
+    if _PYTEST_LINE.match(text):
+        section = _pytest_section(store, anchor, lower, upper)
+        if section is not None:
+            return section
+    if _EXCEPTION_TAIL.match(text):
+        start = _back_through_traceback(store, anchor, lower)
+    elif _OPENER.match(text):
+        pass  # it heads its block
+    elif _marked(text) or header_indent > 0:
+        start = _back_to_header(store, anchor, lower)
+    header_indent = min(header_indent, _indent(_text(store, start) or ""))
+    # Forward: the lines that belong to the block.
+    end = anchor
+    header = _text(store, start) or ""
+    opens = header.rstrip().endswith((":", "!")) and not _FRAME.match(header)
+    forward = 0
+    following_last = text
+    while forward < MAX_FORWARD and (upper is None or end + 1 <= upper):
+        following = _text(store, end + 1)
+        if following is None:
+            break
+        if _blank(following):
+            after = _text(store, end + 2)
+            if (
+                after is not None
+                and (upper is None or end + 2 <= upper)
+                and _continues(after, header_indent)
+                and (_indent(after) > header_indent or _CHAIN.match(after))
+                and (_marked(after) or _indent(after) >= _indent(following_last))
+            ):
+                end += 2
+                forward += 2
+                continue
+            break
+        if _continues(following, header_indent):
+            end += 1
+            forward += 1
+            following_last = following
+            continue
+        if opens and forward < 10 and not boundary(following) and not WRAPPER.match(following):
+            end += 1
+            forward += 1
+            continue
+        break
+    out = []
+    for number in range(start, end + 1):
+        line = store.get(number)
+        if line is None or _blank(line):
+            continue
+        if number != anchor and _NOISE.match(_text(store, number) or ""):
+            continue  # a passing subtest or a progress line inside the block
+        out.append((number, line))
+    return out
+
+
+_PYTEST_HEADER = re.compile(r"^_{3,} .+ _{3,}$")
+_PYTEST_LINE = re.compile(r"^(E   |>   |[\w/.-]+\.py:\d+: \w+)")
+_PYTEST_END = re.compile(r"^([\w/.-]+\.py:\d+: \w+|-{5,} Captured |_{3,} .+ _{3,}$|={3,})")
+
+
+def _pytest_section(
+    store: LineStore, anchor: int, lower: int, upper: int | None
+) -> list[tuple[int, str]] | None:
+    """A pytest failure: from its `____ test_x ____` header to its `file.py:N: Error` line."""
+    start = None
+    for number in range(anchor, max(lower, anchor - MAX_FORWARD) - 1, -1):
+        text = _text(store, number)
+        if text is not None and _PYTEST_HEADER.match(text):
+            start = number
+            break
+        if text is None or boundary(text):
+            break
+    if start is None:
+        return None
+    end = anchor
+    for number in range(anchor, anchor + MAX_FORWARD):
+        if upper is not None and number > upper:
+            break
+        text = _text(store, number)
+        if text is None or (boundary(text) and not _PYTEST_END.match(text)):
+            break
+        end = number
+        if number > anchor and _PYTEST_END.match(text):
+            if _PYTEST_HEADER.match(text) or text.startswith("=") or "Captured" in text:
+                end = number - 1
+            break
+    out = []
+    for number in range(start, end + 1):
+        line = store.get(number)
+        if line is None or _blank(line):
+            continue
+        if number != anchor and _NOISE.match(_text(store, number) or ""):
+            continue  # a passing subtest or a progress line inside the block
+        out.append((number, line))
+    return out
+
+
+def _marked(text: str) -> bool:
+    return bool(_CHAIN.match(text) or _FRAME.match(text) or _DETAIL.match(text))
+
+
+_HEADER = re.compile(
+    r"(FAIL|Fail|fail|ERROR|Error|error|✗|✖|×|^\s*\d+\) |Exception|panic|abort|Traceback)"
+)
+
+
+def _back_through_traceback(store: LineStore, anchor: int, lower: int) -> int:
+    """From a Python exception line up through its traceback(s) and chain links."""
+    start = anchor
+    for _ in range(MAX_BACK):
+        previous = _text(store, start - 1) if start - 1 >= lower else None
+        if previous is None or boundary(previous):
+            break
+        if _blank(previous):
+            before = _text(store, start - 2) if start - 2 >= lower else None
+            if before is not None and _CHAIN.match(before):
+                start -= 2
+                continue
+            break
+        if _indent(previous) > 0 or _TRACEBACK.match(previous) or _CHAIN.match(previous):
+            start -= 1
+            if _TRACEBACK.match(previous):
+                # a chained traceback may be above ("During handling ...")
+                continue
+            continue
+        break
+    return start
+
+
+def _back_to_header(store: LineStore, anchor: int, lower: int) -> int:
+    """From a continuation line (frame, detail, indented line) up to its header."""
+    start = anchor
+    current = _text(store, anchor) or ""
+    for _ in range(MAX_BACK):
+        previous = _text(store, start - 1) if start - 1 >= lower else None
+        if previous is None or boundary(previous) or _blank(previous):
+            break
+        p_indent, c_indent = _indent(previous), _indent(current)
+        if p_indent < c_indent or (
+            _marked(current) and not _marked(previous) and p_indent <= c_indent
+        ):
+            start -= 1
+            current = previous
+            if p_indent == 0 or _HEADER.search(previous):
+                break
+            continue
+        if p_indent == c_indent and _marked(current) and _marked(previous):
+            start -= 1
+            current = previous
+            continue
+        break
+    return start
+
+
+def trim(lines: Sequence[tuple[int, str]], budget: int) -> list[tuple[int, str]]:
+    """At most `budget` lines: messages and project frames before library frames."""
+    if len(lines) <= budget:
+        return list(lines)
+    first = [lines[0]]
+    rest = list(lines[1:])
+
+    def order(item: tuple[int, str]) -> int:
+        text = item[1]
+        if _CHAIN.match(text) or _PYTEST_LINE.match(text) or _EXCEPTION_TAIL.match(text.strip()):
+            return 0  # messages, Caused by:, pytest's E and > lines
+        if not _FRAME.match(text):
+            return 1 if ERRORISH.search(text) or _DETAIL.match(text) else 2
+        return 3 if _LIBRARY_FRAME.search(text) else 2
+
+    chosen = first + sorted(rest, key=lambda item: (order(item), item[0]))[: budget - 1]
+    return sorted(chosen)
+
+
+def command_tail(
+    store: LineStore,
+    exit_line: int,
+    *,
+    lower: int = 1,
+    keep: Callable[[int, str], bool] | None = None,
+    size: int = TAIL_LINES,
+) -> list[tuple[int, str]]:
+    """The failing command's last output lines before its exit-status line.
+
+    Wrapper lines (npm ERR!, make: ***, ...) right before the exit are skipped; the walk
+    stops at a boundary (the command's echo, a step marker). `keep` filters the lines
+    (with a passing log: only new and changed lines).
+    """
+    out: list[tuple[int, str]] = []
+    number = exit_line - 1
+    looked = 0
+    started = False
+    while number >= lower and looked < TAIL_LOOKBACK and len(out) < size:
+        text = _text(store, number)
+        if text is None or boundary(text):
+            if started or text is None:
+                break
+            number -= 1
+            looked += 1
+            continue
+        if not started and WRAPPER.match(text):
+            number -= 1
+            looked += 1
+            continue
+        if not _blank(text) and (keep is None or keep(number, text)):
+            started = True
+            out.append((number, store.get(number) or text))
+        number -= 1
+        looked += 1
+    if not out:
+        # Only wrapper lines: they are all there is.
+        number = exit_line - 1
+        while number >= lower and len(out) < size:
+            text = _text(store, number)
+            if text is None or boundary(text):
+                break
+            if not _blank(text) and (keep is None or keep(number, text)):
+                out.append((number, store.get(number) or text))
+            number -= 1
+    return sorted(out)
+
+
+ERRORISH = re.compile(
+    r"(?i)(error|fail|exception|fatal|abort|panic|cannot|can't|could not|couldn't|not found|"
+    r"undefined|denied|invalid|unexpected|missing|expected|refused|timed? ?out|traceback|"
+    r"violation|warning|no such|unable|✗|✖|×|❌|not ok|problem|mismatch|differ|incorrect|"
+    r"wrong|illegal|unknown|unsupported|conflict|broken|crash|killed|segmentation)"
+)
+_NOISE = re.compile(
+    r"^\s*(✓|✔|ok\b|PASS\b|PASSED|--- PASS|--- SKIP|=== (RUN|PAUSE|CONT) |\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
+    r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
+    r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
+    r"Progress|travis_|\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
+)
+
+
+def noise(text: str) -> bool:
+    """Progress, success and separator lines: they never explain a failure."""
+    return bool(_NOISE.match(text))
+
+
+def smart_tail(
+    store: LineStore,
+    exit_line: int,
+    *,
+    lower: int = 1,
+    keep: Callable[[int, str], bool] | None = None,
+    window: int = 30,
+    size: int = TAIL_LINES,
+) -> list[tuple[int, str]]:
+    """The failing command's telling last lines: from the first error-looking line of its
+    last output lines to the end; without one, its last `size` lines."""
+    lines = command_tail(store, exit_line, lower=lower, keep=keep, size=window)
+    lines = [(n, t) for n, t in lines if not _NOISE.match(t)] or lines
+    recent = lines[-size:]
+    errorish = [i for i, (_, t) in enumerate(recent) if ERRORISH.search(t)]
+    if not errorish:
+        return recent
+    start = recent[errorish[0]][0]
+    grown = grow(store, start, lower=lower, upper=exit_line - 1)
+    head = [item for item in grown if item[0] < start and (keep is None or keep(*item))]
+    return sorted(set(head[-4:] + recent[errorish[0] :]))
+
+
+MAX_COMMAND_LINES = 4000  # a command's output is searched this far back from its status
+
+
+def command_start(store: LineStore, exit_line: int, lower: int = 1) -> int:
+    """The first output line of the command whose exit status is on `exit_line`.
+
+    At most MAX_COMMAND_LINES back: the explanation of a failure is near its end.
+    """
+    number = exit_line - 1
+    lower = max(lower, exit_line - MAX_COMMAND_LINES)
+    while number >= lower:
+        text = _text(store, number)
+        if text is None:
+            return number + 1
+        if text.startswith(("$ ", "##[group]Run ", "travis_fold:start")):
+            return number + 1
+        number -= 1
+    return lower
+
+
+# A list of failures follows (the header itself explains nothing).
+_SECTION = re.compile(
+    r"^\s*(\d+ failing$|There (was|were) \d+ (failure|error|warning|risky test)s?:|"
+    r"=+ (FAILURES|ERRORS) =+$|Failures:\s*$|Errors:\s*$|failures:\s*$|Failed tests:|"
+    r"Tests in error:|Failing tests:|Summary of all failing tests|FAILED TESTS:|"
+    r"The following tests FAILED:|Test Summary Report|Offenses:\s*$|Testing failed:$|Build FAILED\.$|=+ ?DIFF ?=+$)"
+)
+# The end of a failure list: run summaries, runner structure.
+_SECTION_END = re.compile(
+    r"^\s*(FAILURES!|ERRORS!|Tests: \d+|OK, but|Finished in |\d+ examples?, |Ran \d+ tests|"
+    r"=+ .*(passed|failed|error|warnings? summary|short test summary).* =+$|"
+    r"Tests run:|test result:|Results :|Time: |Generating code coverage|Code Coverage|"
+    r"npm ERR!|error Command failed|Randomized with seed|\d+ tests?, \d+ failures?|"
+    r"TEST FAILURE|\*\* (TEST|BUILD) FAILED \*\*|Total time:|\d+ Warning\(s\)|\d+ Error\(s\)|\d+ files? inspected|make(\[\d+\])?: \*\*\*)"
+)
+# A line that opens one failure (or error) on its own: grown like a rule's anchor.
+_OPENER = re.compile(
+    r"^\s*(● |❌ |--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
+    r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
+    r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
+    r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
+    r"[\w.+-]+: (fatal )?error: |[\w.<>`'-]+ \[FAIL\]$|"
+    r"Traceback \(most recent|Exception in thread|[\w.]+(Error|Exception): |"
+    r"[Ff]ailure → |[Ee]rror → |Assertion failed|AssertionError|Failed asserting|"
+    r".*\S\s+(FAIL|FAILED|ERROR|\[FAILED\]|\[ERROR\])$|Failure:$|Error:$)"
+)
+
+
+def section_blocks(
+    store: LineStore, first: int, last: int, *, budget: int = BLOCK_MAX
+) -> list[tuple[int, list[tuple[int, str]]]]:
+    """Failure lists between `first` and `last`: (header line, the lines under it)."""
+    out: list[tuple[int, list[tuple[int, str]]]] = []
+    number = first
+    while number <= last:
+        text = _text(store, number)
+        number += 1
+        if text is None or not _SECTION.match(text):
+            continue
+        lines: list[tuple[int, str]] = []
+        blanks = 0
+        cursor = number
+        while cursor <= last and len(lines) < budget:
+            line = _text(store, cursor)
+            if line is None or _SECTION_END.match(line):
+                break
+            if boundary(line) and not _PYTEST_HEADER.match(line):
+                break
+            if _SECTION.match(line) and lines:
+                break
+            if _blank(line) or set(line.strip()) <= set("=-_*"):
+                blanks += 1
+                if blanks >= 3 and lines:
+                    break
+            else:
+                blanks = 0
+                lines.append((cursor, store.get(cursor) or line))
+            cursor += 1
+        if lines:
+            out.append((number - 1, lines))
+        number = cursor
+    return out
+
+
+def opener_lines(store: LineStore, first: int, last: int, limit: int = 40) -> list[int]:
+    """Lines between `first` and `last` that open a failure, the last `limit` of them."""
+    found: list[int] = []
+    for number in range(first, last + 1):
+        text = _text(store, number)
+        if text is not None and _OPENER.match(text):
+            found.append(number)
+    return found[-limit:]
+
+
+def assemble(
+    blocks: Iterable[Block],
+    *,
+    status: dict[int, LineStatus] | None = None,
+    limit: int = EVIDENCE_MAX,
+) -> tuple[tuple[EvidenceLine, ...], tuple[EvidenceBlock, ...]]:
+    """Evidence lines and blocks: by rank, overlapping blocks merged, `limit` lines in all."""
+    ordered = sorted(blocks, key=lambda b: (b.rank, b.start))
+    taken: list[Block] = []
+    used: set[int] = set()
+    total = 0
+    for block in ordered:
+        lines = [(n, t) for n, t in block.lines if n not in used]
+        if not lines or total >= limit:
+            continue
+        lines = trim(lines, min(BLOCK_MAX, limit - total))
+        used.update(n for n, _ in lines)
+        total += len(lines)
+        taken.append(
+            Block(lines[0][0], lines[-1][0], block.kind, block.rule, tuple(lines), block.rank)
+        )
+    evidence: list[EvidenceLine] = []
+    out_blocks: list[EvidenceBlock] = []
+    for block in taken:
+        out_blocks.append(EvidenceBlock(block.start, block.end, block.kind, block.rule))
+        for number, text in block.lines:
+            line_status = status.get(number) if status is not None else None
+            reason = f"{block.kind.value} block" + (f" ({block.rule})" if block.rule else "")
+            evidence.append(EvidenceLine(number, text, block.rule, line_status, reason))
+    return tuple(evidence), tuple(out_blocks)

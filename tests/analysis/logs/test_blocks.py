@@ -1,0 +1,215 @@
+"""Evidence blocks (issue 14): each anchor grows into its whole explanation, sized to it."""
+
+# ruff: noqa: E501  (patterns and log lines read best unbroken)
+
+from __future__ import annotations
+
+import json
+
+from contexten.analysis.logs import diagnose
+from contexten.analysis.logs.model import BlockKind, DiagnosisStatus
+
+
+def _lines(log: list[str]) -> set[int]:
+    return {e.line for e in diagnose(log).evidence}
+
+
+def test_python_traceback_with_its_chain_is_one_block() -> None:
+    log = [
+        "##[group]Run python -m app",  # 1
+        "Traceback (most recent call last):",  # 2
+        '  File "app/db.py", line 10, in connect',  # 3
+        "    return driver.open(url)",  # 4
+        "KeyError: 'url'",  # 5
+        "",  # 6
+        "During handling of the above exception, another exception occurred:",  # 7
+        "",  # 8
+        "Traceback (most recent call last):",  # 9
+        '  File "app/main.py", line 3, in <module>',  # 10
+        "    connect()",  # 11
+        "RuntimeError: no database configured",  # 12
+        "##[error]Process completed with exit code 1.",  # 13
+    ]
+    diagnosis = diagnose(log)
+    assert {2, 3, 4, 5, 7, 9, 10, 11, 12} <= {e.line for e in diagnosis.evidence}
+    assert all(e.text.strip() for e in diagnosis.evidence)  # blank lines are not shown
+    assert diagnosis.blocks[0].kind is BlockKind.TRACE
+
+
+def test_java_exception_keeps_caused_by_and_project_frames_first() -> None:
+    frames = [f"\tat org.junit.internal.Runner{i}.run(Runner{i}.java:{i})" for i in range(40)]
+    log = [
+        "##[group]Run mvn -B test",  # 1
+        "[ERROR] Tests run: 3, Failures: 0, Errors: 1, Skipped: 0 <<< FAILURE! - in com.acme.AppTest",  # 2
+        "[ERROR] com.acme.AppTest.loads  Time elapsed: 0.1 s  <<< ERROR!",  # 3
+        "java.lang.IllegalStateException: context failed",  # 4
+        *frames,  # 5-44
+        "\tat com.acme.AppTest.loads(AppTest.java:12)",  # 45
+        "Caused by: java.io.FileNotFoundException: app.yml",  # 46
+        "\tat com.acme.Config.read(Config.java:31)",  # 47
+        "\t... 42 more",  # 48
+        "##[error]Process completed with exit code 1.",  # 49
+    ]
+    diagnosis = diagnose(log)
+    got = {e.line for e in diagnosis.evidence}
+    assert len(diagnosis.evidence) <= 30
+    assert {4, 45, 46, 47} <= got  # message, project frames, the Caused by: link
+    assert not {30, 31, 32} & got  # library frames are the first to go
+
+
+def test_compiler_error_with_excerpt_and_caret_grouped_per_error() -> None:
+    log = [
+        "##[group]Run cargo build",  # 1
+        "   Compiling app v0.1.0 (/home/runner/work/app)",  # 2
+        "error[E0425]: cannot find value `x` in this scope",  # 3
+        " --> src/main.rs:4:13",  # 4
+        "  |",  # 5
+        "4 |     let y = x + 1;",  # 6
+        "  |             ^ not found in this scope",  # 7
+        "",  # 8
+        "error: could not compile `app` due to previous error",  # 9
+        "##[error]Process completed with exit code 101.",  # 10
+    ]
+    diagnosis = diagnose(log)
+    got = {e.line for e in diagnosis.evidence}
+    assert {3, 4, 5, 6, 7} <= got and 2 not in got
+    first = diagnosis.blocks[0]
+    assert (first.start, first.end) == (3, 7) and first.kind is BlockKind.COMPILER
+
+
+def test_a_two_line_error_stays_two_lines() -> None:
+    log = [
+        "##[group]Run ./deploy.sh",  # 1
+        "uploading artifacts",  # 2
+        "uploaded 3 files",  # 3
+        "",  # 4
+        "Error: bucket acme-releases does not exist",  # 5
+        "  (create it with `make bucket` first)",  # 6
+        "",  # 7
+        "##[error]Process completed with exit code 1.",  # 8
+    ]
+    diagnosis = diagnose(log)
+    assert [(b.start, b.end) for b in diagnosis.blocks] == [(5, 6)]
+    assert [e.line for e in diagnosis.evidence] == [5, 6]
+
+
+def test_no_rule_match_gives_the_end_of_the_failing_step_never_nothing() -> None:
+    log = [
+        "##[group]Run ./smoke.sh",  # 1
+        "smoke: starting",  # 2
+        "smoke: check 1 returned 0",  # 3
+        "smoke: check 2 returned 3",  # 4
+        "##[error]Process completed with exit code 3.",  # 5
+        "##[group]Run actions/upload-artifact@v4",  # 6
+        "uploaded report",  # 7
+    ]
+    diagnosis = diagnose(log)
+    assert diagnosis.status is DiagnosisStatus.UNMATCHED
+    assert diagnosis.evidence and {e.line for e in diagnosis.evidence} <= {2, 3, 4}
+    assert 4 in {e.line for e in diagnosis.evidence}
+    assert diagnosis.blocks[0].kind is BlockKind.COMMAND
+
+
+def test_travis_failing_command_tail_before_its_status_line() -> None:
+    log = [
+        "$ bundle exec rake",  # 1
+        "rake aborted!",  # 2
+        "No Rakefile found (looking for: rakefile, Rakefile)",  # 3
+        "(See full trace by running task with --trace)",  # 4
+        "",  # 5
+        'The command "bundle exec rake" exited with 1.',  # 6
+        "",  # 7
+        "Done. Your build exited with 1.",  # 8
+    ]
+    got = _lines(log)
+    assert {2, 3} <= got and not {6, 8} & got
+
+
+def test_failure_list_under_its_header() -> None:
+    log = [
+        "$ vendor/bin/phpunit",  # 1
+        "Time: 32.81 seconds, Memory: 98.25MB",  # 2
+        "",  # 3
+        "There was 1 failure:",  # 4
+        "",  # 5
+        "1) Form_validation_test::test_rule_valid_date",  # 6
+        "Failed asserting that false is true.",  # 7
+        "",  # 8
+        "/home/travis/build/app/tests/Form_validation_test.php:318",  # 9
+        "",  # 10
+        "FAILURES!",  # 11
+        "Tests: 401, Assertions: 1341, Failures: 1.",  # 12
+        'The command "vendor/bin/phpunit" exited with 1.',  # 13
+    ]
+    got = _lines(log)
+    assert {6, 7, 9} <= got and 4 not in got
+
+
+def test_blocks_in_json() -> None:
+    log = [
+        "##[group]Run make",
+        "gcc -c main.c",
+        "main.c:3:5: error: unknown type name 'strng'",
+        "##[error]Process completed with exit code 2.",
+    ]
+    data = json.loads(json.dumps(diagnose(log).to_dict()))
+    assert data["blocks"] and {"start", "end", "kind"} <= set(data["blocks"][0])
+    assert all(set(e) >= {"line", "text"} for e in data["evidence"])
+
+
+def test_the_passing_log_leaves_out_lines_it_also_has_and_keeps_new_ones() -> None:
+    common = [f"step {chr(97 + i)}: wrote the records" for i in range(20)]
+    failing = [
+        "##[group]Run ./check.sh",
+        *common,
+        "check: schema version is now v3",
+        "##[error]Process completed with exit code 1.",
+    ]
+    passing = ["##[group]Run ./check.sh", *common, "check: all good"]
+    single = diagnose(failing)
+    based = diagnose(failing, baseline_logs=[passing])
+    assert 22 in {e.line for e in based.evidence}
+    assert not {e.line for e in based.evidence} & set(range(2, 22))
+    assert {e.line for e in single.evidence} & set(range(2, 22))  # without it: the plain tail
+
+
+def test_new_lines_next_to_a_rule_block_join_it() -> None:
+    common = [f"step {chr(97 + i)}: wrote the records" for i in range(20)]
+    failing = [
+        "##[group]Run make",  # 1
+        *common,  # 2-21
+        "linking against libfoo 2.0 from /opt/foo",  # 22 (new)
+        "main.c:3:5: error: unknown type name 'strng'",  # 23
+        "##[error]Process completed with exit code 2.",  # 24
+    ]
+    passing = ["##[group]Run make", *common, "build finished"]
+    based = diagnose(failing, baseline_logs=[passing])
+    first = based.blocks[0]
+    assert first.rule == "c-compile-error" and (first.start, first.end) == (22, 23)
+    statuses = {e.line: e.status for e in based.evidence}
+    assert statuses[22] is not None and statuses[22].value == "new"
+    assert not set(statuses) & set(range(2, 22))
+
+
+def test_a_short_preview_shows_a_block_s_message_before_its_context() -> None:
+    from contexten.analysis.logs.report import preview
+
+    code = [f"        value_{i} = compute({i})" for i in range(12)]
+    log = [
+        "##[group]Run pytest",  # 1
+        "=================================== FAILURES ===================================",  # 2
+        "__________________________________ test_sum __________________________________",  # 3
+        "    def test_sum():",  # 4
+        *code,  # 5-16
+        ">       assert total == 3",  # 17
+        "E       assert 4 == 3",  # 18
+        "tests/test_sum.py:18: AssertionError",  # 19
+        "=========================== short test summary info ============================",  # 20
+        "FAILED tests/test_sum.py::test_sum - assert 4 == 3",  # 21
+        "##[error]Process completed with exit code 1.",  # 22
+    ]
+    diagnosis = diagnose(log)
+    assert {3, 17, 18, 19} <= {e.line for e in diagnosis.evidence}
+    shown = [e.line for e in preview(diagnosis, 5)]
+    assert len(shown) == 5 and {3, 17, 18, 19} <= set(shown)
+    assert max(shown) <= 19  # all from the failure itself, the first block; 12 code lines cut
