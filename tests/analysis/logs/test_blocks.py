@@ -125,6 +125,31 @@ def test_travis_failing_command_tail_before_its_status_line() -> None:
     assert {2, 3} <= got and not {6, 8} & got
 
 
+def test_every_failing_travis_command_gets_a_block_first_one_first() -> None:
+    # Travis runs every script command even after one failed: the job's real failure
+    # may be the later command's.
+    log = [
+        "$ make lint",  # 1
+        "src/a.c:3:1: warning: unused variable 'x'",  # 2
+        "make: *** [lint] Error 1",  # 3
+        'The command "make lint" exited with 2.',  # 4
+        "$ make test",  # 5
+        "running 12 tests",  # 6
+        "t/t0001-init.sh: ok",  # 7
+        "not ok 3 - init in a subdirectory",  # 8
+        "#\texpected 'sub', got ''",  # 9
+        "make: *** [test] Error 1",  # 10
+        'The command "make test" exited with 2.',  # 11
+        "Done. Your build exited with 1.",  # 12
+    ]
+    d = diagnose(log)
+    got = {e.line for e in d.evidence}
+    assert 2 in got and 8 in got
+    assert not {4, 7, 11, 12} & got
+    assert d.blocks[0].start <= 2 <= d.blocks[0].end
+    assert any(b.start <= 8 <= b.end for b in d.blocks[1:])
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

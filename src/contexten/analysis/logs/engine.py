@@ -441,6 +441,9 @@ def evidence_blocks(
             )
     if status is not None:
         candidates = [_with_new_neighbours(b, store, status) for b in candidates]
+    later = _later_command_blocks(decision, scan, exit_at, keep) if not quiet else []
+    if later:
+        return blocks.assemble(_interleaved(_merged(candidates)[:MAX_BLOCKS], later), status=status)
     if quiet:
         # Nothing says the job failed (a log cut short?): its last lines only when they
         # look like a failure.
@@ -464,6 +467,94 @@ def evidence_blocks(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
     return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+
+
+_LATER_BLOCKS = 2  # blocks of a later failing command shown beside the first one's
+_SPLIT_BLOCK_MAX = 15  # lines of one block when two failing commands share the evidence
+
+
+def _later_command_blocks(
+    decision: Decision,
+    scan: ScanResult,
+    exit_at: int | None,
+    keep: Callable[[int, str], bool] | None,
+) -> list[blocks.Block]:
+    """Travis runs every `script:` command even after one failed: the job's failure may be
+    the last failing command rather than the first. Its blocks (failure lists, cause lines
+    grown into blocks, its output's tail), best first; none when only one command failed.
+    """
+    if scan.steps or exit_at is None:
+        return []
+    statuses = [
+        h.line
+        for h in scan.hits
+        if RULES_BY_ID[h.rule_id].role is Role.FAILED
+        and _TRAVIS_STATUS.search(h.text)
+        and h.line > exit_at
+    ]
+    if not statuses:
+        return []
+    end = statuses[-1]
+    store = scan.lines
+    first = blocks.command_start(store, end)
+    last = end - 1
+    if first <= exit_at:
+        return []
+    first = max(first, last - _REGION_MAX)
+    found: list[blocks.Block] = []
+    covered: set[int] = set()
+
+    def add(lines: list[tuple[int, str]], kind: BlockKind, rule: str | None, rank: int) -> None:
+        if keep is not None:
+            lines = [(n, t) for n, t in lines if keep(n, t)]
+        lines = [(n, t) for n, t in lines if n not in covered]
+        if not lines:
+            return
+        covered.update(range(lines[0][0], lines[-1][0] + 1))
+        found.append(blocks.Block(lines[0][0], lines[-1][0], kind, rule, tuple(lines), rank))
+
+    for header, lines in blocks.section_blocks(store, first, last):
+        add(lines, BlockKind.TEST, None, 0)
+        covered.add(header)
+    causes = sorted(
+        (
+            h
+            for h in scan.hits
+            if first <= h.line <= last
+            and RULES_BY_ID[h.rule_id].role in (Role.CAUSE, Role.DETAIL)
+            and not _SUMMARY.match(h.text)
+        ),
+        key=lambda h: (RULES_BY_ID[h.rule_id].role is not Role.CAUSE, _PRIORITY[h.rule_id], h.line),
+    )
+    for hit in causes[:_LATER_BLOCKS]:
+        if hit.line in covered:
+            continue
+        grown = blocks.grow(store, hit.line, lower=first, upper=last) or [(hit.line, hit.text)]
+        add(grown, _kind_for(hit.rule_id, [t for _, t in grown]), hit.rule_id, 1)
+    openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
+    for number in openers[-1:]:
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, 7)
+    tail = blocks.smart_tail(store, end, lower=first, keep=keep, size=_TAIL)
+    add(tail, blocks._kind_of([t for _, t in tail], BlockKind.COMMAND), None, 10 if found else 0)
+    return _merged(found)[:_LATER_BLOCKS]
+
+
+def _interleaved(earlier: list[blocks.Block], later: list[blocks.Block]) -> list[blocks.Block]:
+    """The first failing command's best block, the later command's best, then the rest;
+    each at most _SPLIT_BLOCK_MAX lines so that both fit."""
+    out: list[blocks.Block] = []
+    for index in range(max(len(earlier), len(later))):
+        for group in (earlier, later):
+            if index < len(group):
+                block = group[index]
+                lines = blocks.trim(block.lines, _SPLIT_BLOCK_MAX)
+                out.append(
+                    blocks.Block(
+                        lines[0][0], lines[-1][0], block.kind, block.rule, tuple(lines), len(out)
+                    )
+                )
+    return out
 
 
 _NEW_NEIGHBOURS = 5  # new lines next to a rule's block that join it (baseline mode)
