@@ -150,6 +150,26 @@ def test_every_failing_travis_command_gets_a_block_first_one_first() -> None:
     assert any(b.start <= 8 <= b.end for b in d.blocks[1:])
 
 
+def test_warnings_that_fail_the_build_under_werror_are_the_evidence() -> None:
+    log = [
+        "$ stack build --pedantic",  # 1
+        "[ 1 of 3] Compiling Text.A ( src/Text/A.hs, dist/build/Text/A.o )",  # 2
+        "",  # 3
+        "src/Text/A.hs:94:10: Warning:",  # 4
+        "    No explicit implementation for",  # 5
+        "      \u2018mappend\u2019",  # 6
+        "",  # 7
+        "<no location info>:",  # 8
+        "Failing due to -Werror.",  # 9
+        "[ 2 of 3] Compiling Text.B ( src/Text/B.hs, dist/build/Text/B.o )",  # 10
+        "[ 3 of 3] Compiling Text.C ( src/Text/C.hs, dist/build/Text/C.o )",  # 11
+        'The command "stack build --pedantic" exited with 1.',  # 12
+    ]
+    got = _lines(log)
+    assert {4, 5, 6} <= got
+    assert not {2, 10, 11, 12} & got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

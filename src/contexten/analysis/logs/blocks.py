@@ -373,7 +373,7 @@ _NOISE = re.compile(
     r"^\s*(✓|✔|ok\b|PASS\b|PASSED|--- PASS|--- SKIP|=== (RUN|PAUSE|CONT) |\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
     r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
     r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
-    r"Progress|travis_|\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
+    r"Progress|travis_|\[\s*\d+ of \d+\] Compiling |\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
 )
 
 
@@ -497,6 +497,36 @@ def opener_lines(store: LineStore, first: int, last: int, limit: int = 40) -> li
         if text is not None and _OPENER.match(text):
             found.append(number)
     return found[-limit:]
+
+
+# The build treats warnings as errors: the warnings before this line are the failure.
+_WERROR = re.compile(
+    r"(Failing due to -Werror|warnings being treated as errors|all warnings being treated as errors|"
+    r"error: warnings found and -Werror specified|\[-Werror(=[\w-]+)?\]|-Werror -- |"
+    r"Warnings? treated as errors?|fatal warnings? found|No warnings allowed)"
+)
+_WARNING = re.compile(r"^\s*[\w./-]+\.\w+:\d+(:\d+)?(-\d+)?:\s*\[?[Ww]arning\b")
+
+
+def werror_warnings(store: LineStore, first: int, last: int, limit: int = 2) -> list[int]:
+    """Warning lines (`file:line:col: warning`) that failed the build because a later line
+    says warnings are errors (-Werror, fatal warnings): the last `limit` before it."""
+    werror = None
+    for number in range(last, first - 1, -1):
+        text = _text(store, number)
+        if text is not None and _WERROR.search(text):
+            werror = number
+            break
+    if werror is None:
+        return []
+    found: list[int] = []
+    for number in range(werror, max(first, werror - MAX_COMMAND_LINES) - 1, -1):
+        text = _text(store, number)
+        if text is not None and _WARNING.match(text):
+            found.append(number)
+            if len(found) >= limit:
+                break
+    return sorted(found)
 
 
 def assemble(

@@ -426,6 +426,13 @@ def evidence_blocks(
         anchor = number
         grown = blocks.grow(store, number, lower=first, upper=last)
         add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
+    # 3b. Warnings that failed the build because warnings are errors (-Werror).
+    for number in blocks.werror_warnings(store, first, last):
+        if number in covered:
+            continue
+        anchor = number
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, BlockKind.COMPILER, None, 2)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
     if end_at is not None and not quiet:
