@@ -170,6 +170,21 @@ def test_warnings_that_fail_the_build_under_werror_are_the_evidence() -> None:
     assert not {2, 10, 11, 12} & got
 
 
+def test_stray_nl_artefact_of_macos_workers_is_read_through() -> None:
+    log = [
+        "$ pod lib lint Kit.podspec",  # 1
+        "nl -> Kit (10.0.0)",  # 2
+        "    - ERROR | [OSX] unknown: Encountered an unknown error (no spec for pod):",  # 3
+        "nl",  # 4
+        "nl",  # 5
+        "nl[!] Kit did not pass validation, due to 1 error.",  # 6
+        'The command "pod lib lint Kit.podspec" exited with 1.',  # 7
+    ]
+    got = _lines(log)
+    assert {3, 6} <= got
+    assert not {4, 5, 7} & got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

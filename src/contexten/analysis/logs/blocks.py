@@ -82,10 +82,20 @@ _LEVEL_PREFIX = re.compile(
 )
 
 
+# Travis' macOS workers (travis_retry, xcpretty) leave a literal `nl` before many lines
+# and as lines of their own: the line is what follows it.
+_NL_ARTEFACT = re.compile(r"^nl(?=$|[^a-z])")
+
+
 def _text(store: LineStore, number: int) -> str | None:
-    """Line `number` as the block rules read it: without a `[info] ` / `[ERROR] ` prefix."""
+    """Line `number` as the block rules read it: without a `[info] ` / `[ERROR] ` prefix
+    (nor a stray `nl`)."""
     text = store.get(number)
-    if text is None or not text.startswith("["):
+    if text is None:
+        return text
+    if text.startswith("nl"):
+        text = _NL_ARTEFACT.sub("", text, count=1)
+    if not text.startswith("["):
         return text
     return _LEVEL_PREFIX.sub("", text, count=1)
 
@@ -189,7 +199,7 @@ def grow(
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
-        if line is None or _blank(line):
+        if line is None or _blank(_text(store, number)):
             continue
         if number != anchor and _NOISE.match(_text(store, number) or ""):
             continue  # a passing subtest or a progress line inside the block
@@ -231,7 +241,7 @@ def _pytest_section(
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
-        if line is None or _blank(line):
+        if line is None or _blank(_text(store, number)):
             continue
         if number != anchor and _NOISE.match(_text(store, number) or ""):
             continue  # a passing subtest or a progress line inside the block
@@ -442,7 +452,7 @@ _SECTION_END = re.compile(
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
-    r"^\s*(● |❌ |--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
+    r"^\s*(● |❌ |- (ERROR|WARN) \| |--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
     r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
     r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
