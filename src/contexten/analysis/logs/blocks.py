@@ -418,13 +418,15 @@ def smart_tail(
 MAX_COMMAND_LINES = 4000  # a command's output is searched this far back from its status
 
 
-def command_start(store: LineStore, exit_line: int, lower: int = 1) -> int:
+def command_start(
+    store: LineStore, exit_line: int, lower: int = 1, limit: int = MAX_COMMAND_LINES
+) -> int:
     """The first output line of the command whose exit status is on `exit_line`.
 
-    At most MAX_COMMAND_LINES back: the explanation of a failure is near its end.
+    At most `limit` lines back: the explanation of a failure is near its end.
     """
     number = exit_line - 1
-    lower = max(lower, exit_line - MAX_COMMAND_LINES)
+    lower = max(lower, exit_line - limit)
     while number >= lower:
         text = _text(store, number)
         if text is None:
@@ -537,6 +539,23 @@ def werror_warnings(store: LineStore, first: int, last: int, limit: int = 2) -> 
             if len(found) >= limit:
                 break
     return sorted(found)
+
+
+# A test's own failure line, unmistakable wherever it is in a long output.
+_TEST_FAILURE = re.compile(
+    r"^\s*(.* \*\*\* FAILED \*\*\*$|FAIL .*\[[\w./-]+\]$|[\w:]+ failed on line \d+|--- FAIL: |"
+    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● )"
+)
+FAR_LINES = 40000  # lines of a long command output searched for its first test failure
+
+
+def first_test_failure(store: LineStore, first: int, last: int) -> int | None:
+    """The first line between `first` and `last` where a test says it failed."""
+    for number in range(first, last + 1):
+        text = _text(store, number)
+        if text is not None and _TEST_FAILURE.match(text):
+            return number
+    return None
 
 
 def assemble(

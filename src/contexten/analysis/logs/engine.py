@@ -426,6 +426,15 @@ def evidence_blocks(
         anchor = number
         grown = blocks.grow(store, number, lower=first, upper=last)
         add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
+    # 3a. The command's first test failure, however long its output.
+    if exit_at is not None:
+        far = max(1, last - blocks.FAR_LINES)
+        start = blocks.command_start(store, exit_at, lower=far, limit=blocks.FAR_LINES)
+        failed_at = blocks.first_test_failure(store, start, last)
+        if failed_at is not None and failed_at not in covered:
+            anchor = failed_at
+            grown = blocks.grow(store, failed_at, lower=start, upper=last)
+            add(grown, _kind_for(None, [t for _, t in grown]), None, 2)
     # 3b. Warnings that failed the build because warnings are errors (-Werror).
     for number in blocks.werror_warnings(store, first, last):
         if number in covered:
