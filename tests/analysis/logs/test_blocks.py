@@ -201,6 +201,31 @@ def test_a_long_output_s_first_test_failure_is_found_far_from_its_end() -> None:
     assert not got & set(range(1002, 5990))
 
 
+def test_pester_failure_in_double_spaced_output_keeps_expected_actual_and_frames() -> None:
+    log = [
+        "$ pwsh -c ./test.ps1",  # 1
+        "Describing Invoke-Pester",  # 2
+        "",  # 3
+        "[-] - Running without params runs all files -> Expected and actual values differ!",  # 4
+        "",  # 5
+        "Expected: '/tmp/dir/file1.Tests.ps1'",  # 6
+        "",  # 7
+        "Actual  : 'file1.Tests.ps1'",  # 8
+        "",  # 9
+        "at Verify-Equal, /build/Pester/Verify-Equal.ps1:16",  # 10
+        "",  # 11
+        "at <ScriptBlock>, /build/Pester/Pester.RSpec.ts.ps1:184",  # 12
+        "",  # 13
+        "Tests completed in 181ms",  # 14
+        "",  # 15
+        "Tests Passed: 3, Failed: 1, Skipped: 0",  # 16
+        'The command "pwsh -c ./test.ps1" exited with 1.',  # 17
+    ]
+    got = _lines(log)
+    assert {4, 6, 8, 10, 12} <= got
+    assert not {2, 17} & got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

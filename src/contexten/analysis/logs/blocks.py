@@ -54,7 +54,7 @@ WRAPPER = re.compile(
     r"npm WARN|yarn run v|Command failed with status|\s*$)"
 )
 _FRAME = re.compile(
-    r"^\s*(at [\w$.<>/\[\]-]+[.(: ]|at <|File \".*\", line \d+|from [\w./-]+:\d+|"
+    r"^\s*(at [\w$.<>/\[\]-]+[.(: ]|at [^,]+, \S+:\d+$|at <|File \".*\", line \d+|from [\w./-]+:\d+|"
     r"\.\.\. \d+ (more|common frames omitted)|#\d+ +0x[0-9a-f]+|[\w./-]+\.(rb|ex|exs|erl|js|ts|py|go|rs|java|scala|kt|cs|php|pl|lua|hs|clj):\d+)"
 )
 _CHAIN = re.compile(
@@ -179,7 +179,7 @@ def grow(
                 after is not None
                 and (upper is None or end + 2 <= upper)
                 and _continues(after, header_indent)
-                and (_indent(after) > header_indent or _CHAIN.match(after))
+                and (_indent(after) > header_indent or _CHAIN.match(after) or _marked(after))
                 and (_marked(after) or _indent(after) >= _indent(following_last))
             ):
                 end += 2
@@ -454,7 +454,7 @@ _SECTION_END = re.compile(
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
-    r"^\s*(● |❌ |- (ERROR|WARN) \| |--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
+    r"^\s*(● |❌ |- (ERROR|WARN) \| |\[-\] \S|--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
     r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
     r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
@@ -544,7 +544,7 @@ def werror_warnings(store: LineStore, first: int, last: int, limit: int = 2) -> 
 # A test's own failure line, unmistakable wherever it is in a long output.
 _TEST_FAILURE = re.compile(
     r"^\s*(.* \*\*\* FAILED \*\*\*$|FAIL .*\[[\w./-]+\]$|[\w:]+ failed on line \d+|--- FAIL: |"
-    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● )"
+    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S)"
 )
 FAR_LINES = 40000  # lines of a long command output searched for its first test failure
 
