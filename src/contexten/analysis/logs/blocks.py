@@ -412,7 +412,14 @@ def smart_tail(
     start = recent[errorish[0]][0]
     grown = grow(store, start, lower=lower, upper=exit_line - 1)
     head = [item for item in grown if item[0] < start and (keep is None or keep(*item))]
-    return sorted(set(head[-4:] + recent[errorish[0] :]))
+    told = [item for item in recent[errorish[0] :] if not _says_nothing(item[1])]
+    return sorted(set(head[-4:] + (told or recent[errorish[0] :])))
+
+
+def _says_nothing(text: str) -> bool:
+    """A tail line that only relays the failure: a wrapper's message, a library frame."""
+    plain = _NL_ARTEFACT.sub("", text, count=1)
+    return bool(WRAPPER.match(plain) or (_FRAME.match(plain) and _LIBRARY_FRAME.search(plain)))
 
 
 MAX_COMMAND_LINES = 4000  # a command's output is searched this far back from its status
