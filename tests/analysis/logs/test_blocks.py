@@ -228,6 +228,21 @@ def test_pester_failure_in_double_spaced_output_keeps_expected_actual_and_frames
     assert not {2, 36} & got
 
 
+def test_a_cut_log_s_pytest_failure_is_found_far_above_its_summary() -> None:
+    # The log ends with pytest's summary (no exit-status line): the failure's E line is
+    # hundreds of lines above, after the test's long source excerpt.
+    log = ["$ pytest sklearn", "." * 60 + " [100%]", ""]  # 1-3
+    log += ["=" * 20 + " FAILURES " + "=" * 20]  # 4
+    log += ["_" * 10 + " test_unsorted_indices " + "_" * 10]  # 5
+    log += [f"    x{n} = load({n})" for n in range(6, 106)]  # 6-105: the test's source
+    log += ["E           TypeError: could not interpret data type"]  # 106
+    log += ["sklearn/svm/tests/test_svm.py:42: TypeError"]  # 107
+    log += [f"SKIPPED [1] sklearn/x{n}.py: needs pandas" for n in range(108, 600)]
+    log += ["= 1 failed, 10071 passed, 378 skipped in 506.01 seconds ="]  # 600
+    got = _lines(log)
+    assert 106 in got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

@@ -557,12 +557,31 @@ FAR_LINES = 40000  # lines of a long command output searched for its first test 
 
 
 def first_test_failure(store: LineStore, first: int, last: int) -> int | None:
-    """The first line between `first` and `last` where a test says it failed."""
+    """The first line between `first` and `last` where a test says it failed (for a pytest
+    failure under its `____ test_x ____` header: its first `E   ` line)."""
     for number in range(first, last + 1):
         text = _text(store, number)
-        if text is not None and _TEST_FAILURE.match(text):
+        if text is None:
+            continue
+        if _TEST_FAILURE.match(text):
             return number
+        if _PYTEST_HEADER.match(text) and _in_failures(store, number, first):
+            for below in range(number + 1, min(last, number + 4 * MAX_FORWARD) + 1):
+                line = _text(store, below)
+                if line is None or _PYTEST_HEADER.match(line) or boundary(line):
+                    break
+                if line.startswith("E   "):
+                    return below
     return None
+
+
+def _in_failures(store: LineStore, header: int, first: int) -> bool:
+    """Is the `____ x ____` line at `header` in pytest's FAILURES / ERRORS section?"""
+    for number in range(header - 1, max(first, header - 3) - 1, -1):
+        text = _text(store, number)
+        if text is not None and re.match(r"^=+ (FAILURES|ERRORS) =+$", text):
+            return True
+    return False
 
 
 def assemble(

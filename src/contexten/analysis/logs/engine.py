@@ -427,9 +427,13 @@ def evidence_blocks(
         grown = blocks.grow(store, number, lower=first, upper=last)
         add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
     # 3a. The command's first test failure, however long its output.
-    if exit_at is not None:
+    if exit_at is not None or (decision.failing_step is None and not scan.steps):
         far = max(1, last - blocks.FAR_LINES)
-        start = blocks.command_start(store, exit_at, lower=far, limit=blocks.FAR_LINES)
+        start = (
+            blocks.command_start(store, exit_at, lower=far, limit=blocks.FAR_LINES)
+            if exit_at is not None
+            else far
+        )
         failed_at = blocks.first_test_failure(store, start, last)
         if failed_at is not None and failed_at not in covered:
             anchor = failed_at
