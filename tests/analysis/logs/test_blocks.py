@@ -243,6 +243,22 @@ def test_a_cut_log_s_pytest_failure_is_found_far_above_its_summary() -> None:
     assert 106 in got
 
 
+def test_qunit_module_failure_with_its_assertions_far_from_the_end() -> None:
+    log = ["$ bundle exec rake qunit:test"]  # 1
+    log += ["."] * 98  # 2-99
+    log += [
+        "Module Failed: date-time-input-range",  # 100
+        "  Test Failed: prevents toDate to be before fromDate",  # 101
+        "    Assertion Failed: failed, expected argument to be falsy, was: true",  # 102
+        "      Expected: true, Actual: false",  # 103
+        "",  # 104
+    ]
+    log += [f"Acceptance: Composer test {n}: {n}ms" for n in range(105, 160)]
+    log += ['The command "bundle exec rake qunit:test" exited with 1.']  # 160
+    got = _lines(log)
+    assert {100, 101, 102, 103} <= got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1
