@@ -259,6 +259,26 @@ def test_qunit_module_failure_with_its_assertions_far_from_the_end() -> None:
     assert {100, 101, 102, 103} <= got
 
 
+def test_tasty_failure_with_its_diff_far_from_the_end() -> None:
+    log = ["$ stack test"]  # 1
+    log += [f"      case{n}:{' ' * 40}OK (0.04s)" for n in range(2, 30)]  # 2-29
+    log += [
+        "      tables:                                        FAIL (0.06s)",  # 30
+        "",  # 31
+        "        --- tables.custom",  # 32
+        "        +  29 </table>",  # 33
+        "        -  29 </table",  # 34
+    ]
+    log += [f"      later{n}:{' ' * 40}OK (0.04s)" for n in range(35, 200)]  # 35-199
+    log += [
+        "1 out of 2041 tests failed (45.46s)",  # 200
+        'The command "stack test" exited with 1.',  # 201
+    ]
+    got = _lines(log)
+    assert {30, 33, 34} <= got
+    assert not got & set(range(2, 30))
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1
