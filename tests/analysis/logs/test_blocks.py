@@ -279,6 +279,16 @@ def test_tasty_failure_with_its_diff_far_from_the_end() -> None:
     assert not got & set(range(2, 30))
 
 
+def test_a_passing_test_line_never_anchors_a_block() -> None:
+    from contexten.analysis.logs.blocks import passed
+
+    assert passed("        unknown option fallback:                         OK")
+    assert passed("      tables:                                   OK (0.04s)")
+    assert passed("--- PASS: TestX (0.01s)")
+    assert not passed("      tables:                                 FAIL (0.06s)")
+    assert not passed("error: unknown option fallback")
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

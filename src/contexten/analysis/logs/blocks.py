@@ -387,6 +387,16 @@ _NOISE = re.compile(
 )
 
 
+_PASSED = re.compile(
+    r"^.*\S\s+(PASS|PASSED|OK|ok)( \([\d.]+m?s\))?$|^\s*(✓|✔|--- PASS|PASS\b|ok \d+ )"
+)
+
+
+def passed(text: str) -> bool:
+    """A line that reports a passing test or check (never the cause of a failure)."""
+    return bool(_PASSED.match(text))
+
+
 def noise(text: str) -> bool:
     """Progress, success and separator lines: they never explain a failure."""
     return bool(_NOISE.match(text))

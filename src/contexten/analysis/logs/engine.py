@@ -403,6 +403,8 @@ def evidence_blocks(
         catchall = line.rule is None or RULES_BY_ID[line.rule].role is Role.CATCHALL
         if catchall and blocks.WRAPPER.match(line.text):
             continue  # "npm ERR! Test failed", "make: *** Error 1": the tail shows them
+        if blocks.passed(line.text):
+            continue  # "unknown option fallback:   OK": a passing test's name, not a cause
         inside = first <= line.line <= last
         if not inside:
             if exit_at is not None:
