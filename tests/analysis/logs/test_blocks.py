@@ -289,6 +289,27 @@ def test_a_passing_test_line_never_anchors_a_block() -> None:
     assert not passed("error: unknown option fallback")
 
 
+def test_a_later_failing_command_with_a_multi_line_echo_gets_its_block() -> None:
+    log = [
+        "$ make",  # 1
+        "fatal: unable to access 'https://github.com/x/stun/': Connection timed out",  # 2
+        'The command "make" exited with 2.',  # 3
+        "$ for f in t/*.lua; do",  # 4
+        "    lua $f",  # 5
+        "  done",  # 6
+        "t/a.lua ok",  # 7
+        "lua: t/b.lua:12: attempt to index a nil value (field 'buf')",  # 8
+        'The command "for f in t/*.lua; do',  # 9
+        "    lua $f",  # 10
+        '  done" exited with 1.',  # 11
+        "Done. Your build exited with 1.",  # 12
+    ]
+    d = diagnose(log)
+    got = {e.line for e in d.evidence}
+    assert {2, 8} <= got
+    assert not {9, 10, 11, 12} & got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

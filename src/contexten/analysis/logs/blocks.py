@@ -561,7 +561,7 @@ def werror_warnings(store: LineStore, first: int, last: int, limit: int = 2) -> 
 # A test's own failure line, unmistakable wherever it is in a long output.
 _TEST_FAILURE = re.compile(
     r"^\s*(.* \*\*\* FAILED \*\*\*$|FAIL .*\[[\w./-]+\]$|[\w:]+ failed on line \d+|--- FAIL: |"
-    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
+    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|.*\b\w+_SUITE:\w+ failed|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
 )
 FAR_LINES = 40000  # lines of a long command output searched for its first test failure
 

@@ -315,6 +315,20 @@ def exit_line(decision: Decision, scan: ScanResult) -> int | None:
     return None
 
 
+def _status_line(scan: ScanResult, hit: Hit) -> int | None:
+    """The line that starts a Travis status (`The command "...`) whose hit is `hit`: a
+    multi-line command's status ends lines below its start."""
+    if _TRAVIS_STATUS.search(hit.text):
+        return hit.line
+    for number in range(hit.line - 1, max(0, hit.line - _MAX_ECHO), -1):
+        text = scan.lines.get(number)
+        if text is None:
+            break
+        if 'The command "' in text:
+            return number
+    return None
+
+
 _EXIT_ANY = re.compile(r"exited with [1-9]|Process completed with exit code [1-9]")
 _TRAVIS_TAIL = re.compile(r'^.*" (failed and )?exited with [1-9]')
 _MAX_ECHO = 200
@@ -508,15 +522,18 @@ def _later_command_blocks(
     if scan.steps or exit_at is None:
         return []
     statuses = [
-        h.line
+        h
         for h in scan.hits
         if RULES_BY_ID[h.rule_id].role is Role.FAILED
-        and _TRAVIS_STATUS.search(h.text)
+        and (_TRAVIS_STATUS.search(h.text) or _TRAVIS_TAIL.match(h.text))
         and h.line > exit_at
     ]
     if not statuses:
         return []
-    end = statuses[-1]
+    found_end = _status_line(scan, statuses[-1])
+    if found_end is None or found_end <= exit_at:
+        return []
+    end = found_end
     store = scan.lines
     first = blocks.command_start(store, end)
     last = end - 1
@@ -538,6 +555,11 @@ def _later_command_blocks(
     for header, lines in blocks.section_blocks(store, first, last):
         add(lines, BlockKind.TEST, None, 0)
         covered.add(header)
+    start = blocks.command_start(store, end, lower=exit_at + 1, limit=blocks.FAR_LINES)
+    failed_at = blocks.first_test_failure(store, start, last)
+    if failed_at is not None and failed_at not in covered:
+        grown = blocks.grow(store, failed_at, lower=start, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, 0)
     causes = sorted(
         (
             h
