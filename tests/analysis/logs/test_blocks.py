@@ -310,6 +310,19 @@ def test_a_later_failing_command_with_a_multi_line_echo_gets_its_block() -> None
     assert not {9, 10, 11, 12} & got
 
 
+def test_prove_s_dubious_test_far_from_the_end() -> None:
+    log = ["$ make test"]  # 1
+    log += [f"[12:45:0{n % 10}] t{n:04d}-x.sh .. ok" for n in range(2, 100)]  # 2-99
+    log += [
+        "[12:45:05] t9502-gitweb-parse-output.sh ....... Dubious, test returned 1 (wstat 256, 0x100)",  # 100
+        "Failed 1/13 subtests",  # 101
+    ]
+    log += [f"===( {n};3 0/? 4/? )===" for n in range(102, 150)]  # 102-149
+    log += ["make: *** [test] Error 1", 'The command "make test" exited with 2.']  # 150-151
+    got = _lines(log)
+    assert {100, 101} <= got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

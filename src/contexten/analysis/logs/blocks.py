@@ -63,7 +63,7 @@ _CHAIN = re.compile(
 )
 _DETAIL = re.compile(
     r"^\s*(\^[~^]*|~+\^?~*|\|\s|\d+\s*\||-->\s|= (note|help):|(note|help|hint):|"
-    r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference|Reason)\b|"
+    r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference|Reason)\b|Failed \d+/\d+ subtests|"
     r"[-+]{1}\s|\+\+\+ |@@ )"
 )
 _EXCEPTION_TAIL = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b")
@@ -561,7 +561,7 @@ def werror_warnings(store: LineStore, first: int, last: int, limit: int = 2) -> 
 # A test's own failure line, unmistakable wherever it is in a long output.
 _TEST_FAILURE = re.compile(
     r"^\s*(.* \*\*\* FAILED \*\*\*$|FAIL .*\[[\w./-]+\]$|[\w:]+ failed on line \d+|--- FAIL: |"
-    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|.*\b\w+_SUITE:\w+ failed|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
+    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|.* Dubious, test returned [1-9]|.*\b\w+_SUITE:\w+ failed|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
 )
 FAR_LINES = 40000  # lines of a long command output searched for its first test failure
 
