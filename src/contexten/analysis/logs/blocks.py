@@ -563,13 +563,23 @@ _TEST_FAILURE = re.compile(
     r"^\s*(.* \*\*\* FAILED \*\*\*$|FAIL .*\[[\w./-]+\]$|[\w:]+ failed on line \d+|--- FAIL: |"
     r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|.* Dubious, test returned [1-9]|.*\b\w+_SUITE:\w+ failed|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
 )
+# Bytes every _TEST_FAILURE (or pytest header) line contains one of.
+_TEST_FAILURE_HINT = re.compile(
+    rb"FAIL|[Ff]ail|not ok|\[-\] |\xe2\x97\x8f|Dubious|ERROR: test|____"
+)
 FAR_LINES = 40000  # lines of a long command output searched for its first test failure
 
 
 def first_test_failure(store: LineStore, first: int, last: int) -> int | None:
     """The first line between `first` and `last` where a test says it failed (for a pytest
-    failure under its `____ test_x ____` header: its first `E   ` line)."""
+    failure under its `____ test_x ____` header: its first `E   ` line).
+
+    Lines without a word any of the patterns needs are skipped on their raw bytes, so a long
+    output's lines are not all decoded (and kept) for nothing."""
     for number in range(first, last + 1):
+        raw = store.raw(number)
+        if raw is None or not _TEST_FAILURE_HINT.search(raw):
+            continue
         text = _text(store, number)
         if text is None:
             continue
