@@ -125,6 +125,204 @@ def test_travis_failing_command_tail_before_its_status_line() -> None:
     assert {2, 3} <= got and not {6, 8} & got
 
 
+def test_every_failing_travis_command_gets_a_block_first_one_first() -> None:
+    # Travis runs every script command even after one failed: the job's real failure
+    # may be the later command's.
+    log = [
+        "$ make lint",  # 1
+        "src/a.c:3:1: warning: unused variable 'x'",  # 2
+        "make: *** [lint] Error 1",  # 3
+        'The command "make lint" exited with 2.',  # 4
+        "$ make test",  # 5
+        "running 12 tests",  # 6
+        "t/t0001-init.sh: ok",  # 7
+        "not ok 3 - init in a subdirectory",  # 8
+        "#\texpected 'sub', got ''",  # 9
+        "make: *** [test] Error 1",  # 10
+        'The command "make test" exited with 2.',  # 11
+        "Done. Your build exited with 1.",  # 12
+    ]
+    d = diagnose(log)
+    got = {e.line for e in d.evidence}
+    assert 2 in got and 8 in got
+    assert not {4, 7, 11, 12} & got
+    assert d.blocks[0].start <= 2 <= d.blocks[0].end
+    assert any(b.start <= 8 <= b.end for b in d.blocks[1:])
+
+
+def test_warnings_that_fail_the_build_under_werror_are_the_evidence() -> None:
+    log = [
+        "$ stack build --pedantic",  # 1
+        "[ 1 of 3] Compiling Text.A ( src/Text/A.hs, dist/build/Text/A.o )",  # 2
+        "",  # 3
+        "src/Text/A.hs:94:10: Warning:",  # 4
+        "    No explicit implementation for",  # 5
+        "      \u2018mappend\u2019",  # 6
+        "",  # 7
+        "<no location info>:",  # 8
+        "Failing due to -Werror.",  # 9
+        "[ 2 of 3] Compiling Text.B ( src/Text/B.hs, dist/build/Text/B.o )",  # 10
+        "[ 3 of 3] Compiling Text.C ( src/Text/C.hs, dist/build/Text/C.o )",  # 11
+        'The command "stack build --pedantic" exited with 1.',  # 12
+    ]
+    got = _lines(log)
+    assert {4, 5, 6} <= got
+    assert not {2, 10, 11, 12} & got
+
+
+def test_stray_nl_artefact_of_macos_workers_is_read_through() -> None:
+    log = [
+        "$ pod lib lint Kit.podspec",  # 1
+        "nl -> Kit (10.0.0)",  # 2
+        "    - ERROR | [OSX] unknown: Encountered an unknown error (no spec for pod):",  # 3
+        "nl",  # 4
+        "nl",  # 5
+        "nl[!] Kit did not pass validation, due to 1 error.",  # 6
+        'The command "pod lib lint Kit.podspec" exited with 1.',  # 7
+    ]
+    got = _lines(log)
+    assert {3, 6} <= got
+    assert not {4, 5, 7} & got
+
+
+def test_a_long_output_s_first_test_failure_is_found_far_from_its_end() -> None:
+    log = ["$ rebar ct"]  # 1
+    log += [f"{n:05d} [info] session {n} closed" for n in range(2, 6000)]
+    log[999] = "suite:recv_message failed on line 535"  # 1000
+    log[1000] = "Reason: timetrap_timeout"  # 1001
+    log += [
+        "Testing ejabberd: TEST COMPLETE, 1 failed of 1470 test cases",  # 6000
+        "ERROR: One or more tests failed",  # 6001
+        'The command "rebar ct" exited with 1.',  # 6002
+    ]
+    d = diagnose(log)
+    got = {e.line for e in d.evidence}
+    assert {1000, 1001} <= got
+    assert not got & set(range(1002, 5990))
+
+
+def test_pester_failure_in_double_spaced_output_keeps_expected_actual_and_frames() -> None:
+    log = [
+        "$ pwsh -c ./test.ps1",  # 1
+        "Describing Invoke-Pester",  # 2
+        "",  # 3
+        "[-] - Running without params runs all files -> Expected and actual values differ!",  # 4
+        "",  # 5
+        "Expected: '/tmp/dir/file1.Tests.ps1'",  # 6
+        "",  # 7
+        "Actual  : 'file1.Tests.ps1'",  # 8
+        "",  # 9
+        "at Verify-Equal, /build/Pester/Verify-Equal.ps1:16",  # 10
+        "",  # 11
+        "at <ScriptBlock>, /build/Pester/Pester.RSpec.ts.ps1:184",  # 12
+        "",  # 13
+    ]
+    log += [f"[+] case {n} runs 5ms" for n in range(14, 34)]  # 14..33
+    log += [
+        "Tests completed in 181ms",  # 34
+        "Tests Passed: 20, Failed: 1, Skipped: 0",  # 35
+        'The command "pwsh -c ./test.ps1" exited with 1.',  # 36
+    ]
+    got = _lines(log)
+    assert {4, 6, 8, 10, 12} <= got
+    assert not {2, 36} & got
+
+
+def test_a_cut_log_s_pytest_failure_is_found_far_above_its_summary() -> None:
+    # The log ends with pytest's summary (no exit-status line): the failure's E line is
+    # hundreds of lines above, after the test's long source excerpt.
+    log = ["$ pytest sklearn", "." * 60 + " [100%]", ""]  # 1-3
+    log += ["=" * 20 + " FAILURES " + "=" * 20]  # 4
+    log += ["_" * 10 + " test_unsorted_indices " + "_" * 10]  # 5
+    log += [f"    x{n} = load({n})" for n in range(6, 106)]  # 6-105: the test's source
+    log += ["E           TypeError: could not interpret data type"]  # 106
+    log += ["sklearn/svm/tests/test_svm.py:42: TypeError"]  # 107
+    log += [f"SKIPPED [1] sklearn/x{n}.py: needs pandas" for n in range(108, 600)]
+    log += ["= 1 failed, 10071 passed, 378 skipped in 506.01 seconds ="]  # 600
+    got = _lines(log)
+    assert 106 in got
+
+
+def test_qunit_module_failure_with_its_assertions_far_from_the_end() -> None:
+    log = ["$ bundle exec rake qunit:test"]  # 1
+    log += ["."] * 98  # 2-99
+    log += [
+        "Module Failed: date-time-input-range",  # 100
+        "  Test Failed: prevents toDate to be before fromDate",  # 101
+        "    Assertion Failed: failed, expected argument to be falsy, was: true",  # 102
+        "      Expected: true, Actual: false",  # 103
+        "",  # 104
+    ]
+    log += [f"Acceptance: Composer test {n}: {n}ms" for n in range(105, 160)]
+    log += ['The command "bundle exec rake qunit:test" exited with 1.']  # 160
+    got = _lines(log)
+    assert {100, 101, 102, 103} <= got
+
+
+def test_tasty_failure_with_its_diff_far_from_the_end() -> None:
+    log = ["$ stack test"]  # 1
+    log += [f"      case{n}:{' ' * 40}OK (0.04s)" for n in range(2, 30)]  # 2-29
+    log += [
+        "      tables:                                        FAIL (0.06s)",  # 30
+        "",  # 31
+        "        --- tables.custom",  # 32
+        "        +  29 </table>",  # 33
+        "        -  29 </table",  # 34
+    ]
+    log += [f"      later{n}:{' ' * 40}OK (0.04s)" for n in range(35, 200)]  # 35-199
+    log += [
+        "1 out of 2041 tests failed (45.46s)",  # 200
+        'The command "stack test" exited with 1.',  # 201
+    ]
+    got = _lines(log)
+    assert {30, 33, 34} <= got
+    assert not got & set(range(2, 30))
+
+
+def test_a_passing_test_line_never_anchors_a_block() -> None:
+    from contexten.analysis.logs.blocks import passed
+
+    assert passed("        unknown option fallback:                         OK")
+    assert passed("      tables:                                   OK (0.04s)")
+    assert passed("--- PASS: TestX (0.01s)")
+    assert not passed("      tables:                                 FAIL (0.06s)")
+    assert not passed("error: unknown option fallback")
+
+
+def test_a_later_failing_command_with_a_multi_line_echo_gets_its_block() -> None:
+    log = [
+        "$ make",  # 1
+        "fatal: unable to access 'https://github.com/x/stun/': Connection timed out",  # 2
+        'The command "make" exited with 2.',  # 3
+        "$ for f in t/*.lua; do",  # 4
+        "    lua $f",  # 5
+        "  done",  # 6
+        "t/a.lua ok",  # 7
+        "lua: t/b.lua:12: attempt to index a nil value (field 'buf')",  # 8
+        'The command "for f in t/*.lua; do',  # 9
+        "    lua $f",  # 10
+        '  done" exited with 1.',  # 11
+        "Done. Your build exited with 1.",  # 12
+    ]
+    d = diagnose(log)
+    got = {e.line for e in d.evidence}
+    assert {2, 8} <= got
+    assert not {9, 10, 11, 12} & got
+
+
+def test_prove_s_dubious_test_far_from_the_end() -> None:
+    log = ["$ make test"]  # 1
+    log += [f"[12:45:0{n % 10}] t{n:04d}-x.sh .. ok" for n in range(2, 100)]  # 2-99
+    log += [
+        "[12:45:05] t9502-gitweb-parse-output.sh ....... Dubious, test returned 1 (wstat 256, 0x100)",  # 100
+        "Failed 1/13 subtests",  # 101
+    ]
+    log += [f"===( {n};3 0/? 4/? )===" for n in range(102, 150)]  # 102-149
+    log += ["make: *** [test] Error 1", 'The command "make test" exited with 2.']  # 150-151
+    got = _lines(log)
+    assert {100, 101} <= got
+
+
 def test_failure_list_under_its_header() -> None:
     log = [
         "$ vendor/bin/phpunit",  # 1

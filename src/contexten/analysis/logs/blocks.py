@@ -54,7 +54,7 @@ WRAPPER = re.compile(
     r"npm WARN|yarn run v|Command failed with status|\s*$)"
 )
 _FRAME = re.compile(
-    r"^\s*(at [\w$.<>/\[\]-]+[.(: ]|at <|File \".*\", line \d+|from [\w./-]+:\d+|"
+    r"^\s*(at [\w$.<>/\[\]-]+[.(: ]|at [^,]+, \S+:\d+$|at <|File \".*\", line \d+|from [\w./-]+:\d+|"
     r"\.\.\. \d+ (more|common frames omitted)|#\d+ +0x[0-9a-f]+|[\w./-]+\.(rb|ex|exs|erl|js|ts|py|go|rs|java|scala|kt|cs|php|pl|lua|hs|clj):\d+)"
 )
 _CHAIN = re.compile(
@@ -63,7 +63,7 @@ _CHAIN = re.compile(
 )
 _DETAIL = re.compile(
     r"^\s*(\^[~^]*|~+\^?~*|\|\s|\d+\s*\||-->\s|= (note|help):|(note|help|hint):|"
-    r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference|Reason)\b|"
+    r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference|Reason)\b|Failed \d+/\d+ subtests|"
     r"[-+]{1}\s|\+\+\+ |@@ )"
 )
 _EXCEPTION_TAIL = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b")
@@ -82,10 +82,20 @@ _LEVEL_PREFIX = re.compile(
 )
 
 
+# Travis' macOS workers (travis_retry, xcpretty) leave a literal `nl` before many lines
+# and as lines of their own: the line is what follows it.
+_NL_ARTEFACT = re.compile(r"^nl(?=$|[^a-z])")
+
+
 def _text(store: LineStore, number: int) -> str | None:
-    """Line `number` as the block rules read it: without a `[info] ` / `[ERROR] ` prefix."""
+    """Line `number` as the block rules read it: without a `[info] ` / `[ERROR] ` prefix
+    (nor a stray `nl`)."""
     text = store.get(number)
-    if text is None or not text.startswith("["):
+    if text is None:
+        return text
+    if text.startswith("nl"):
+        text = _NL_ARTEFACT.sub("", text, count=1)
+    if not text.startswith("["):
         return text
     return _LEVEL_PREFIX.sub("", text, count=1)
 
@@ -169,7 +179,7 @@ def grow(
                 after is not None
                 and (upper is None or end + 2 <= upper)
                 and _continues(after, header_indent)
-                and (_indent(after) > header_indent or _CHAIN.match(after))
+                and (_indent(after) > header_indent or _CHAIN.match(after) or _marked(after))
                 and (_marked(after) or _indent(after) >= _indent(following_last))
             ):
                 end += 2
@@ -189,7 +199,7 @@ def grow(
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
-        if line is None or _blank(line):
+        if line is None or _blank(_text(store, number)):
             continue
         if number != anchor and _NOISE.match(_text(store, number) or ""):
             continue  # a passing subtest or a progress line inside the block
@@ -231,7 +241,7 @@ def _pytest_section(
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
-        if line is None or _blank(line):
+        if line is None or _blank(_text(store, number)):
             continue
         if number != anchor and _NOISE.match(_text(store, number) or ""):
             continue  # a passing subtest or a progress line inside the block
@@ -373,8 +383,18 @@ _NOISE = re.compile(
     r"^\s*(✓|✔|ok\b|PASS\b|PASSED|--- PASS|--- SKIP|=== (RUN|PAUSE|CONT) |\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
     r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
     r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
-    r"Progress|travis_|\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
+    r"Progress|travis_|\[\s*\d+ of \d+\] Compiling |\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
 )
+
+
+_PASSED = re.compile(
+    r"^.*\S\s+(PASS|PASSED|OK|ok)( \([\d.]+m?s\))?$|^\s*(✓|✔|--- PASS|PASS\b|ok \d+ )"
+)
+
+
+def passed(text: str) -> bool:
+    """A line that reports a passing test or check (never the cause of a failure)."""
+    return bool(_PASSED.match(text))
 
 
 def noise(text: str) -> bool:
@@ -402,19 +422,28 @@ def smart_tail(
     start = recent[errorish[0]][0]
     grown = grow(store, start, lower=lower, upper=exit_line - 1)
     head = [item for item in grown if item[0] < start and (keep is None or keep(*item))]
-    return sorted(set(head[-4:] + recent[errorish[0] :]))
+    told = [item for item in recent[errorish[0] :] if not _says_nothing(item[1])]
+    return sorted(set(head[-4:] + (told or recent[errorish[0] :])))
+
+
+def _says_nothing(text: str) -> bool:
+    """A tail line that only relays the failure: a wrapper's message, a library frame."""
+    plain = _NL_ARTEFACT.sub("", text, count=1)
+    return bool(WRAPPER.match(plain) or (_FRAME.match(plain) and _LIBRARY_FRAME.search(plain)))
 
 
 MAX_COMMAND_LINES = 4000  # a command's output is searched this far back from its status
 
 
-def command_start(store: LineStore, exit_line: int, lower: int = 1) -> int:
+def command_start(
+    store: LineStore, exit_line: int, lower: int = 1, limit: int = MAX_COMMAND_LINES
+) -> int:
     """The first output line of the command whose exit status is on `exit_line`.
 
-    At most MAX_COMMAND_LINES back: the explanation of a failure is near its end.
+    At most `limit` lines back: the explanation of a failure is near its end.
     """
     number = exit_line - 1
-    lower = max(lower, exit_line - MAX_COMMAND_LINES)
+    lower = max(lower, exit_line - limit)
     while number >= lower:
         text = _text(store, number)
         if text is None:
@@ -442,7 +471,7 @@ _SECTION_END = re.compile(
 )
 # A line that opens one failure (or error) on its own: grown like a rule's anchor.
 _OPENER = re.compile(
-    r"^\s*(● |❌ |--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
+    r"^\s*(● |❌ |- (ERROR|WARN) \| |\[-\] \S|--- FAIL: |.* \*\*\* FAILED \*\*\*$|[\w:]+ failed on line \d+|FAIL:? [\w./\[]|ERROR:? [\w./]|not ok \d+|\d+\) \S|✗ |✖ |× |"
     r"FAIL in \(|ERROR in \(|\*\* \(\w+Error\)|\*\*\* .*FAILED \*\*\*|"
     r"[\w./-]+\.\w+:\d+(:\d+)?:\s*(fatal )?[Ee]rror\b|[\w./-]+\(\d+(,\d+)?\): error |"
     r"error(\[\w+\])?: |Error: |ERROR: |fatal: |FATAL: |panic: |rake aborted!|"
@@ -497,6 +526,82 @@ def opener_lines(store: LineStore, first: int, last: int, limit: int = 40) -> li
         if text is not None and _OPENER.match(text):
             found.append(number)
     return found[-limit:]
+
+
+# The build treats warnings as errors: the warnings before this line are the failure.
+_WERROR = re.compile(
+    r"(Failing due to -Werror|warnings being treated as errors|all warnings being treated as errors|"
+    r"error: warnings found and -Werror specified|\[-Werror(=[\w-]+)?\]|-Werror -- |"
+    r"Warnings? treated as errors?|fatal warnings? found|No warnings allowed)"
+)
+_WARNING = re.compile(r"^\s*[\w./-]+\.\w+:\d+(:\d+)?(-\d+)?:\s*\[?[Ww]arning\b")
+
+
+def werror_warnings(store: LineStore, first: int, last: int, limit: int = 2) -> list[int]:
+    """Warning lines (`file:line:col: warning`) that failed the build because a later line
+    says warnings are errors (-Werror, fatal warnings): the last `limit` before it."""
+    werror = None
+    for number in range(last, first - 1, -1):
+        text = _text(store, number)
+        if text is not None and _WERROR.search(text):
+            werror = number
+            break
+    if werror is None:
+        return []
+    found: list[int] = []
+    for number in range(werror, max(first, werror - MAX_COMMAND_LINES) - 1, -1):
+        text = _text(store, number)
+        if text is not None and _WARNING.match(text):
+            found.append(number)
+            if len(found) >= limit:
+                break
+    return sorted(found)
+
+
+# A test's own failure line, unmistakable wherever it is in a long output.
+_TEST_FAILURE = re.compile(
+    r"^\s*(.* \*\*\* FAILED \*\*\*$|FAIL .*\[[\w./-]+\]$|[\w:]+ failed on line \d+|--- FAIL: |"
+    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|.* Dubious, test returned [1-9]|.*\b\w+_SUITE:\w+ failed|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
+)
+# Bytes every _TEST_FAILURE (or pytest header) line contains one of.
+_TEST_FAILURE_HINT = re.compile(
+    rb"FAIL|[Ff]ail|not ok|\[-\] |\xe2\x97\x8f|Dubious|ERROR: test|____"
+)
+FAR_LINES = 40000  # lines of a long command output searched for its first test failure
+
+
+def first_test_failure(store: LineStore, first: int, last: int) -> int | None:
+    """The first line between `first` and `last` where a test says it failed (for a pytest
+    failure under its `____ test_x ____` header: its first `E   ` line).
+
+    Lines without a word any of the patterns needs are skipped on their raw bytes, so a long
+    output's lines are not all decoded (and kept) for nothing."""
+    for number in range(first, last + 1):
+        raw = store.raw(number)
+        if raw is None or not _TEST_FAILURE_HINT.search(raw):
+            continue
+        text = _text(store, number)
+        if text is None:
+            continue
+        if _TEST_FAILURE.match(text):
+            return number
+        if _PYTEST_HEADER.match(text) and _in_failures(store, number, first):
+            for below in range(number + 1, min(last, number + 4 * MAX_FORWARD) + 1):
+                line = _text(store, below)
+                if line is None or _PYTEST_HEADER.match(line) or boundary(line):
+                    break
+                if line.startswith("E   "):
+                    return below
+    return None
+
+
+def _in_failures(store: LineStore, header: int, first: int) -> bool:
+    """Is the `____ x ____` line at `header` in pytest's FAILURES / ERRORS section?"""
+    for number in range(header - 1, max(first, header - 3) - 1, -1):
+        text = _text(store, number)
+        if text is not None and re.match(r"^=+ (FAILURES|ERRORS) =+$", text):
+            return True
+    return False
 
 
 def assemble(

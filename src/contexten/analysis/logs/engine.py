@@ -315,6 +315,20 @@ def exit_line(decision: Decision, scan: ScanResult) -> int | None:
     return None
 
 
+def _status_line(scan: ScanResult, hit: Hit) -> int | None:
+    """The line that starts a Travis status (`The command "...`) whose hit is `hit`: a
+    multi-line command's status ends lines below its start."""
+    if _TRAVIS_STATUS.search(hit.text):
+        return hit.line
+    for number in range(hit.line - 1, max(0, hit.line - _MAX_ECHO), -1):
+        text = scan.lines.get(number)
+        if text is None:
+            break
+        if 'The command "' in text:
+            return number
+    return None
+
+
 _EXIT_ANY = re.compile(r"exited with [1-9]|Process completed with exit code [1-9]")
 _TRAVIS_TAIL = re.compile(r'^.*" (failed and )?exited with [1-9]')
 _MAX_ECHO = 200
@@ -403,6 +417,8 @@ def evidence_blocks(
         catchall = line.rule is None or RULES_BY_ID[line.rule].role is Role.CATCHALL
         if catchall and blocks.WRAPPER.match(line.text):
             continue  # "npm ERR! Test failed", "make: *** Error 1": the tail shows them
+        if blocks.passed(line.text):
+            continue  # "unknown option fallback:   OK": a passing test's name, not a cause
         inside = first <= line.line <= last
         if not inside:
             if exit_at is not None:
@@ -426,6 +442,26 @@ def evidence_blocks(
         anchor = number
         grown = blocks.grow(store, number, lower=first, upper=last)
         add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
+    # 3a. The command's first test failure, however long its output.
+    if exit_at is not None or (decision.failing_step is None and not scan.steps):
+        far = max(1, last - blocks.FAR_LINES)
+        start = (
+            blocks.command_start(store, exit_at, lower=far, limit=blocks.FAR_LINES)
+            if exit_at is not None
+            else far
+        )
+        failed_at = blocks.first_test_failure(store, start, last)
+        if failed_at is not None and failed_at not in covered:
+            anchor = failed_at
+            grown = blocks.grow(store, failed_at, lower=start, upper=last)
+            add(grown, _kind_for(None, [t for _, t in grown]), None, 2)
+    # 3b. Warnings that failed the build because warnings are errors (-Werror).
+    for number in blocks.werror_warnings(store, first, last):
+        if number in covered:
+            continue
+        anchor = number
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, BlockKind.COMPILER, None, 2)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
     if end_at is not None and not quiet:
@@ -441,6 +477,9 @@ def evidence_blocks(
             )
     if status is not None:
         candidates = [_with_new_neighbours(b, store, status) for b in candidates]
+    later = _later_command_blocks(decision, scan, exit_at, keep) if not quiet else []
+    if later:
+        return blocks.assemble(_interleaved(_merged(candidates)[:MAX_BLOCKS], later), status=status)
     if quiet:
         # Nothing says the job failed (a log cut short?): its last lines only when they
         # look like a failure.
@@ -464,6 +503,102 @@ def evidence_blocks(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
     return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+
+
+_LATER_BLOCKS = 2  # blocks of a later failing command shown beside the first one's
+_SPLIT_BLOCK_MAX = 15  # lines of one block when two failing commands share the evidence
+
+
+def _later_command_blocks(
+    decision: Decision,
+    scan: ScanResult,
+    exit_at: int | None,
+    keep: Callable[[int, str], bool] | None,
+) -> list[blocks.Block]:
+    """Travis runs every `script:` command even after one failed: the job's failure may be
+    the last failing command rather than the first. Its blocks (failure lists, cause lines
+    grown into blocks, its output's tail), best first; none when only one command failed.
+    """
+    if scan.steps or exit_at is None:
+        return []
+    statuses = [
+        h
+        for h in scan.hits
+        if RULES_BY_ID[h.rule_id].role is Role.FAILED
+        and (_TRAVIS_STATUS.search(h.text) or _TRAVIS_TAIL.match(h.text))
+        and h.line > exit_at
+    ]
+    if not statuses:
+        return []
+    found_end = _status_line(scan, statuses[-1])
+    if found_end is None or found_end <= exit_at:
+        return []
+    end = found_end
+    store = scan.lines
+    first = blocks.command_start(store, end)
+    last = end - 1
+    if first <= exit_at:
+        return []
+    first = max(first, last - _REGION_MAX)
+    found: list[blocks.Block] = []
+    covered: set[int] = set()
+
+    def add(lines: list[tuple[int, str]], kind: BlockKind, rule: str | None, rank: int) -> None:
+        if keep is not None:
+            lines = [(n, t) for n, t in lines if keep(n, t)]
+        lines = [(n, t) for n, t in lines if n not in covered]
+        if not lines:
+            return
+        covered.update(range(lines[0][0], lines[-1][0] + 1))
+        found.append(blocks.Block(lines[0][0], lines[-1][0], kind, rule, tuple(lines), rank))
+
+    for header, lines in blocks.section_blocks(store, first, last):
+        add(lines, BlockKind.TEST, None, 0)
+        covered.add(header)
+    start = blocks.command_start(store, end, lower=exit_at + 1, limit=blocks.FAR_LINES)
+    failed_at = blocks.first_test_failure(store, start, last)
+    if failed_at is not None and failed_at not in covered:
+        grown = blocks.grow(store, failed_at, lower=start, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, 0)
+    causes = sorted(
+        (
+            h
+            for h in scan.hits
+            if first <= h.line <= last
+            and RULES_BY_ID[h.rule_id].role in (Role.CAUSE, Role.DETAIL)
+            and not _SUMMARY.match(h.text)
+        ),
+        key=lambda h: (RULES_BY_ID[h.rule_id].role is not Role.CAUSE, _PRIORITY[h.rule_id], h.line),
+    )
+    for hit in causes[:_LATER_BLOCKS]:
+        if hit.line in covered:
+            continue
+        grown = blocks.grow(store, hit.line, lower=first, upper=last) or [(hit.line, hit.text)]
+        add(grown, _kind_for(hit.rule_id, [t for _, t in grown]), hit.rule_id, 1)
+    openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
+    for number in openers[-1:]:
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, 7)
+    tail = blocks.smart_tail(store, end, lower=first, keep=keep, size=_TAIL)
+    add(tail, blocks._kind_of([t for _, t in tail], BlockKind.COMMAND), None, 10 if found else 0)
+    return _merged(found)[:_LATER_BLOCKS]
+
+
+def _interleaved(earlier: list[blocks.Block], later: list[blocks.Block]) -> list[blocks.Block]:
+    """The first failing command's best block, the later command's best, then the rest;
+    each at most _SPLIT_BLOCK_MAX lines so that both fit."""
+    out: list[blocks.Block] = []
+    for index in range(max(len(earlier), len(later))):
+        for group in (earlier, later):
+            if index < len(group):
+                block = group[index]
+                lines = blocks.trim(block.lines, _SPLIT_BLOCK_MAX)
+                out.append(
+                    blocks.Block(
+                        lines[0][0], lines[-1][0], block.kind, block.rule, tuple(lines), len(out)
+                    )
+                )
+    return out
 
 
 _NEW_NEIGHBOURS = 5  # new lines next to a rule's block that join it (baseline mode)
