@@ -33,15 +33,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
 from contexten.integrations.http import RetryPolicy
 from contexten.integrations.interface import ErrorReason, IntegrationError
 from contexten.integrations.redaction import redact
+from contexten.store import ledger
 from contexten.store.db import Store
 from contexten.store.executions import owner_superseded
-from contexten.store.models import ActionRecord, utcnow
+from contexten.store.ledger import ActionState as ActionState
 
 log = logging.getLogger(__name__)
 
@@ -160,19 +158,6 @@ class ActionInProgress(IntegrationError):
 
 
 @dataclass(frozen=True, slots=True)
-class ActionState:
-    key: str
-    kind: str
-    target: str | None
-    status: str  # pending | done | failed
-    attempts: int
-    result: Result | None
-    error: str | None
-    owner: str | None
-    lease_until: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class _Claim:
     outcome: str  # "done" | "claimed" | "busy"
     attempts: int
@@ -234,9 +219,7 @@ class ActionLedger:
         return result
 
     def get(self, key: str) -> ActionState | None:
-        with self.store.session() as session:
-            row = session.scalar(select(ActionRecord).where(ActionRecord.idempotency_key == key))
-            return None if row is None else _state(row)
+        return ledger.read(self.store, key)
 
     # ------------------------------------------------------------------ internals
 
@@ -257,26 +240,11 @@ class ActionLedger:
         return {"claim": {"owner": self.owner, "lease_until": time.time() + self.lease_seconds}}
 
     def _claim_sync(self, key: str, kind: str, target: str | None) -> _Claim:
-        try:
-            with self.store.session() as session:
-                session.add(
-                    ActionRecord(
-                        idempotency_key=key,
-                        kind=kind,
-                        target=target[:500] if target else None,
-                        status="pending",
-                        result=self._claim_payload(),
-                        attempts=1,
-                    )
-                )
+        if ledger.insert_claim(self.store, key, kind, target, self._claim_payload()):
             return _Claim("claimed", 1)
-        except IntegrityError:
-            pass
-        with self.store.session() as session:
-            row = session.scalar(select(ActionRecord).where(ActionRecord.idempotency_key == key))
-            if row is None:  # deleted between insert and read: try again from the top
-                return _Claim("busy", 0)
-            state = _state(row)
+        state = ledger.read(self.store, key)
+        if state is None:  # deleted between insert and read: try again from the top
+            return _Claim("busy", 0)
         if state.status == "done":
             return _Claim("done", state.attempts, state.result)
         if (
@@ -285,77 +253,22 @@ class ActionLedger:
             and not (state.owner and owner_superseded(self.store, state.owner))
         ):
             return _Claim("busy", state.attempts, lease_until=state.lease_until)
-        with self.store.session() as session:
-            taken = session.execute(
-                update(ActionRecord)
-                .where(
-                    ActionRecord.idempotency_key == key,
-                    ActionRecord.attempts == state.attempts,
-                    ActionRecord.status != "done",
-                )
-                .values(
-                    status="pending",
-                    attempts=state.attempts + 1,
-                    result=self._claim_payload(),
-                    error=None,
-                    updated_at=utcnow(),
-                )
-            )
-            won = getattr(taken, "rowcount", 0) == 1
+        won = ledger.take_over(self.store, key, state.attempts, self._claim_payload())
         return _Claim("claimed", state.attempts + 1) if won else _Claim("busy", state.attempts)
 
     async def _finish(self, key: str, attempts: int, result: Result) -> None:
         await asyncio.to_thread(self._finish_sync, key, attempts, result)
 
     def _finish_sync(self, key: str, attempts: int, result: Result) -> None:
-        with self.store.session() as session:
-            done = session.execute(
-                update(ActionRecord)
-                .where(ActionRecord.idempotency_key == key, ActionRecord.attempts == attempts)
-                .values(status="done", result=result, error=None, updated_at=utcnow())
-            )
-            if getattr(done, "rowcount", 0) != 1:
-                log.warning("action %s finished after another owner took it over", key[:12])
+        if not ledger.mark_done(self.store, key, attempts, result):
+            log.warning("action %s finished after another owner took it over", key[:12])
 
     async def _fail(self, key: str, attempts: int, exc: BaseException) -> None:
         message = redact(f"{type(exc).__name__}: {exc}")[:2000]
         await asyncio.to_thread(self._fail_sync, key, attempts, message)
 
     def _fail_sync(self, key: str, attempts: int, message: str) -> None:
-        with self.store.session() as session:
-            session.execute(
-                update(ActionRecord)
-                .where(
-                    ActionRecord.idempotency_key == key,
-                    ActionRecord.attempts == attempts,
-                    ActionRecord.status == "pending",
-                )
-                .values(status="failed", result=None, error=message, updated_at=utcnow())
-            )
-
-
-def _state(row: ActionRecord) -> ActionState:
-    owner: str | None = None
-    lease_until: float | None = None
-    result = row.result
-    if row.status == "pending" and isinstance(result, dict):
-        claim = result.get("claim")
-        if isinstance(claim, dict):
-            owner = claim.get("owner")
-            lease = claim.get("lease_until")
-            lease_until = float(lease) if isinstance(lease, int | float) else None
-        result = None
-    return ActionState(
-        key=row.idempotency_key,
-        kind=row.kind,
-        target=row.target,
-        status=row.status,
-        attempts=row.attempts,
-        result=result,
-        error=row.error,
-        owner=owner,
-        lease_until=lease_until,
-    )
+        ledger.mark_failed(self.store, key, attempts, message)
 
 
 async def perform_once(
