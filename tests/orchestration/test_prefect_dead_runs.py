@@ -7,14 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect_helpers import prefect_settings
 
 pytestmark = pytest.mark.prefect_server
-
-
-def prefect_settings(api_url: str) -> Any:
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
-
-    return temporary_settings({PREFECT_API_URL: api_url, PREFECT_CLIENT_MAX_RETRIES: 5})
 
 
 async def _force_state(run_id: str, state: Any) -> None:

@@ -11,15 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect_helpers import prefect_settings
 
 pytestmark = pytest.mark.prefect_server
-
-
-def prefect_settings(api_url: str) -> Any:
-    """Point Prefect's client at the test server; retry its 503s (SQLite "database is locked")."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
-
-    return temporary_settings({PREFECT_API_URL: api_url, PREFECT_CLIENT_MAX_RETRIES: 5})
 
 
 @contextlib.asynccontextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prefect_helpers import prefect_settings
 
 from contexten.sandbox.github import JobSpec
 from contexten.sandbox.testing import running_sandbox
@@ -26,7 +27,6 @@ async def test_steps_are_tasks_and_a_diagnosis_is_reused(
         FlowRunFilter,
         FlowRunFilterId,
     )
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     from contexten.config import reload_settings
     from contexten.orchestration import PrefectOrchestrator
@@ -53,7 +53,7 @@ async def test_steps_are_tasks_and_a_diagnosis_is_reused(
         monkeypatch.setenv("HTTP_MAX_ATTEMPTS", "2")
         settings = reload_settings().model_copy(update={"dispatch_mode": "local"})
         params = {"workflow_run_id": failing.id}
-        with temporary_settings({PREFECT_API_URL: prefect_server, PREFECT_CLIENT_MAX_RETRIES: 5}):
+        with prefect_settings(prefect_server):
             orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
             first = await orchestrator.trigger_workflow(
                 "failure_analysis", params, idempotency_key="st-1"
@@ -94,7 +94,6 @@ async def test_the_audit_of_a_clean_commit_is_reused(
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     from contexten.config import reload_settings
     from contexten.orchestration import PrefectOrchestrator
@@ -110,7 +109,7 @@ async def test_the_audit_of_a_clean_commit_is_reused(
         subprocess.run(["git", "-C", str(checkout), *args], check=True, capture_output=True)
     settings = reload_settings().model_copy(update={"dispatch_mode": "local"})
     params = {"path": str(checkout), "include_dependencies": False}
-    with temporary_settings({PREFECT_API_URL: prefect_server, PREFECT_CLIENT_MAX_RETRIES: 5}):
+    with prefect_settings(prefect_server):
         orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
         runs = [
             await orchestrator.trigger_workflow("security_audit", params, idempotency_key=key)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect_helpers import prefect_settings
 
 from contexten.config import Settings
 from contexten.monitoring.alerts import AlertManager
@@ -121,15 +122,12 @@ async def test_a_prefect_flow_run_times_out_the_same_way(
     monkeypatch: pytest.MonkeyPatch,
     hanging_body: types.SimpleNamespace,
 ) -> None:
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
-
     from contexten.config import reload_settings
     from contexten.orchestration import PrefectOrchestrator
 
     monkeypatch.setenv("WORKFLOW_DEFAULT_TIMEOUT", "1")
     settings = reload_settings().model_copy(update={"dispatch_mode": "local"})
-    # The SQLite-backed test server answers 503 ("database is locked") under load: retry.
-    with temporary_settings({PREFECT_API_URL: prefect_server, PREFECT_CLIENT_MAX_RETRIES: 5}):
+    with prefect_settings(prefect_server):
         orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
         run_id = await orchestrator.trigger_workflow("health_check", {}, idempotency_key="t-1")
         status = await orchestrator.get_workflow_status(run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prefect_helpers import prefect_settings
 
 from contexten.orchestration.deploy import register_deployments, work_queue_name
 from contexten.orchestration.workflows import REGISTRY, AutonomousWorkflowType
@@ -16,12 +17,11 @@ async def test_deployments_go_to_the_queue_of_their_priority(
     prefect_server: str, contexten_home: Path
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     from contexten.config import reload_settings
 
     settings = reload_settings()
-    with temporary_settings({PREFECT_API_URL: prefect_server, PREFECT_CLIENT_MAX_RETRIES: 5}):
+    with prefect_settings(prefect_server):
         await register_deployments(settings, "prio-pool")
         await register_deployments(settings, "prio-pool")  # again: nothing new, same order
         async with get_client() as client:
