@@ -181,8 +181,24 @@ def test_stray_nl_artefact_of_macos_workers_is_read_through() -> None:
         'The command "pod lib lint Kit.podspec" exited with 1.',  # 7
     ]
     got = _lines(log)
-    assert {3, 6} <= got
+    assert 3 in got
     assert not {4, 5, 7} & got
+    # Alone, the tail is the explanation: read through its `nl` too.
+    assert 3 in _lines([log[0], "nl", "nl[!] Kit did not pass validation.", log[6]])
+
+
+def test_the_command_s_last_lines_stay_out_when_an_error_block_explains_it() -> None:
+    log = [
+        "$ make check",  # 1
+        "src/a.c:3:1: error: expected ';' before '}' token",  # 2
+        "   3 | }",  # 3
+        "     | ^",  # 4
+    ]
+    log += [f"checking module {n}" for n in range(5, 40)]
+    log += ["Build finished with errors.", 'The command "make check" exited with 2.']  # 40, 41
+    got = _lines(log)
+    assert {2, 3, 4} <= got
+    assert not set(range(30, 42)) & got
 
 
 def test_a_long_output_s_first_test_failure_is_found_far_from_its_end() -> None:

@@ -448,10 +448,29 @@ def command_start(
         text = _text(store, number)
         if text is None:
             return number + 1
-        if text.startswith(("$ ", "##[group]Run ", "travis_fold:start")):
+        if text.startswith("##[group]Run "):
+            return _after_script(store, number, exit_line)
+        if text.startswith(("$ ", "travis_fold:start")):
             return number + 1
         number -= 1
     return lower
+
+
+_SCRIPT_MAX = 200  # lines of an Actions step's script echo (before its ##[endgroup])
+
+
+def _after_script(store: LineStore, group: int, exit_line: int) -> int:
+    """The first output line of the Actions step opened at `group`: after the echo of its
+    script, its shell and env (`##[endgroup]`), which say what ran, not why it failed."""
+    for number in range(group + 1, min(exit_line, group + _SCRIPT_MAX)):
+        text = _text(store, number)
+        if text is None:
+            break
+        if text.startswith("##[endgroup]"):
+            return number + 1
+        if text.startswith("##[group]"):
+            break
+    return group + 1
 
 
 # A list of failures follows (the header itself explains nothing).

@@ -1058,9 +1058,9 @@ RULES: tuple[Rule, ...] = (
     _r(
         "build-failure",
         None,
-        r"(BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]|marked build as failure|npm ERR! code ELIFECYCLE|make(\[[0-9]+\])?: \*\*\*|Error: Process completed with exit code)",
+        r"(BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]|\" failed [0-9]+ times\.|marked build as failure|npm ERR! code ELIFECYCLE|make(\[[0-9]+\])?: \*\*\*|Error: Process completed with exit code)",
         "The build tool reports that the build failed.",
-        pattern=r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]\d*\b|marked build as failure|npm ERR! code ELIFECYCLE|make(\[\d+\])?: \*\*\*",
+        pattern=r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]\d*\b|\" failed \d+ times\.|marked build as failure|npm ERR! code ELIFECYCLE|make(\[\d+\])?: \*\*\*",
         role=Role.FAILED,
     ),
     # --- catch-alls ------------------------------------------------------------------------

@@ -143,6 +143,8 @@ class ScanResult:
     line_keys: set[int] | frozenset[int] = frozenset()
     # The raw lines kept for evidence blocks (the first and the last blocks of the log).
     lines: LineStore = field(default_factory=LineStore)
+    # Where failing tests were first named (their inline failures, usually).
+    failing_test_lines: tuple[int, ...] = ()
 
 
 def _small_log_engine() -> str | None:
@@ -306,6 +308,7 @@ class LogScanner:
             hits=tuple(hits),
             steps=tuple(state.steps),
             failing_tests=self._tests.names(),
+            failing_test_lines=self._tests.first_lines(),
             context=context,
             engine=self._matcher.name,
             has_text=self._has_text,
@@ -415,7 +418,10 @@ class LogScanner:
         for index in candidates:
             item = self._items[index]
             if isinstance(item, Trigger):
-                if self._tests.on_trigger(item, text) and item.capture:
+                self._tests.line = line_no
+                named = self._tests.on_trigger(item, text)
+                self._tests.line = None  # context lines are fed without their numbers
+                if named and item.capture:
                     wanted = max(wanted, item.capture)
                 continue
             match = item.regex.search(text)
