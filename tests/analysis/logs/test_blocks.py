@@ -427,3 +427,35 @@ def test_a_short_preview_shows_a_block_s_message_before_its_context() -> None:
     shown = [e.line for e in preview(diagnosis, 5)]
     assert len(shown) == 5 and {3, 17, 18, 19} <= set(shown)
     assert max(shown) <= 19  # all from the failure itself, the first block; 12 code lines cut
+
+
+def test_a_rule_word_inside_a_name_is_not_a_cause() -> None:
+    log = [
+        "$ make test",  # 1
+        "Selecting previously unselected package libsigsegv2:amd64.",  # 2
+        "    { name = 'test-net-connect-handle-econnrefused.lua', type = 'file' }",  # 3
+        "tests/test_x.py::test_match[rate limit exceeded] PASSED",  # 4
+        "",  # 5
+        "src/a.c:3:1: error: expected ';' before '}' token",  # 6
+        'The command "make test" exited with 2.',  # 7
+    ]
+    diagnosis = diagnose(log)
+    assert diagnosis.category.value == "compile"
+    assert 6 in {e.line for e in diagnosis.evidence}
+    fired = {match.rule_id for match in diagnosis.rules}
+    assert not fired & {"crash", "connection-refused", "api-rate-limit"}
+
+
+def test_rate_limited_as_a_description_is_not_a_rate_limit() -> None:
+    log = [
+        "$ mix run check.exs",  # 1
+        "'ratekeeper' https://github.com/x/ratekeeper 'Rate limiter and rate-limited actions'",
+        '** (throw) "Words not in order \\"exos\\" and \\"ex_lttb\\""',  # 3
+        "    check.exs:9: Awesome.Order.check_string_list_in_order/1",  # 4
+        'The command "mix run check.exs" exited with 1.',  # 5
+    ]
+    diagnosis = diagnose(log)
+    assert diagnosis.category.value != "rate_limit"
+    assert {3, 4} <= {e.line for e in diagnosis.evidence}
+    limited = ["$ gh api x", "You have been rate limited.", 'The command "gh api x" exited with 1.']
+    assert diagnose(limited).category.value == "rate_limit"

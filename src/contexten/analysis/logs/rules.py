@@ -667,7 +667,10 @@ RULES: tuple[Rule, ...] = (
         r"(rate limit exceeded|secondary rate limit|pull rate limit|rate.limited|ratelimit)",
         "An API refused the request because of its rate limit.",
         "Wait for the reset (Retry-After / X-RateLimit-Reset), authenticate, or cache.",
-        pattern=r"rate limit exceeded|secondary rate limit|pull rate limit|rate.limited",
+        # "rate-limited" alone names things too ("Rate limiter and rate-limited actions").
+        pattern=r"rate limit exceeded|secondary rate limit|pull rate limit|"
+        r"\b(been|being|is|are|was|were|got|get|you're|we're) rate.limited\b|"
+        r"\brate.limited (by|until|for|on)\b|\brate.limited[.!:]?\s*$",
         confidence=0.95,
     ),
     _r(

@@ -427,6 +427,8 @@ class LogScanner:
             match = item.regex.search(text)
             if match is None:
                 continue
+            if item.role in _NAMED and _names_a_thing(text, match):
+                continue
             if item.requires is not None:
                 last = self._state.recent.get(item.requires)
                 if last is None or line_no - last > item.within:
@@ -461,3 +463,25 @@ class LogScanner:
             state.failure_markers += 1
             for number, before in self._preceding(block, start, line_no):
                 state.context[number] = before
+
+
+_NAMED = (Role.CAUSE, Role.DETAIL)
+# A test id with parameters: what follows `[` is test data, not the failure.
+_TEST_ID = re.compile(r"^\s*\S+\.py::[^\s\[]+\[")
+_IDENTIFIER = re.compile(r"[\w-]")
+
+
+def _names_a_thing(text: str, match: re.Match[str]) -> bool:
+    """Is a rule's match part of a name rather than a message: inside a word or a file name
+    (`libsigsegv2`, `test-net-connect-econnrefused.lua`), or a parametrised test id's data?"""
+    start, end = match.span()
+    before = text[start - 1] if start > 0 else ""
+    after = text[end : end + 2]
+    glued_before = bool(before) and (bool(_IDENTIFIER.match(before)) or before in "./")
+    glued_after = bool(after) and (
+        bool(_IDENTIFIER.match(after[0])) or (after[0] == "." and after[1:2].isalnum())
+    )
+    if glued_before and glued_after and match.group(0)[:1].isalnum():
+        return True
+    test_id = _TEST_ID.match(text)
+    return test_id is not None and start >= test_id.end()
