@@ -174,16 +174,20 @@ def grow(
         if following is None:
             break
         if _blank(following):
-            after = _text(store, end + 2)
+            skip = 2
+            after = _text(store, end + skip)
+            if after is not None and _blank(after):
+                skip = 3  # two blank lines between the parts of one failure (Go's testify)
+                after = _text(store, end + skip)
             if (
                 after is not None
-                and (upper is None or end + 2 <= upper)
+                and (upper is None or end + skip <= upper)
                 and _continues(after, header_indent)
                 and (_indent(after) > header_indent or _CHAIN.match(after) or _marked(after))
                 and (_marked(after) or _indent(after) >= _indent(following_last))
             ):
-                end += 2
-                forward += 2
+                end += skip
+                forward += skip
                 continue
             break
         if _continues(following, header_indent):

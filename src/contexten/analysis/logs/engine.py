@@ -295,7 +295,7 @@ _EXIT_STATUS = re.compile(
     r"Error: Process completed with exit code [1-9])"
 )
 MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
-_TAIL = 10  # the failing command's last lines looked at for its own block
+_TAIL = 18  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
 _NAMED_TESTS = 3  # failing tests whose first mention is grown into a block
 _NAMED_RANK = 6
