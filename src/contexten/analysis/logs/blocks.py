@@ -519,10 +519,13 @@ def section_blocks(
         lines: list[tuple[int, str]] = []
         blanks = 0
         cursor = number
+        level = _LEVEL_PREFIX.match(store.get(number - 1) or "")
         while cursor <= last and len(lines) < budget:
             line = _text(store, cursor)
             if line is None or _SECTION_END.match(line):
                 break
+            if passed(line) or (level and not (store.get(cursor) or "").startswith(level[0])):
+                break  # a passing test, or the `[error]` lines of the list are over
             if boundary(line) and not _PYTEST_HEADER.match(line):
                 break
             if _SECTION.match(line) and lines:
