@@ -477,3 +477,13 @@ def test_a_go_failure_s_parts_across_two_blank_lines_are_one_block() -> None:
         'The command "go test ./..." exited with 1.',  # 12
     ]
     assert {2, 3, 4, 5, 8, 9, 10} <= _lines(log)
+
+
+def test_a_command_stopped_by_timeout_shows_its_status() -> None:
+    log = [
+        "$ timeout 35m ci/build.sh",  # 1
+        "Building library for purescript-0.13.0..",  # 2
+        "[ 12 of 140] Compiling Language.PureScript.AST",  # 3
+        'The command "timeout 35m ci/build.sh" exited with 124.',  # 4
+    ]
+    assert 4 in _lines(log)

@@ -297,6 +297,7 @@ _EXIT_STATUS = re.compile(
 MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
 _TAIL = 18  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
+_STOPPED = re.compile(r"(exited with|exit code) (124|137)\b")
 _NAMED_TESTS = 3  # failing tests whose first mention is grown into a block
 _NAMED_RANK = 6
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
@@ -487,6 +488,11 @@ def evidence_blocks(
         anchor = number
         grown = blocks.grow(store, number, lower=first, upper=last)
         add(grown, BlockKind.COMPILER, None, 2)
+    # 3c. A status that says the command was stopped (timeout(1)'s 124, SIGKILL's 137): it
+    #     is the evidence itself.
+    status_text = store.get(exit_at) if exit_at is not None else None
+    if exit_at is not None and status_text and _STOPPED.search(status_text):
+        add([(exit_at, status_text)], BlockKind.ERROR, None, 1)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
     if end_at is not None and not quiet:
