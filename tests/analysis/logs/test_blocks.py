@@ -487,3 +487,18 @@ def test_a_command_stopped_by_timeout_shows_its_status() -> None:
         'The command "timeout 35m ci/build.sh" exited with 124.',  # 4
     ]
     assert 4 in _lines(log)
+
+
+def test_a_failure_printed_again_by_a_later_run_is_shown_at_the_later_run() -> None:
+    log = ["$ rebar ct"]  # 1
+    for attempt in (1, 2):
+        log += [
+            f"Testing attempt {attempt}",
+            "suite:send_recv failed on line 593",
+            "Reason: timetrap_timeout",
+            "",
+        ]
+    log += ['The command "rebar ct" exited with 1.']
+    got = _lines(log)
+    assert {7, 8} <= got  # the second run's copy
+    assert not {3, 4} & got

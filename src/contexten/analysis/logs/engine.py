@@ -535,7 +535,38 @@ def evidence_blocks(
             candidates.append(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
-    return blocks.assemble(_without_relay(_merged(candidates)[:MAX_BLOCKS], relay), status=status)
+    chosen = _without_relay(_merged(candidates)[:MAX_BLOCKS], relay)
+    return blocks.assemble(_latest_copies(chosen, store, first, last), status=status)
+
+
+_COPIES_SEARCHED = 4000  # lines after a block searched for a later copy of its first line
+
+
+def _latest_copies(
+    chosen: list[blocks.Block], store: LineStore, first: int, last: int
+) -> list[blocks.Block]:
+    """Each block at the last place its first line is printed: a test suite retried or run
+    again prints the same failure, and the last run is the one that failed the job."""
+    out: list[blocks.Block] = []
+    taken = {n for b in chosen for n, _ in b.lines}
+    for block in chosen:
+        head = block.lines[0][1].strip()
+        later = None
+        if len(head) >= 12:  # short lines ("FAIL", "Error:") recur without being copies
+            upper = min(last, block.end + _COPIES_SEARCHED)
+            for number in range(upper, block.end, -1):
+                text = store.get(number)
+                if text is not None and text.strip() == head and number not in taken:
+                    later = number
+                    break
+        if later is None:
+            out.append(block)
+            continue
+        grown = blocks.grow(store, later, lower=first, upper=last) or [(later, store.get(later) or "")]
+        out.append(
+            blocks.Block(grown[0][0], grown[-1][0], block.kind, block.rule, tuple(grown), block.rank)
+        )
+    return out
 
 
 def _without_relay(chosen: list[blocks.Block], relay: blocks.Block | None) -> list[blocks.Block]:
