@@ -550,23 +550,38 @@ def _latest_copies(
     out: list[blocks.Block] = []
     taken = {n for b in chosen for n, _ in b.lines}
     for block in chosen:
-        head = block.lines[0][1].strip()
+        head = [text.strip() for _, text in block.lines[:2]]
         later = None
-        if len(head) >= 12:  # short lines ("FAIL", "Error:") recur without being copies
+        if len(head[0]) >= 12:  # short lines ("FAIL", "Error:") recur without being copies
             upper = min(last, block.end + _COPIES_SEARCHED)
             for number in range(upper, block.end, -1):
-                text = store.get(number)
-                if text is not None and text.strip() == head and number not in taken:
+                if _same_lines(store, number, head):
                     later = number
                     break
         if later is None:
             out.append(block)
             continue
-        grown = blocks.grow(store, later, lower=first, upper=last) or [(later, store.get(later) or "")]
+        if later in taken:
+            continue  # another block shows the later copy
+        grown = blocks.grow(store, later, lower=first, upper=last)
+        lines = tuple(grown) or ((later, store.get(later) or ""),)
         out.append(
-            blocks.Block(grown[0][0], grown[-1][0], block.kind, block.rule, tuple(grown), block.rank)
+            blocks.Block(lines[0][0], lines[-1][0], block.kind, block.rule, lines, block.rank)
         )
     return out
+
+
+def _same_lines(store: LineStore, number: int, texts: list[str]) -> bool:
+    """Do the non-blank lines from `number` on read `texts`?"""
+    for text in texts:
+        line = store.get(number)
+        while line is not None and not line.strip() and text:
+            number += 1
+            line = store.get(number)
+        if line is None or line.strip() != text:
+            return False
+        number += 1
+    return True
 
 
 def _without_relay(chosen: list[blocks.Block], relay: blocks.Block | None) -> list[blocks.Block]:
