@@ -362,7 +362,7 @@ def _emit_events(
     """The outcome's internal events into the inbox; a failure here never fails the run
     (the outcome is recorded; the follow-up work is what is lost, and logged)."""
     try:
-        from contexten.events.internal import emit_for_outcome
+        from contexten.orchestration.outcome_events import emit_for_outcome
 
         emitted = emit_for_outcome(settings, store, wtype.value, run_id, parameters, data)
     except Exception as exc:
