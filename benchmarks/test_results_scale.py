@@ -76,7 +76,7 @@ def ingest(
     transaction (the test history's bulk path, `ingest_reports`)."""
     from contexten.analysis.junit import parse_junit
     from contexten.store.db import open_store
-    from contexten.store.test_history import RunInfo, ingest_reports
+    from contexten.store.test_history import ReportOrigin, ingest_reports
 
     store = open_store(db if isinstance(db, str) else f"sqlite:///{db}")
     rng = random.Random(7 + start_run)
@@ -112,7 +112,7 @@ def ingest(
             t = time.perf_counter()
             report = parse_junit(payload, f"run-{run}-{attempt}.xml")
             parse += time.perf_counter() - t
-            info = RunInfo(
+            info = ReportOrigin(
                 "bench/repo",
                 str(run),
                 attempt,

@@ -67,7 +67,7 @@ class Loop:
         token = self.sandbox.env()["GITHUB_TOKEN"]
         return scenario.Payloads(self.sandbox.github_url, token, repo=self.repo)
 
-    def send(self, delivery: scenario.Delivery) -> DispatchOutcome:
+    def send(self, delivery: scenario.ScriptedWebhook) -> DispatchOutcome:
         response = httpx.post(
             self.url + "/webhook",
             content=delivery.body,

@@ -57,7 +57,7 @@ class Loop:
         token = self.sandbox.env()["GITHUB_TOKEN"]
         return scenario.Payloads(self.sandbox.github_url, token, repo=self.repo)
 
-    def send(self, delivery: scenario.Delivery, *, secret: str = SECRET) -> httpx.Response:
+    def send(self, delivery: scenario.ScriptedWebhook, *, secret: str = SECRET) -> httpx.Response:
         return httpx.post(
             self.url + "/webhook",
             content=delivery.body,

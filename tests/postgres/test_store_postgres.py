@@ -140,7 +140,7 @@ def test_bulk_test_history_ingest_round_trips(postgres_database: str) -> None:
     from contexten.analysis.junit import parse_junit
     from contexten.store.test_history import (
         HistoryFilter,
-        RunInfo,
+        ReportOrigin,
         ingest_reports,
         iter_executions,
     )
@@ -151,7 +151,7 @@ def test_bulk_test_history_ingest_round_trips(postgres_database: str) -> None:
         b"</testsuite>"
     )
     at = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    run = RunInfo(repository="octo/app", run_id=str(RUN_ID), commit="c" * 40, recorded_at=at)
+    run = ReportOrigin(repository="octo/app", run_id=str(RUN_ID), commit="c" * 40, recorded_at=at)
     store = Store(postgres_database)
     try:
         store.migrate()

@@ -61,7 +61,7 @@ class Check:
 class EventRecord:
     """One delivered webhook and what happened to it."""
 
-    delivery: scenario.Delivery
+    delivery: scenario.ScriptedWebhook
     status_code: int = 0
     reply: str = ""
     dispatch: DispatchOutcome | None = None
@@ -400,7 +400,7 @@ class Demo:
         for delivery in (network, test_pr, compile_pr):
             self._send(client, delivery, secret)
         self._wait_for(test_pr.delivery_id)
-        again = scenario.Delivery(
+        again = scenario.ScriptedWebhook(
             "test-pr-again", "the same delivery again (redelivery)", test_pr.event,
             test_pr.delivery_id, test_pr.body,
         )  # fmt: skip
@@ -498,7 +498,7 @@ class Demo:
                 return
             time.sleep(0.1)
 
-    def _send(self, client: httpx.Client, delivery: scenario.Delivery, secret: str) -> None:
+    def _send(self, client: httpx.Client, delivery: scenario.ScriptedWebhook, secret: str) -> None:
         response = client.post(
             WEBHOOK_PATH, content=delivery.body, headers=delivery.headers(secret)
         )

@@ -30,7 +30,7 @@ from contexten.store.db import Store
 from contexten.store.executions import FINAL_STATUSES as FINAL_STATUSES
 from contexten.store.executions import LEASED_MODES, Claim, Execution
 from contexten.workflows.base import (
-    Artifact,
+    ReportArtifact,
     WorkflowContext,
     WorkflowError,
     WorkflowOutcome,
@@ -55,7 +55,7 @@ class ExecutionResult:
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-    artifacts: tuple[Artifact, ...] = ()
+    artifacts: tuple[ReportArtifact, ...] = ()
     duration_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class Delivery(Base):
+class DeliveryRecord(Base):
     """The durable inbox: one row per GitHub webhook delivery (unique delivery id)."""
 
     __tablename__ = "deliveries"

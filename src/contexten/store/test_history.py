@@ -59,7 +59,7 @@ class TestHistoryError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class RunInfo:
+class ReportOrigin:
     """Where a report came from. Every field is optional for local use."""
 
     repository: str | None = None
@@ -103,7 +103,7 @@ def _cut(value: str | None, length: int) -> str | None:
     return value if value is None or len(value) <= length else value[:length]
 
 
-def ingest_key(run: RunInfo, content: bytes, source: str = "") -> str:
+def ingest_key(run: ReportOrigin, content: bytes, source: str = "") -> str:
     """Same run, same file name, same bytes: the same report (a retried upload)."""
     name = source.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
     digest = hashlib.sha256()
@@ -118,7 +118,7 @@ RESULT_COLUMNS = ("upload_id", "case_id", "outcome", "duration_seconds")
 
 
 def _ledger_entry(
-    key: str, report: JUnitReport, run: RunInfo, summary: TestSummary
+    key: str, report: JUnitReport, run: ReportOrigin, summary: TestSummary
 ) -> ActionRecord:
     return ActionRecord(
         idempotency_key=key,
@@ -179,7 +179,10 @@ def _case_ids(
 
 
 def _store_results(
-    store: Store, connection: Connection, fresh: list[tuple[JUnitReport, RunInfo]], now: datetime
+    store: Store,
+    connection: Connection,
+    fresh: list[tuple[JUnitReport, ReportOrigin]],
+    now: datetime,
 ) -> None:
     """One upload row per report, the tests' identities once, and the narrow result rows."""
     wanted: dict[str, tuple[Any, ...]] = {}
@@ -269,7 +272,7 @@ def _dbapi_error(store: Store) -> type[Exception]:
 
 
 def ingest_reports(
-    store: Store, reports: Iterable[tuple[JUnitReport, RunInfo, bytes]]
+    store: Store, reports: Iterable[tuple[JUnitReport, ReportOrigin, bytes]]
 ) -> list[IngestOutcome]:
     """Store several parsed reports' test cases, each once, in one transaction.
 
@@ -302,7 +305,7 @@ def ingest_reports(
             if store.is_sqlite:
                 # Index pages of a large history stay in memory: inserts several times faster.
                 connection.exec_driver_sql("PRAGMA cache_size=-65536")
-            fresh: list[tuple[JUnitReport, RunInfo]] = []
+            fresh: list[tuple[JUnitReport, ReportOrigin]] = []
             for (report, run, _content), key in zip(items, keys, strict=True):
                 summary = report.test_summary()
                 if key in known:
@@ -337,7 +340,9 @@ def local_upload_id(source: str, content: bytes) -> str:
     return f"{base[:80]}@{hashlib.sha256(content).hexdigest()[:8]}"
 
 
-def ingest_report(store: Store, report: JUnitReport, run: RunInfo, content: bytes) -> IngestOutcome:
+def ingest_report(
+    store: Store, report: JUnitReport, run: ReportOrigin, content: bytes
+) -> IngestOutcome:
     """Store one parsed report's test cases, once. Raises TestHistoryError.
 
     Without a run id the report gets `local_upload_id` as its run id.
