@@ -164,3 +164,66 @@ def test_bulk_test_history_ingest_round_trips(postgres_database: str) -> None:
         ]
     finally:
         store.dispose()
+
+
+def test_test_history_rows_move_to_the_narrow_tables_and_back(postgres_database: str) -> None:
+    """Migration 0003 on PostgreSQL: the wide rows become cases, uploads and narrow results
+    (the history reads the same), and a downgrade gives the wide rows back."""
+    from alembic import command
+    from alembic.config import Config
+
+    from contexten.analysis.junit import test_id
+    from contexten.store.test_history import HistoryFilter, identities, iter_executions
+
+    def alembic(store: Store, action: str, revision: str) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
+        with store.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            getattr(command, action)(cfg, revision)
+
+    wide = (
+        "test_id, repository, suite, classname, name, file, outcome, duration_seconds,"
+        " run_id, run_attempt, commit_sha, branch, job, recorded_at"
+    )
+    at = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    a = test_id("o/r", "t.py", "t.A", "a")
+    b = test_id("o/r", "t.py", "t.A", "b")
+    rows = [  # the first two share their upload; the third has no commit and no job
+        (a, "failed", 0.5, "1", 1, "c1", "unit", at),
+        (b, "passed", None, "1", 1, "c1", "unit", at),
+        (a, "passed", 0.25, "r.xml@1", 2, None, None, at.replace(microsecond=0)),
+    ]
+    store = Store(postgres_database)
+    try:
+        alembic(store, "upgrade", "0002")
+        with store.engine.begin() as connection:
+            for test, outcome, duration, run, attempt, commit, job, when in rows:
+                name = "a" if test == a else "b"
+                connection.execute(
+                    text(
+                        f"INSERT INTO test_results ({wide}) VALUES (:t, 'o/r', 's', 't.A', :n,"
+                        " 't.py', :o, :d, :r, :at, :c, 'main', :j, :w)"
+                    ),
+                    {"t": test, "n": name, "o": outcome, "d": duration, "r": run}
+                    | {"at": attempt, "c": commit, "j": job, "w": when},
+                )
+            before = connection.execute(text(f"SELECT {wide} FROM test_results ORDER BY id")).all()
+        alembic(store, "upgrade", "head")
+        got = list(iter_executions(store, HistoryFilter(repository="o/r", branch="main")))
+        expected = sorted(
+            ((t, o, d, c, r, n, j, w.timestamp()) for t, o, d, r, n, c, j, w in rows),
+            key=lambda e: (e[0], e[7]),
+        )
+        assert [tuple(e) for e in got] == expected  # Execution is a NamedTuple
+        assert {k: v.name for k, v in identities(store).items()} == {a: "a", b: "b"}
+        with store.engine.connect() as connection:
+            uploads = connection.execute(text("SELECT count(*) FROM test_uploads")).scalar()
+        assert uploads == 2
+        alembic(store, "downgrade", "0002")
+        with store.engine.connect() as connection:
+            after = connection.execute(text(f"SELECT {wide} FROM test_results ORDER BY id")).all()
+        assert after == before
+    finally:
+        store.dispose()

@@ -100,10 +100,7 @@ def test_upgrade_moves_every_row_and_the_history_reads_the_same(tmp_path: Path) 
         ),
         key=lambda r: (r[0], r[7]),
     )
-    assert [
-        (r.test_id, r.outcome, r.duration_seconds, r.commit, r.run_id, r.run_attempt, r.job, r.at)
-        for r in rows
-    ] == expected
+    assert [tuple(r) for r in rows] == expected  # Execution is a NamedTuple
     with store.engine.connect() as connection:
         uploads = connection.execute(text("SELECT count(*) FROM test_uploads")).scalar()
         cases = connection.execute(text("SELECT count(*) FROM test_cases")).scalar()
