@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from contexten.analysis.executions import Execution, TestIdentity, UploadCounts
 from contexten.analysis.history_columns import OUTCOME_CODES
-from contexten.analysis.junit import JUnitReport, TestSummary, test_id
+from contexten.analysis.junit import JUnitReport, TestCaseResult, TestSummary, test_id
 from contexten.store.db import Store
 from contexten.store.models import (
     ActionRecord,
@@ -141,39 +141,58 @@ def _ledger_entry(
     )
 
 
-def _insert_sql(store: Store, table: str, columns: Sequence[str], suffix: str = "") -> str:
+def _marks(store: Store, count: int) -> str:
+    """`count` DBAPI placeholders, comma-separated."""
     style = store.engine.dialect.paramstyle
     if style not in ("qmark", "format", "pyformat"):
         raise TestHistoryError(f"unsupported DBAPI parameter style {style!r}")
-    marks = ", ".join(["?" if style == "qmark" else "%s"] * len(columns))
+    return ", ".join(["?" if style == "qmark" else "%s"] * count)
+
+
+def _insert_sql(store: Store, table: str, columns: Sequence[str], suffix: str = "") -> str:
+    marks = _marks(store, len(columns))
     # constant table and column names and placeholders; the values are bound by the driver
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}"  # noqa: S608
 
 
+def _case_row(test: str, repository: str | None, item: TestCaseResult) -> tuple[Any, ...]:
+    """A test's identity row, columns as CASE_COLUMNS."""
+    return (
+        test,
+        _cut(repository, 300),
+        _cut(item.suite, 500),
+        _cut(item.classname, 500),
+        _cut(item.name, 1000) or "",
+        _cut(item.file, 1000),
+    )
+
+
 def _case_ids(
-    store: Store, connection: Connection, wanted: dict[str, tuple[Any, ...]]
+    store: Store,
+    connection: Connection,
+    wanted: dict[str, tuple[str | None, TestCaseResult]],
 ) -> dict[str, int]:
     """The integer id of each wanted test id, creating the identities not stored yet.
 
-    `wanted` maps a test id to its row (columns as CASE_COLUMNS). A test another writer
+    `wanted` maps a test id to its repository and a case of it. A test another writer
     creates meanwhile is taken as it is (ON CONFLICT DO NOTHING, then read back).
     """
-    c = TestCaseRecord
-    query = select(c.test_id, c.id).where(c.test_id.in_(bindparam("ids", expanding=True)))
     found: dict[str, int] = {}
 
     def lookup(ids: list[str]) -> None:
+        # Plain driver statements: a bulk ingest looks up thousands of tests per batch.
         for start in range(0, len(ids), 500):
-            found.update(
-                (test, key)
-                for test, key in connection.execute(query, {"ids": ids[start : start + 500]})
-            )
+            chunk = tuple(ids[start : start + 500])
+            marks = _marks(store, len(chunk))
+            sql = f"SELECT test_id, id FROM test_cases WHERE test_id IN ({marks})"  # noqa: S608
+            found.update(connection.exec_driver_sql(sql, chunk).fetchall())
 
     lookup(list(wanted))
     missing = [test for test in wanted if test not in found]
     if missing:
         sql = _insert_sql(store, "test_cases", CASE_COLUMNS, " ON CONFLICT (test_id) DO NOTHING")
-        connection.exec_driver_sql(sql, [wanted[test] for test in missing])  # type: ignore[arg-type]
+        rows = [_case_row(test, *wanted[test]) for test in missing]
+        connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
         lookup(missing)
     return found
 
@@ -185,7 +204,7 @@ def _store_results(
     now: datetime,
 ) -> None:
     """One upload row per report, the tests' identities once, and the narrow result rows."""
-    wanted: dict[str, tuple[Any, ...]] = {}
+    wanted: dict[str, tuple[str | None, TestCaseResult]] = {}
     seen: dict[tuple[str | None, str | None, str | None, str], str] = {}
     per_report: list[list[str]] = []
     for report, run in fresh:
@@ -197,14 +216,7 @@ def _store_results(
             if test is None:
                 test = seen[key] = test_id(*key)
                 if test not in wanted:
-                    wanted[test] = (
-                        test,
-                        _cut(repository, 300),
-                        _cut(item.suite, 500),
-                        _cut(item.classname, 500),
-                        _cut(item.name, 1000) or "",
-                        _cut(item.file, 1000),
-                    )
+                    wanted[test] = (repository, item)
             ids.append(test)
         per_report.append(ids)
     case_ids = _case_ids(store, connection, wanted)
