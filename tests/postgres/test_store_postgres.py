@@ -227,3 +227,41 @@ def test_test_history_rows_move_to_the_narrow_tables_and_back(postgres_database:
         assert after == before
     finally:
         store.dispose()
+
+
+def test_concurrent_ingests_share_the_new_test_identities(postgres_database: str) -> None:
+    """Writers that add the same new tests at once all succeed, and each test is stored
+    once (ON CONFLICT DO NOTHING, then read back)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from contexten.analysis.junit import parse_junit
+    from contexten.store.test_history import (
+        HistoryFilter,
+        ReportOrigin,
+        identities,
+        ingest_reports,
+        iter_executions,
+    )
+
+    def report(seed: int) -> bytes:
+        order = range(200) if seed % 2 else reversed(range(200))
+        cases = "".join(f'<testcase classname="t.A" name="test_{i}" time="0.1"/>' for i in order)
+        return f'<testsuite name="s">{cases}</testsuite>'.encode()
+
+    store = Store(postgres_database)
+    try:
+        store.migrate()
+
+        def ingest(seed: int) -> int:
+            data = report(seed)
+            run = ReportOrigin(repository="o/r", run_id=str(seed), commit=f"c{seed}")
+            items = [(parse_junit(data, f"r{seed}.xml"), run, data)]
+            return ingest_reports(store, items)[0].stored
+
+        with ThreadPoolExecutor(4) as pool:
+            stored = list(pool.map(ingest, range(8)))
+        assert stored == [200] * 8
+        assert len(identities(store)) == 200
+        assert len(list(iter_executions(store, HistoryFilter(repository="o/r")))) == 1600
+    finally:
+        store.dispose()

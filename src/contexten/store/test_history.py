@@ -188,7 +188,9 @@ def _case_ids(
             found.update(connection.exec_driver_sql(sql, chunk).fetchall())
 
     lookup(list(wanted))
-    missing = [test for test in wanted if test not in found]
+    # Sorted: two writers adding the same new tests take their keys in the same order
+    # (PostgreSQL would otherwise let them wait on each other: a deadlock).
+    missing = sorted(test for test in wanted if test not in found)
     if missing:
         sql = _insert_sql(store, "test_cases", CASE_COLUMNS, " ON CONFLICT (test_id) DO NOTHING")
         rows = [_case_row(test, *wanted[test]) for test in missing]
