@@ -94,7 +94,7 @@ def _narrow_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]
 
 def upgrade() -> None:
     metadata = sa.MetaData()
-    cases, uploads, results = _narrow_tables(metadata)
+    cases, uploads, _ = _narrow_tables(metadata)
     wide = _wide_table(sa.MetaData())
     bind = op.get_bind()
     metadata.create_all(bind)
@@ -124,36 +124,36 @@ def upgrade() -> None:
         )
     )
     case_ids = {t: i for t, i in bind.execute(sa.select(cases.c.test_id, cases.c.id))}
+    # Times compared as the database returns them, not parsed: the same on both sides.
     upload_ids: dict[tuple[Any, ...], int] = {
         tuple(row[1:]): row[0]
         for row in bind.execute(
-            sa.select(uploads.c.id, *(uploads.c[n] for n in (*_UPLOAD_COLUMNS, "recorded_at")))
+            sa.select(
+                uploads.c.id,
+                *(uploads.c[n] for n in _UPLOAD_COLUMNS),
+                sa.type_coerce(uploads.c.recorded_at, sa.String()),
+            )
         )
     }
+    raw_key = [*upload_key[:-1], sa.type_coerce(wide.c.recorded_at, sa.String())]
+    marks = ", ".join(["?" if bind.dialect.paramstyle == "qmark" else "%s"] * 4)
+    # constant names and placeholders; the driver binds the values
+    columns = "upload_id, case_id, outcome, duration_seconds"
+    insert = f"INSERT INTO test_case_results ({columns}) VALUES ({marks})"  # noqa: S608
     # The results, streamed in arrival order (new ids keep that order).
     last = 0
     while True:
         rows = bind.execute(
-            sa.select(
-                wide.c.id, wide.c.test_id, wide.c.outcome, wide.c.duration_seconds, *upload_key
-            )
+            sa.select(wide.c.id, wide.c.test_id, wide.c.outcome, wide.c.duration_seconds, *raw_key)
             .where(wide.c.id > last)
             .order_by(wide.c.id)
             .limit(CHUNK)
         ).all()
         if not rows:
             break
-        bind.execute(
-            results.insert(),
-            [
-                {
-                    "upload_id": upload_ids[tuple(row[4:])],
-                    "case_id": case_ids[row[1]],
-                    "outcome": row[2],
-                    "duration_seconds": row[3],
-                }
-                for row in rows
-            ],
+        bind.exec_driver_sql(
+            insert,
+            [(upload_ids[tuple(row[4:])], case_ids[row[1]], row[2], row[3]) for row in rows],
         )
         last = rows[-1][0]
 
