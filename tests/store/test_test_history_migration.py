@@ -3,6 +3,7 @@ results, and back on downgrade, without changing what the test history reads."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from contexten.store.test_history import (
     identities,
     iter_executions,
     stored_overview,
+    upload_counts,
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -80,7 +82,34 @@ def _old_store(tmp_path: Path) -> Store:
                     "at": _sqlite_time(at),
                 },
             )
+        # The ingest records of the old schema: rows of the action ledger.
+        for key, kind, result in LEDGER:
+            connection.execute(
+                text(
+                    "INSERT INTO actions (idempotency_key, kind, target, status, result,"
+                    " attempts, created_at, updated_at) VALUES (:key, :kind, 'r.xml', 'done',"
+                    " :result, 1, :at, :at)"
+                ),
+                {"key": key, "kind": kind, "result": json.dumps(result), "at": _sqlite_time(NOW)},
+            )
     return store
+
+
+LEDGER = [
+    (
+        "tests.ingest:1",
+        "tests.ingest",
+        {"cases": 2, "tests": 2, "failed": 1, "errors": 0, "skipped": 0, "repository": "o/r"}
+        | {"branch": "main", "run_id": "1", "run_attempt": 1, "job": "unit"},
+    ),
+    (
+        "tests.ingest:2",
+        "tests.ingest",
+        {"cases": 1, "tests": 1, "failed": 0, "errors": 1, "skipped": 0, "repository": "o/r"}
+        | {"branch": "main", "run_id": "2", "run_attempt": 1, "job": None},
+    ),
+    ("rerun:o/r:1", "rerun", {"ok": True}),  # an integration's action: stays in the ledger
+]
 
 
 def test_upgrade_moves_every_row_and_the_history_reads_the_same(tmp_path: Path) -> None:
@@ -117,6 +146,11 @@ def test_upgrade_moves_every_row_and_the_history_reads_the_same(tmp_path: Path) 
         NOW,
     )
     assert stored_overview(store) == (5, ["o/r"])
+    counts = {u.key: (u.total, u.failed) for u in upload_counts(store, HistoryFilter())}
+    assert counts == {("1", 1, "unit"): (2, 1), ("2", 1, None): (1, 1)}
+    with store.engine.connect() as connection:
+        kinds = connection.execute(text("SELECT kind FROM actions")).scalars().all()
+    assert kinds == ["rerun"]
     # Arrival order survives: the columnar scan reads rows in the order they were stored.
     from contexten.store.test_history import scan_history
 
@@ -138,4 +172,9 @@ def test_downgrade_restores_the_wide_rows(tmp_path: Path) -> None:
     assert [r[:2] + r[3:] for r in after] == [r[:2] + r[3:] for r in before]
     assert [r[2] for r in after] == ["s1"] * 5
     assert "test_case_results" not in set(inspect(old.engine).get_table_names())
+    with old.engine.connect() as connection:
+        ledger = connection.execute(
+            text("SELECT idempotency_key, kind, result FROM actions ORDER BY idempotency_key")
+        ).all()
+    assert [(k, kind, json.loads(r)) for k, kind, r in ledger] == sorted(LEDGER)
     old.dispose()

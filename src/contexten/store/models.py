@@ -181,6 +181,30 @@ class TestUploadRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class TestIngestRecord(Base):
+    """One ingested report file: its ingest key (a report is stored once) and its counts.
+
+    Read back per upload (run, attempt, job) to spot infrastructure failures without
+    grouping every result.
+    """
+
+    __tablename__ = "test_ingests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ingest_key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    repository: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    branch: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    run_attempt: Mapped[int] = mapped_column(Integer, default=1)
+    job: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    tests: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class TestResultRecord(Base):
     """One `<testcase>` element of an upload: a narrow row keyed by integer ids.
 

@@ -5,10 +5,10 @@ repository, file, class and name it stands for), `test_uploads` one row per inge
 report (repository, run, attempt, commit, branch, job, when the tests ran), and
 `test_case_results` one narrow row per `<testcase>` element: the upload's and the test's
 integer ids, the outcome and the duration. Each report is ingested once per (repository,
-run, attempt, job, commit, content): ingesting the same file again is a no-op, recorded as
-an ActionRecord of kind `tests.ingest`. A re-run attempt's report is ingested as its own
-attempt: it holds only the re-run tests, and a test missing from it says nothing (absent
-is not deleted).
+run, attempt, job, commit, content), recorded in `test_ingests` with its counts: ingesting
+the same file again is a no-op. A re-run attempt's report is ingested as its own attempt:
+it holds only the re-run tests, and a test missing from it says nothing (absent is not
+deleted).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from contexten.analysis.history_columns import OUTCOME_CODES
 from contexten.analysis.junit import JUnitReport, TestCaseResult, TestSummary, test_id
 from contexten.store.db import Store
 from contexten.store.models import (
-    ActionRecord,
     TestCaseRecord,
+    TestIngestRecord,
     TestResultRecord,
     TestUploadRecord,
 )
@@ -117,27 +117,22 @@ CASE_COLUMNS = ("test_id", "repository", "suite", "classname", "name", "file")
 RESULT_COLUMNS = ("upload_id", "case_id", "outcome", "duration_seconds")
 
 
-def _ledger_entry(
+def _ingest_record(
     key: str, report: JUnitReport, run: ReportOrigin, summary: TestSummary
-) -> ActionRecord:
-    return ActionRecord(
-        idempotency_key=key,
-        kind=INGEST_KIND,
-        target=_cut(report.source, 500),
-        status="done",
-        attempts=1,
-        result={
-            "cases": len(report.cases),
-            "tests": summary.tests,
-            "failed": summary.failed,
-            "errors": summary.errors,
-            "skipped": summary.skipped,
-            "repository": run.repository,
-            "branch": run.branch,
-            "run_id": run.run_id,
-            "run_attempt": run.run_attempt,
-            "job": run.job,
-        },
+) -> TestIngestRecord:
+    return TestIngestRecord(
+        ingest_key=key,
+        source=_cut(report.source, 500),
+        repository=_cut(run.repository, 300),
+        branch=_cut(run.branch, 300),
+        run_id=_cut(run.run_id, 100),
+        run_attempt=run.run_attempt,
+        job=_cut(run.job, 300),
+        cases=len(report.cases),
+        tests=summary.tests,
+        failed=summary.failed,
+        errors=summary.errors,
+        skipped=summary.skipped,
     )
 
 
@@ -310,8 +305,8 @@ def ingest_reports(
                 chunk = keys[start : start + 500]
                 known |= set(
                     session.scalars(
-                        select(ActionRecord.idempotency_key).where(
-                            ActionRecord.idempotency_key.in_(chunk)
+                        select(TestIngestRecord.ingest_key).where(
+                            TestIngestRecord.ingest_key.in_(chunk)
                         )
                     )
                 )
@@ -329,7 +324,7 @@ def ingest_reports(
                     continue
                 known.add(key)
                 fresh.append((report, run))
-                session.add(_ledger_entry(key, report, run, summary))
+                session.add(_ingest_record(key, report, run, summary))
                 outcomes.append(
                     IngestOutcome(
                         report.source, len(report.cases), len(report.cases), False, summary
@@ -595,23 +590,19 @@ def upload_counts(store: Store, f: HistoryFilter) -> list[UploadCounts]:
     Read from the ingest records (one per report, a few hundred rows) rather than by
     grouping every test result: the same numbers at a fraction of the cost.
     """
-    query = select(ActionRecord.result).where(ActionRecord.kind == INGEST_KIND)
+    i = TestIngestRecord
+    query = select(i.run_id, i.run_attempt, i.job, i.tests, i.skipped, i.failed, i.errors)
     if f.since is not None:
         # A report is ingested after its tests ran: older ingests hold no row in the window.
-        query = query.where(ActionRecord.created_at >= to_utc(f.since))
+        query = query.where(i.created_at >= to_utc(f.since))
+    if f.repository is not None:
+        query = query.where(i.repository == f.repository)
     totals: dict[tuple[str | None, int, str | None], list[int]] = {}
     with store.session() as session:
-        for result in session.scalars(query):
-            if not isinstance(result, dict):
-                continue
-            if f.repository is not None and result.get("repository") != f.repository:
-                continue
-            key = (result.get("run_id"), int(result.get("run_attempt") or 1), result.get("job"))
-            ran = int(result.get("tests") or 0) - int(result.get("skipped") or 0)
-            failed = int(result.get("failed") or 0) + int(result.get("errors") or 0)
-            total = totals.setdefault(key, [0, 0])
-            total[0] += ran
-            total[1] += failed
+        for run_id, attempt, job, tests, skipped, failed, errors in session.execute(query):
+            total = totals.setdefault((run_id, int(attempt or 1), job), [0, 0])
+            total[0] += int(tests or 0) - int(skipped or 0)
+            total[1] += int(failed or 0) + int(errors or 0)
     return [UploadCounts(key, ran, failed) for key, (ran, failed) in totals.items()]
 
 

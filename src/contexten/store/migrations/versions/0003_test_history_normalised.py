@@ -11,6 +11,9 @@ duration). Existing rows move over in arrival order; each test's identity is tak
 its first row (the test id is a hash of its repository, file, class and name, so only the
 suite, which nothing reads, can differ between a test's rows: the first is kept, as a new
 ingest keeps it); rows that share all of their upload's columns become one upload.
+
+The record that a report was ingested (its key and counts) moves from the integrations'
+action ledger (`actions` rows of kind `tests.ingest`) to its own table, `test_ingests`.
 """
 
 from __future__ import annotations
@@ -51,6 +54,102 @@ def _wide_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+INGEST_KIND = "tests.ingest"
+_COUNTS = ("cases", "tests", "failed", "errors", "skipped")
+_INGEST_RUN = ("repository", "branch", "run_id", "run_attempt", "job")
+_CUTS = {"repository": 300, "branch": 300, "run_id": 100, "job": 300}
+
+
+def _ingests_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "test_ingests",
+        metadata,
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("ingest_key", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=500), nullable=True),
+        sa.Column("repository", sa.String(length=300), nullable=True),
+        sa.Column("branch", sa.String(length=300), nullable=True),
+        sa.Column("run_id", sa.String(length=100), nullable=True),
+        sa.Column("run_attempt", sa.Integer(), nullable=False),
+        sa.Column("job", sa.String(length=300), nullable=True),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in _COUNTS),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("ingest_key"),
+    )
+
+
+def _actions_table() -> sa.TableClause:
+    return sa.table(
+        "actions",
+        sa.column("id", sa.Integer()),
+        sa.column("idempotency_key", sa.String()),
+        sa.column("kind", sa.String()),
+        sa.column("target", sa.String()),
+        sa.column("status", sa.String()),
+        sa.column("result", sa.JSON()),
+        sa.column("attempts", sa.Integer()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+
+
+def _text(value: Any, length: int) -> str | None:
+    return None if value is None else str(value)[:length]
+
+
+def _move_ingest_records(bind: Any, ingests: sa.Table) -> None:
+    """The ledger's `tests.ingest` rows into test_ingests, then out of the ledger."""
+    actions = _actions_table()
+    rows = bind.execute(
+        sa.select(actions.c.idempotency_key, actions.c.target, actions.c.result)
+        .add_columns(actions.c.created_at)
+        .where(actions.c.kind == INGEST_KIND)
+        .order_by(actions.c.id)
+    ).all()
+    records = []
+    for key, target, result, created_at in rows:
+        data = result if isinstance(result, dict) else {}
+        record: dict[str, Any] = {
+            "ingest_key": key,
+            "source": _text(target, 500),
+            "created_at": created_at,
+        }
+        for name, length in _CUTS.items():
+            record[name] = _text(data.get(name), length)
+        record["run_attempt"] = int(data.get("run_attempt") or 1)
+        for name in _COUNTS:
+            record[name] = int(data.get(name) or 0)
+        records.append(record)
+    if records:
+        bind.execute(ingests.insert(), records)
+    bind.execute(actions.delete().where(actions.c.kind == INGEST_KIND))
+
+
+def _restore_ingest_records(bind: Any, ingests: sa.Table) -> None:
+    """test_ingests back into the ledger as `tests.ingest` actions."""
+    records = bind.execute(sa.select(ingests).order_by(ingests.c.id)).mappings().all()
+    actions = _actions_table()
+    rows = [
+        {
+            "idempotency_key": r["ingest_key"],
+            "kind": INGEST_KIND,
+            "target": r["source"],
+            "status": "done",
+            "attempts": 1,
+            "result": {
+                **{name: r[name] for name in _COUNTS},
+                **{name: r[name] for name in _INGEST_RUN},
+            },
+            "created_at": r["created_at"],
+            "updated_at": r["created_at"],
+        }
+        for r in records
+    ]
+    if rows:
+        bind.execute(actions.insert(), rows)
 
 
 def _narrow_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
@@ -95,9 +194,11 @@ def _narrow_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]
 def upgrade() -> None:
     metadata = sa.MetaData()
     cases, uploads, _ = _narrow_tables(metadata)
+    ingests = _ingests_table(metadata)
     wide = _wide_table(sa.MetaData())
     bind = op.get_bind()
     metadata.create_all(bind)
+    _move_ingest_records(bind, ingests)
     op.create_index(op.f("ix_test_cases_test_id"), "test_cases", ["test_id"], unique=True)
     op.create_index(
         op.f("ix_test_case_results_case_id"), "test_case_results", ["case_id"], unique=False
@@ -166,8 +267,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     metadata = sa.MetaData()
     cases, uploads, results = _narrow_tables(metadata)
+    ingests = _ingests_table(metadata)
     wide = _wide_table(metadata)
     bind = op.get_bind()
+    _restore_ingest_records(bind, ingests)
+    op.drop_table("test_ingests")
     wide.create(bind)
     op.create_index("ix_test_results_test_commit", "test_results", ["test_id", "commit_sha"])
     op.create_index(op.f("ix_test_results_test_id"), "test_results", ["test_id"])
