@@ -14,11 +14,14 @@ deleted).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import typing
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -194,6 +197,16 @@ def _case_ids(
     return found
 
 
+# A report's columns, read in C. `_value_`: the outcome's plain string (`.value` is a
+# property, several times slower).
+_CASE_KEY = attrgetter("file", "classname", "name")
+_OUTCOME = attrgetter("outcome._value_")
+_DURATION = attrgetter("duration_seconds")
+# Test ids are a pure function of (repository, file, class, name): remembered across
+# batches, bounded.
+_test_id = functools.lru_cache(maxsize=1 << 16)(test_id)
+
+
 def _store_results(
     store: Store,
     connection: Connection,
@@ -202,25 +215,30 @@ def _store_results(
 ) -> None:
     """One upload row per report, the tests' identities once, and the narrow result rows."""
     wanted: dict[str, tuple[str | None, TestCaseResult]] = {}
-    seen: dict[tuple[str | None, str | None, str | None, str], str] = {}
+    # Per repository: (file, class, name) -> test id. The reports of one batch mostly
+    # repeat the same tests: after the first, a report's ids are dictionary lookups (map
+    # and attrgetter run them in C).
+    seen: dict[str | None, dict[tuple[str | None, str | None, str], str]] = {}
     per_report: list[list[str]] = []
     for report, run in fresh:
         repository = run.repository
-        ids: list[str] = []
-        for item in report.cases:
-            key = (repository, item.file, item.classname, item.name)
-            test = seen.get(key)
-            if test is None:
-                test = seen[key] = test_id(*key)
-                if test not in wanted:
-                    wanted[test] = (repository, item)
-            ids.append(test)
-        per_report.append(ids)
+        known = seen.setdefault(repository, {})
+        keys = list(map(_CASE_KEY, report.cases))
+        ids: list[str | None] = list(map(known.get, keys))
+        if None in ids:
+            for n, key in enumerate(keys):
+                if ids[n] is None:
+                    test = known.get(key)
+                    if test is None:
+                        test = known[key] = _test_id(repository, *key)
+                        wanted.setdefault(test, (repository, report.cases[n]))
+                    ids[n] = test
+        per_report.append(typing.cast("list[str]", ids))  # every id filled in
     case_ids = _case_ids(store, connection, wanted)
     sql = _insert_sql(store, "test_case_results", RESULT_COLUMNS)
     pending: list[tuple[Any, ...]] = []
-    for (report, run), ids in zip(fresh, per_report, strict=True):
-        if not ids:
+    for (report, run), tests in zip(fresh, per_report, strict=True):
+        if not tests:
             continue
         # Never in the future (clock skew between CI and us): it would fall outside every
         # window.
@@ -238,11 +256,14 @@ def _store_results(
         ).inserted_primary_key
         assert added is not None
         upload = added[0]
-        # `_value_`: the plain string (`.value` is a property, several times slower here).
-        pending += [
-            (upload, case_ids[test], item.outcome._value_, item.duration_seconds)
-            for test, item in zip(ids, report.cases, strict=True)
-        ]
+        cases = report.cases
+        pending += zip(
+            repeat(upload, len(cases)),
+            map(case_ids.__getitem__, tests),
+            map(_OUTCOME, cases),
+            map(_DURATION, cases),
+            strict=True,
+        )
         if len(pending) >= INSERT_BATCH:
             _insert_results(store, connection, sql, pending)
             pending = []
