@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contexten.analysis.logs import blocks
@@ -116,7 +116,9 @@ def _failing_command_scope(scan: ScanResult, hits: tuple[Hit, ...]) -> tuple[Hit
     return hits
 
 
-_TRAVIS_STATUS = re.compile(r'The command ".*" (failed and )?exited with [1-9]')
+_TRAVIS_STATUS = re.compile(
+    r'The command ".*" ((failed and )?exited with [1-9]|failed \d+ times\.)'  # travis_retry
+)
 
 
 _UNDER_TEST = 12  # lines under a test failure where its cause is printed
@@ -220,6 +222,16 @@ def _category_of(hit: Hit) -> FailureCategory | None:
     return RULES_BY_ID[hit.rule_id].category
 
 
+def _last_of_each(hits: Iterable[Hit]) -> list[Hit]:
+    """The last of hits with the same text: a retried step or a re-run test suite prints
+    its error again, and the last attempt is the one that failed the job."""
+    last: dict[str, Hit] = {}
+    for hit in hits:
+        last.pop(key := _NL_PREFIX.sub("", hit.text.strip()), None)
+        last[key] = hit
+    return list(last.values())
+
+
 def candidate_evidence(decision: RuleDecision, scan: ScanResult) -> list[tuple[EvidenceLine, int]]:
     """Evidence candidates, each with a rank (lower = more telling), without duplicates."""
     ranked: list[tuple[EvidenceLine, int]] = []
@@ -256,7 +268,7 @@ def candidate_evidence(decision: RuleDecision, scan: ScanResult) -> list[tuple[E
     base = FailureCategory.TEST if category is FailureCategory.FLAKY_TEST else category
     per_rule: dict[str, int] = {}
     causes = sorted(
-        (h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE),
+        _last_of_each(h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE),
         key=lambda h: (_PRIORITY[h.rule_id], h.line),
     )
     for hit in causes:
@@ -280,13 +292,16 @@ def candidate_evidence(decision: RuleDecision, scan: ScanResult) -> list[tuple[E
 
 
 _EXIT_STATUS = re.compile(
-    r"(The command \".*\" (failed and )?exited with [1-9]|"
+    r"(The command \".*\" ((failed and )?exited with [1-9]|failed \d+ times\.)|"
     r"##\[error\]Process completed with exit code [1-9]|"
     r"Error: Process completed with exit code [1-9])"
 )
 MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
-_TAIL = 10  # the failing command's last lines looked at for its own block
+_TAIL = 18  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
+_STOPPED = re.compile(r"(exited with|exit code) (124|137)\b")
+_NAMED_TESTS = 3  # failing tests whose first mention is grown into a block
+_NAMED_RANK = 6
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
 
 
@@ -331,8 +346,10 @@ def _status_line(scan: ScanResult, hit: Hit) -> int | None:
     return None
 
 
-_EXIT_ANY = re.compile(r"exited with [1-9]|Process completed with exit code [1-9]")
-_TRAVIS_TAIL = re.compile(r'^.*" (failed and )?exited with [1-9]')
+_EXIT_ANY = re.compile(
+    r"exited with [1-9]|\" failed \d+ times\.|Process completed with exit code [1-9]"
+)
+_TRAVIS_TAIL = re.compile(r'^.*" ((failed and )?exited with [1-9]|failed \d+ times\.)')
 _MAX_ECHO = 200
 _REGION_MAX = 4000  # lines of the failing command's output searched for failure lists
 
@@ -397,6 +414,7 @@ def evidence_blocks(
         first = max(1, scan.total_lines - _QUIET_LINES)
     candidates: list[blocks.Block] = []
     covered: set[int] = set()
+    relay: blocks.Block | None = None
 
     def add(lines: list[tuple[int, str]], kind: BlockKind, rule: str | None, rank: int) -> None:
         if keep is not None:
@@ -435,6 +453,14 @@ def evidence_blocks(
         if not grown:
             grown = [(line.line, line.text)]
         add(grown, _kind_for(line.rule, [t for _, t in grown]), line.rule, rank)
+    # 2a. Where the failing tests were first named: their failure, message and location.
+    named = [n for n in scan.failing_test_lines if first <= n <= last and n not in covered]
+    for number in named[:_NAMED_TESTS]:
+        if number in covered:
+            continue
+        anchor = number
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, _NAMED_RANK)
     # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...):
     #    the first and the last not yet shown.
     openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
@@ -464,6 +490,11 @@ def evidence_blocks(
         anchor = number
         grown = blocks.grow(store, number, lower=first, upper=last)
         add(grown, BlockKind.COMPILER, None, 2)
+    # 3c. A status that says the command was stopped (timeout(1)'s 124, SIGKILL's 137): it
+    #     is the evidence itself.
+    status_text = store.get(exit_at) if exit_at is not None else None
+    if exit_at is not None and status_text and _STOPPED.search(status_text):
+        add([(exit_at, status_text)], BlockKind.ERROR, None, 1)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
     if end_at is not None and not quiet:
@@ -477,11 +508,13 @@ def evidence_blocks(
                 None,
                 10 if explained else 0,
             )
+            relay = candidates[-1]
     if status is not None:
         candidates = [_with_new_neighbours(b, store, status) for b in candidates]
     later = _later_command_blocks(decision, scan, exit_at, keep) if not quiet else []
     if later:
-        return blocks.assemble(_interleaved(_merged(candidates)[:MAX_BLOCKS], later), status=status)
+        both = _interleaved(_merged(candidates)[:MAX_BLOCKS], later)
+        return blocks.assemble(_distinct(both), status=status)
     if quiet:
         # Nothing says the job failed (a log cut short?): its last lines only when they
         # look like a failure.
@@ -504,7 +537,18 @@ def evidence_blocks(
             candidates.append(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
-    return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+    return blocks.assemble(_without_relay(_merged(candidates)[:MAX_BLOCKS], relay), status=status)
+
+
+def _without_relay(chosen: list[blocks.Block], relay: blocks.Block | None) -> list[blocks.Block]:
+    """The failing command's last lines, when other blocks explain the failure and nothing
+    was merged into them, mostly relay it ("see above", a summary, a wrapper's message)."""
+    if relay is None or len(chosen) < 2:
+        return chosen
+    latest = max(chosen, key=lambda b: b.start)
+    if latest.lines != relay.lines:
+        return chosen
+    return [b for b in chosen if b is not latest]
 
 
 _LATER_BLOCKS = 2  # blocks of a later failing command shown beside the first one's
@@ -648,8 +692,28 @@ def _merged(candidates: list[blocks.Block]) -> list[blocks.Block]:
             )
         else:
             out.append(block)
+    return _distinct(out)
+
+
+def _distinct(candidates: list[blocks.Block]) -> list[blocks.Block]:
+    """One block per distinct text: a retried or repeated failure prints the same block
+    again; the last one is kept (failures come late) with the best rank of its copies."""
+    latest: dict[tuple[str, ...], blocks.Block] = {}
+    best: dict[tuple[str, ...], int] = {}
+    for block in sorted(candidates, key=lambda b: b.start):
+        key = tuple(_DIGITS.sub("#", _NL_PREFIX.sub("", text.strip())) for _, text in block.lines)
+        latest[key] = block
+        best[key] = min(best.get(key, block.rank), block.rank)
+    out = [
+        blocks.Block(b.start, b.end, b.kind, b.rule, b.lines, best[key])
+        for key, b in latest.items()
+    ]
     out.sort(key=lambda b: (b.rank, b.start))
     return out
+
+
+_NL_PREFIX = re.compile(r"^nl(?=$|[^a-z])")
+_DIGITS = re.compile(r"\d+")
 
 
 _SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
