@@ -48,7 +48,7 @@ def _boilerplate(text: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class RuleDecision:
     """What the rules say before evidence is chosen (the baseline step reuses it)."""
 
     category: FailureCategory
@@ -152,7 +152,7 @@ def _environment_under_test(in_scope: tuple[Hit, ...]) -> FailureCategory | None
     return None
 
 
-def decide(scan: ScanResult) -> Decision:
+def decide(scan: ScanResult) -> RuleDecision:
     is_actions = bool(scan.steps)
     failing_step = _failing_step(scan)
     causes = [h for h in scan.hits if RULES_BY_ID[h.rule_id].role is Role.CAUSE]
@@ -172,11 +172,13 @@ def decide(scan: ScanResult) -> Decision:
         if scoped_causes:
             in_scope, penalty = earlier, 0.5
     if scan.total_lines == 0 or not scan.has_text:
-        return Decision(FailureCategory.UNKNOWN, 0.0, DiagnosisStatus.EMPTY, None, None, (), False)
+        return RuleDecision(
+            FailureCategory.UNKNOWN, 0.0, DiagnosisStatus.EMPTY, None, None, (), False
+        )
     if not scoped_causes:
         status = DiagnosisStatus.UNMATCHED if failure_evident else DiagnosisStatus.NO_FAILURE
         confidence = 0.2 if failure_evident else 0.05
-        return Decision(
+        return RuleDecision(
             FailureCategory.UNKNOWN,
             confidence,
             status,
@@ -205,7 +207,7 @@ def decide(scan: ScanResult) -> Decision:
         confidence *= 0.85  # a guess from the failure's kind, not from a re-run
     if not failure_evident:
         confidence = min(confidence, 0.3)
-    return Decision(
+    return RuleDecision(
         category,
         round(confidence, 3),
         DiagnosisStatus.DIAGNOSED,
@@ -230,7 +232,7 @@ def _last_of_each(hits: Iterable[Hit]) -> list[Hit]:
     return list(last.values())
 
 
-def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[EvidenceLine, int]]:
+def candidate_evidence(decision: RuleDecision, scan: ScanResult) -> list[tuple[EvidenceLine, int]]:
     """Evidence candidates, each with a rank (lower = more telling), without duplicates."""
     ranked: list[tuple[EvidenceLine, int]] = []
     seen: set[int] = set()
@@ -303,7 +305,7 @@ _NAMED_RANK = 6
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
 
 
-def exit_line(decision: Decision, scan: ScanResult) -> int | None:
+def exit_line(decision: RuleDecision, scan: ScanResult) -> int | None:
     """The failing command's exit-status line (Travis or Actions), if the log has one.
 
     Travis echoes a multi-line command inside its status line: the line returned is the
@@ -366,7 +368,7 @@ def _last_lines(scan: ScanResult, before: int, count: int) -> list[tuple[int, st
     return sorted(out)
 
 
-def _region(decision: Decision, scan: ScanResult, exit_at: int | None) -> tuple[int, int]:
+def _region(decision: RuleDecision, scan: ScanResult, exit_at: int | None) -> tuple[int, int]:
     """The failing command's (or step's) output lines: where the explanation is."""
     if exit_at is not None:
         first, last = blocks.command_start(scan.lines, exit_at), exit_at - 1
@@ -390,7 +392,7 @@ def _kind_for(rule: str | None, texts: list[str]) -> BlockKind:
 
 
 def evidence_blocks(
-    decision: Decision,
+    decision: RuleDecision,
     scan: ScanResult,
     ranked: list[tuple[EvidenceLine, int]],
     *,
@@ -600,7 +602,7 @@ _SPLIT_BLOCK_MAX = 15  # lines of one block when two failing commands share the 
 
 
 def _later_command_blocks(
-    decision: Decision,
+    decision: RuleDecision,
     scan: ScanResult,
     exit_at: int | None,
     keep: Callable[[int, str], bool] | None,
@@ -771,7 +773,7 @@ _SUMMARY_RANK = 15
 _QUIET_LINES = 400  # lines searched for failure-looking blocks when nothing says it failed
 
 
-def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
+def _end_of_output(decision: RuleDecision, scan: ScanResult) -> int | None:
     """Where the failing output ends when no exit-status line says it: the failing step's
     first failure marker, else the end of the log (a log cut short, a runner that died)."""
     markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
@@ -790,7 +792,7 @@ def _category_of_rule(rule_id: str) -> FailureCategory | None:
     return rule.category if rule else None
 
 
-def rule_matches(scan: ScanResult, decision: Decision) -> tuple[RuleMatch, ...]:
+def rule_matches(scan: ScanResult, decision: RuleDecision) -> tuple[RuleMatch, ...]:
     first: dict[str, Hit] = {}
     counts: dict[str, int] = {}
     in_step: dict[str, bool] = {}
@@ -822,7 +824,7 @@ def rule_matches(scan: ScanResult, decision: Decision) -> tuple[RuleMatch, ...]:
 
 
 def signature(
-    decision: Decision, evidence: tuple[EvidenceLine, ...], tests: tuple[str, ...]
+    decision: RuleDecision, evidence: tuple[EvidenceLine, ...], tests: tuple[str, ...]
 ) -> str:
     """Same cause in another run -> same value: rule, normalised cause lines or test names."""
     if decision.status in (DiagnosisStatus.EMPTY, DiagnosisStatus.NO_FAILURE):
@@ -836,7 +838,7 @@ def signature(
     return stable_hash(decision.category.value, rule_id, *parts)
 
 
-def step_name(scan: ScanResult, decision: Decision) -> str | None:
+def step_name(scan: ScanResult, decision: RuleDecision) -> str | None:
     index = decision.failing_step
     if index is None and decision.winner is not None and decision.winner.step >= 0:
         index = decision.winner.step
@@ -845,7 +847,7 @@ def step_name(scan: ScanResult, decision: Decision) -> str | None:
     return scan.steps[index][1]
 
 
-def summary(decision: Decision) -> tuple[str, str]:
+def summary(decision: RuleDecision) -> tuple[str, str]:
     """(one-line summary, fix hint)."""
     if decision.status is DiagnosisStatus.EMPTY:
         return "The log is empty.", "Check that the job produced a log (it may have expired)."
@@ -865,7 +867,7 @@ def summary(decision: Decision) -> tuple[str, str]:
 
 def build(
     scan: ScanResult,
-    decision: Decision,
+    decision: RuleDecision,
     evidence: tuple[EvidenceLine, ...],
     baseline: object = None,
     evidence_blocks: tuple[EvidenceBlock, ...] = (),
