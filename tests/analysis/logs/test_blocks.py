@@ -502,3 +502,13 @@ def test_a_failure_printed_again_by_a_later_run_is_shown_at_the_later_run() -> N
     got = _lines(log)
     assert {7, 8} <= got  # the second run's copy
     assert not {3, 4} & got
+
+
+def test_a_short_failing_command_is_shown_with_its_command_line() -> None:
+    log = [
+        "travis_time:start:04e6a1a3",  # 1
+        "$ ./check_integrity.sh bin/*",  # 2
+        "Run 'make docs' to create man/git-rename-remote.1",  # 3
+        'The command "./check_integrity.sh bin/*" exited with 1.',  # 4
+    ]
+    assert {2, 3} <= _lines(log)

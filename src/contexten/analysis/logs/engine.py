@@ -502,6 +502,7 @@ def evidence_blocks(
         tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
         tail = [(n, t) for n, t in tail if n not in covered]
         if tail:
+            tail = _with_command(store, tail, first)
             add(
                 tail,
                 blocks._kind_of([t for _, t in tail], BlockKind.COMMAND),
@@ -541,6 +542,22 @@ def evidence_blocks(
     return blocks.assemble(_latest_copies(chosen, store, first, last), status=status)
 
 
+def _with_command(
+    store: LineStore, tail: list[tuple[int, str]], first: int
+) -> list[tuple[int, str]]:
+    """A command's whole (short) output with the command that printed it (`$ make check`):
+    what ran is half of what failed. (An Actions step's command is its step name.)"""
+    echo = first - 1
+    text = store.get(echo)
+    if text is None or tail[0][0] > first + 2:
+        return tail
+    plain = _ANSI_RESET.sub("", text)
+    if plain.startswith("$ "):
+        return [(echo, text), *tail]
+    return tail
+
+
+_ANSI_RESET = re.compile(r"^(\x1b\[0K)+")
 _COPIES_SEARCHED = 4000  # lines after a block searched for a later copy of its first line
 
 
