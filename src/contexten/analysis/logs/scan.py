@@ -23,7 +23,8 @@ from contexten.analysis.logs.matcher import BlockMatcher, Prefilter, build_match
 from contexten.analysis.logs.rules import RULES, Role, Rule
 from contexten.analysis.logs.text import clean_line, contains_any, keyed_pieces, line_key
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20  # scanned at a time: larger blocks cost memory, not speed
+KEPT_BYTES = 4 << 20  # the log's first and last bytes kept for evidence blocks
 MAX_LINE_BYTES = 64 << 10  # longer lines are cut (their numbering is kept)
 HITS_KEPT_HEAD = 50  # per rule: the first hits and the last ones are kept
 HITS_KEPT_TAIL = 200
@@ -32,7 +33,6 @@ TAIL_LINES = 30
 SMALL_LOG_BYTES = 8 << 20  # up to here the fast-compiling engine scans; then the fastest
 NEIGHBOURS = 2  # baseline mode: lines kept before each hit (new ones may become evidence)
 MAX_CONTEXT_KEYS = 20_000
-KEPT_TAIL_BLOCKS = 1  # besides the first block: evidence blocks grow inside these
 MAX_LINE_KEYS = 2_000_000
 
 # Every line break but `\n`, as UTF-8 (text.contains_any looks for all in one pass).
@@ -62,9 +62,8 @@ class Hit:
 class LineStore:
     """The raw lines kept for growing evidence blocks: the log's first and last blocks.
 
-    The head keeps the first BLOCK_BYTES (4 MB), the tail the last KEPT_TAIL_BLOCKS blocks
-    (4 MB each), so memory stays at ~8 MB whatever the log size and logs up to 8 MB are kept
-    whole. Lines are split and cleaned only when asked for.
+    The head keeps the first KEPT_BYTES (4 MB), the tail at least the last KEPT_BYTES, so
+    memory stays near 8-9 MB whatever the log size and logs up to 8 MB are kept whole. Lines are split and cleaned only when asked for.
     """
 
     def __init__(self) -> None:
@@ -76,13 +75,13 @@ class LineStore:
         self._texts: dict[int, str | None] = {}
 
     def add(self, first_line: int, block: bytes) -> None:
-        if self._head_bytes < BLOCK_BYTES:
+        if self._head_bytes < KEPT_BYTES:
             self._head.append((first_line, block))
             self._head_bytes += len(block)
             return
         self._tail.append((first_line, block))
         self._tail_bytes += len(block)
-        while self._tail_bytes - len(self._tail[0][1]) >= KEPT_TAIL_BLOCKS * BLOCK_BYTES:
+        while self._tail_bytes - len(self._tail[0][1]) >= KEPT_BYTES:
             first, dropped = self._tail.popleft()
             self._tail_bytes -= len(dropped)
             self._split.pop(first, None)
