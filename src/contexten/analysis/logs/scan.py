@@ -63,7 +63,8 @@ class LineStore:
     """The raw lines kept for growing evidence blocks: the log's first and last blocks.
 
     The head keeps the first KEPT_BYTES (4 MB), the tail at least the last KEPT_BYTES, so
-    memory stays near 8-9 MB whatever the log size and logs up to 8 MB are kept whole. Lines are split and cleaned only when asked for.
+    memory stays near 8-9 MB whatever the log size and logs up to 8 MB are kept whole.
+    Lines are split and cleaned only when asked for.
     """
 
     def __init__(self) -> None:
