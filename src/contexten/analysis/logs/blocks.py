@@ -31,7 +31,7 @@ from contexten.analysis.logs.model import BlockKind, EvidenceBlock, EvidenceLine
 from contexten.analysis.logs.scan import LineStore
 
 EVIDENCE_MAX = 30
-BLOCK_MAX = 24  # lines of one block before trimming
+BLOCK_MAX = 30  # lines of one block before trimming
 MAX_BACK = 40  # lines walked back from an anchor to its header
 MAX_FORWARD = 60  # lines walked forward over a block's continuation
 TAIL_LINES = 8  # command-output lines shown when no rule explains the failure

@@ -297,7 +297,7 @@ _EXIT_STATUS = re.compile(
     r"Error: Process completed with exit code [1-9])"
 )
 MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
-_TAIL = 18  # the failing command's last lines looked at for its own block
+_TAIL = 22  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
 _STOPPED = re.compile(r"(exited with|exit code) (124|137)\b")
 _NAMED_TESTS = 3  # failing tests whose first mention is grown into a block
