@@ -123,7 +123,7 @@ async def test_initialize_creates_the_zombie_automation_once(
         automation = await Automation.aread(name=ZOMBIE_AUTOMATION_NAME)
         assert await ensure_zombie_automation() is False  # exists: not created twice
     trigger = automation.trigger
-    assert "prefect.flow-run.Pending" in trigger.after  # type: ignore[union-attr]
+    assert "prefect.flow-run.Submitting" in trigger.after  # type: ignore[union-attr]
     assert "prefect.flow-run.Running" in trigger.expect  # type: ignore[union-attr]
     assert trigger.posture.value == "Proactive"  # type: ignore[union-attr]
     assert trigger.within.total_seconds() == ZOMBIE_AFTER_SECONDS  # type: ignore[union-attr]

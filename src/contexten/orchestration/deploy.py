@@ -96,7 +96,12 @@ ZOMBIE_AUTOMATION_NAME = "contexten: crash flow runs without heartbeats"
 HEARTBEAT_SECONDS = 30
 ZOMBIE_AFTER_SECONDS = 120
 ZOMBIE_AFTER = frozenset(
-    {"prefect.flow-run.heartbeat", "prefect.flow-run.Pending", "prefect.flow-run.Running"}
+    {
+        "prefect.flow-run.heartbeat",
+        "prefect.flow-run.Pending",
+        "prefect.flow-run.Submitting",  # the Pending state a worker sets before it starts one
+        "prefect.flow-run.Running",
+    }
 )
 ZOMBIE_EXPECT = frozenset(
     {
