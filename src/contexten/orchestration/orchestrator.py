@@ -516,29 +516,30 @@ class PrefectOrchestrator:
                 key = flow_run.idempotency_key.split(RESTART_SUFFIX)[0]
                 payload = (flow_run.parameters or {}).get("parameters") or row.parameters
                 message = flow_run.state.message if flow_run.state is not None else None
-                await asyncio.to_thread(
-                    runs.mark_crashed,
-                    self.store,
-                    row.run_id,
-                    error=f"crashed: {message or 'its process died'}",
-                )
                 try:
                     wtype = AutonomousWorkflowType(row.workflow_type)
                     new_id = await self._trigger_deployment(wtype, dict(payload), key)
                 except Exception as exc:  # the next sweep tries again
                     logger.error("cannot restart crashed run %s: %s", flow_run.id, exc)
                     continue
+                # The new run waits for a worker: its action claims see this at once.
+                again = (
+                    f"started again as {new_id}"
+                    if new_id != str(flow_run.id)
+                    else f"not started again: its key crashed {MAX_DEAD_RUN_RESTARTS + 1} times"
+                )
+                await asyncio.to_thread(
+                    runs.mark_crashed,
+                    self.store,
+                    row.run_id,
+                    error=f"crashed ({message or 'its process died'}); {again}",
+                )
                 await client.update_flow_run(
                     flow_run.id, tags=[*(flow_run.tags or []), RESTARTED_TAG]
                 )
-                if new_id != str(flow_run.id):
-                    logger.warning(
-                        "run %s (%s) crashed (its process died): started again as %s",
-                        flow_run.id,
-                        row.workflow_type,
-                        new_id,
-                    )
-                    restarted.append(row)
+                log = logger.warning if new_id != str(flow_run.id) else logger.error
+                log("run %s (%s): %s", flow_run.id, row.workflow_type, again)
+                restarted.append(row)
         return restarted
 
     async def _rerun(self, stale: Execution) -> None:
