@@ -103,6 +103,34 @@ async def test_the_sweep_restarts_a_crashed_deployment_run_once_under_its_key(
     assert new_row is not None and new_row.status == "scheduled"
 
 
+async def test_a_run_crashed_after_its_body_finished_is_not_run_again(
+    prefect_server: str, contexten_home: Path
+) -> None:
+    from prefect import states
+
+    from contexten.config import reload_settings
+    from contexten.orchestration import PrefectOrchestrator
+    from contexten.orchestration.deploy import build_deployments
+    from contexten.store import executions as runs
+
+    settings = reload_settings().model_copy(update={"dispatch_mode": "deployment"})
+    with prefect_settings(prefect_server):
+        orchestrator = PrefectOrchestrator(settings=settings, prefect_api_url=prefect_server)
+        store = orchestrator.store
+        (deployment,) = [d for d in await build_deployments(settings) if d.name == "health-check"]
+        await deployment.aapply()
+        key = "github-delivery:crashed-after-the-fact:health_check"
+        first = await orchestrator.trigger_workflow("health_check", {}, idempotency_key=key)
+        runs.record(store, first, status="completed", lease_owner="worker-host:1:abc")
+        # A lost state event: Prefect crashed it although its body finished.
+        await _force_state(first, states.Crashed(message="no heartbeat for 120 s"))
+        restarted = await orchestrator.restart_crashed_runs()
+        again = await orchestrator.restart_crashed_runs()
+    assert restarted == [] and again == []
+    row = runs.load(store, first)
+    assert row is not None and row.status == "completed" and row.takeovers == 0
+
+
 async def test_initialize_creates_the_zombie_automation_once(
     prefect_server: str, contexten_home: Path
 ) -> None:
@@ -129,3 +157,4 @@ async def test_initialize_creates_the_zombie_automation_once(
     assert trigger.within.total_seconds() == ZOMBIE_AFTER_SECONDS  # type: ignore[union-attr]
     (action,) = automation.actions
     assert action.type == "change-flow-run-state" and action.state.value == "CRASHED"  # type: ignore[union-attr]
+    assert action.force is False  # type: ignore[union-attr]  # an ended run stays as it ended

@@ -145,15 +145,27 @@ async def ensure_zombie_automation() -> bool:
         existing = await Automation.aread(name=ZOMBIE_AUTOMATION_NAME)
     except ValueError:  # not found
         existing = None
+    # Not forced: Prefect refuses to crash a run that already ended (a late or lost event
+    # must never turn a Completed run into a Crashed one, which would be started again);
+    # Pending, Running and Cancelling (where a dead worker leaves runs) are not final.
+    action = ChangeFlowRunState(
+        name=None,
+        state=StateType.CRASHED,
+        message=f"no heartbeat for {ZOMBIE_AFTER_SECONDS} s: its process died",
+        force=False,
+    )
     if existing is not None:
         current = existing.trigger
         if (
             isinstance(current, EventTrigger)
             and set(current.after) == ZOMBIE_AFTER
             and set(current.expect) == ZOMBIE_EXPECT
+            and [a.model_dump() for a in existing.actions] == [action.model_dump()]
         ):
             return False
-        existing.trigger = trigger  # made by an earlier version: heartbeats only
+        # made by an earlier version (heartbeats only, forced): bring it up to date
+        existing.trigger = trigger
+        existing.actions = [action]
         await existing.aupdate()
         return True
     automation = Automation(
@@ -161,14 +173,7 @@ async def ensure_zombie_automation() -> bool:
         description="A flow run whose heartbeats stopped, or that never left Pending, "
         "lost its process.",
         trigger=trigger,
-        actions=[
-            ChangeFlowRunState(
-                name=None,
-                state=StateType.CRASHED,
-                message=f"no heartbeat for {ZOMBIE_AFTER_SECONDS} s: its process died",
-                force=True,  # also out of Cancelling, where a dead worker leaves runs
-            )
-        ],
+        actions=[action],
     )
     await automation.acreate()
     return True

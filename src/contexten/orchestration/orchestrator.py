@@ -512,7 +512,14 @@ class PrefectOrchestrator:
                     continue
                 row = await asyncio.to_thread(load_execution, self.store, str(flow_run.id))
                 if row is None:
-                    continue  # not started by contexten's trigger: not ours to restart
+                    continue  # no contexten run: not ours to restart
+                if row.is_final and row.status != "crashed":
+                    # Its body ran to the end (recorded): Prefect crashed it after the fact
+                    # (a lost state event). Nothing is missing; never run it twice.
+                    await client.update_flow_run(
+                        flow_run.id, tags=[*(flow_run.tags or []), RESTARTED_TAG]
+                    )
+                    continue
                 key = flow_run.idempotency_key.split(RESTART_SUFFIX)[0]
                 payload = (flow_run.parameters or {}).get("parameters") or row.parameters
                 message = flow_run.state.message if flow_run.state is not None else None
