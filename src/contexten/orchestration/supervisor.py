@@ -428,7 +428,7 @@ def consume_restart_requests(supervisor: Supervisor) -> list[str]:
 
 @dataclass
 class RemoteSupervisor:
-    """The Supervisor protocol for a process that is not `contexten server` itself.
+    """A ComponentRestarter (recovery.manager) for a process that is not `contexten server`.
 
     It reads the components.json the server keeps and asks for restarts through request
     files in CONTEXTEN_HOME/control, which the server's loop consumes.

@@ -29,7 +29,7 @@ from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from contexten.store.db import Store
-from contexten.store.models import Delivery
+from contexten.store.models import DeliveryRecord
 
 logger = logging.getLogger("contexten.events.inbox")  # the name operators know
 
@@ -41,7 +41,7 @@ FAILED = "failed"
 STATUSES = (PENDING, CLAIMED, DISPATCHED, IGNORED, FAILED)
 
 MAX_ERROR_CHARS = 2000
-_table: Table = Delivery.__table__  # type: ignore[assignment]
+_table: Table = DeliveryRecord.__table__  # type: ignore[assignment]
 
 
 class InboxError(Exception):

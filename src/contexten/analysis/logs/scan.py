@@ -143,6 +143,8 @@ class ScanResult:
     line_keys: set[int] | frozenset[int] = frozenset()
     # The raw lines kept for evidence blocks (the first and the last blocks of the log).
     lines: LineStore = field(default_factory=LineStore)
+    # Where failing tests were first named (their inline failures, usually).
+    failing_test_lines: tuple[int, ...] = ()
 
 
 def _small_log_engine() -> str | None:
@@ -306,6 +308,7 @@ class LogScanner:
             hits=tuple(hits),
             steps=tuple(state.steps),
             failing_tests=self._tests.names(),
+            failing_test_lines=self._tests.first_lines(),
             context=context,
             engine=self._matcher.name,
             has_text=self._has_text,
@@ -415,11 +418,16 @@ class LogScanner:
         for index in candidates:
             item = self._items[index]
             if isinstance(item, Trigger):
-                if self._tests.on_trigger(item, text) and item.capture:
+                self._tests.line = line_no
+                named = self._tests.on_trigger(item, text)
+                self._tests.line = None  # context lines are fed without their numbers
+                if named and item.capture:
                     wanted = max(wanted, item.capture)
                 continue
             match = item.regex.search(text)
             if match is None:
+                continue
+            if item.role in _NAMED and _names_a_thing(text, match):
                 continue
             if item.requires is not None:
                 last = self._state.recent.get(item.requires)
@@ -455,3 +463,25 @@ class LogScanner:
             state.failure_markers += 1
             for number, before in self._preceding(block, start, line_no):
                 state.context[number] = before
+
+
+_NAMED = (Role.CAUSE, Role.DETAIL)
+# A test id with parameters: what follows `[` is test data, not the failure.
+_TEST_ID = re.compile(r"^\s*\S+\.py::[^\s\[]+\[")
+_IDENTIFIER = re.compile(r"[\w-]")
+
+
+def _names_a_thing(text: str, match: re.Match[str]) -> bool:
+    """Is a rule's match part of a name rather than a message: inside a word or a file name
+    (`libsigsegv2`, `test-net-connect-econnrefused.lua`), or a parametrised test id's data?"""
+    start, end = match.span()
+    before = text[start - 1] if start > 0 else ""
+    after = text[end : end + 2]
+    glued_before = bool(before) and (bool(_IDENTIFIER.match(before)) or before in "./")
+    glued_after = bool(after) and (
+        bool(_IDENTIFIER.match(after[0])) or (after[0] == "." and after[1:2].isalnum())
+    )
+    if glued_before and glued_after and match.group(0)[:1].isalnum():
+        return True
+    test_id = _TEST_ID.match(text)
+    return test_id is not None and start >= test_id.end()
