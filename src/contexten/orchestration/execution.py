@@ -230,6 +230,10 @@ async def _execute(
     if owner is not None:
         expires = started + timedelta(seconds=settings.execution_lease_seconds)
         lease = {"lease_owner": owner, "lease_expires_at": expires}
+    elif mode == "prefect":
+        # No lease (Prefect's heartbeats govern the run), but the process is named: should
+        # the run crash, its replacement takes over the action claims this process left.
+        lease = {"lease_owner": runs.process_owner(), "lease_expires_at": None}
     if not runs.record(
         store,
         run_id,
