@@ -302,6 +302,10 @@ _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of t
 _STOPPED = re.compile(r"(exited with|exit code) (124|137)\b")
 _NAMED_TESTS = 3  # failing tests whose first mention is grown into a block
 _NAMED_RANK = 6
+# Failure lists come after the blocks of the rules that name a cause, except pytest's
+# FAILURES / ERRORS sections: each failure there is the assertion with its source and place.
+_SECTION_RANK = 2
+_DETAILED = re.compile(r"=+ (FAILURES|ERRORS) =+")
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
 
 
@@ -427,7 +431,8 @@ def evidence_blocks(
     anchor = 0
     # 1. Failure lists in the failing command's output (mocha, PHPUnit, pytest, rspec, ...).
     for header, lines in blocks.section_blocks(store, first, last):
-        add(lines, BlockKind.TEST, None, 0)
+        detailed = _DETAILED.search(store.get(header) or "")
+        add(lines, BlockKind.TEST, None, 0 if detailed else _SECTION_RANK)
         covered.add(header)  # "There was 1 failure:" says less than the list under it
     # 2. The rules' lines, grown into their blocks (outside the command's output: demoted).
     explained = decision.winner is not None
