@@ -505,6 +505,9 @@ _OPENER = re.compile(
 )
 
 
+_SECTION_READ = 4  # a list is read this many budgets far; trimming keeps its messages
+
+
 def section_blocks(
     store: LineStore, first: int, last: int, *, budget: int = BLOCK_MAX
 ) -> list[tuple[int, list[tuple[int, str]]]]:
@@ -520,7 +523,7 @@ def section_blocks(
         blanks = 0
         cursor = number
         level = _LEVEL_PREFIX.match(store.get(number - 1) or "")
-        while cursor <= last and len(lines) < budget:
+        while cursor <= last and len(lines) < budget * _SECTION_READ:
             line = _text(store, cursor)
             if line is None or _SECTION_END.match(line):
                 break

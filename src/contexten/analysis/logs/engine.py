@@ -792,7 +792,7 @@ _SUMMARY = re.compile(
     r"Test Suites: |\d+ failing|BUILD FAILED|\[ERROR\] Tests run:)"
 )
 _SUMMARY_RANK = 15
-_QUIET_LINES = 400  # lines searched for failure-looking blocks when nothing says it failed
+_QUIET_LINES = 2000  # lines searched for failure-looking blocks when nothing says it failed
 
 
 def _end_of_output(decision: RuleDecision, scan: ScanResult) -> int | None:
