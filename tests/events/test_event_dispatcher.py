@@ -21,8 +21,8 @@ from contexten.events.inbox import (
     PENDING,
     Inbox,
     InboxError,
-    InboxItem,
     NewDelivery,
+    Settlement,
 )
 from contexten.store.db import Store
 
@@ -158,11 +158,11 @@ class CrashAfterTrigger(Inbox):
 
     crashed = False
 
-    def mark_dispatched(self, item: InboxItem, workflow_types: Any, run_ids: Any) -> bool:  # type: ignore[override]
-        if not self.crashed:
+    def settle(self, settlement: Settlement) -> bool:
+        if settlement.settled == DISPATCHED and not self.crashed:
             self.crashed = True
             raise InboxError("process killed")
-        return super().mark_dispatched(item, workflow_types, run_ids)
+        return super().settle(settlement)
 
 
 async def test_crash_between_trigger_and_mark_never_dispatches_twice(
