@@ -312,9 +312,11 @@ def create_app(
     async def record(delivery: NewDelivery) -> bool:
         if not writer.alive:
             writer.start()
-        # Shielded: a request that times out leaves its insert to finish (or fail) alone.
+        # A request that times out cancels only its own future: the writer thread still
+        # writes (or fails) the delivery, and nobody is told.
         future = writer.enqueue(delivery)
-        return bool(await asyncio.wait_for(asyncio.shield(future), INSERT_TIMEOUT_SECONDS))
+        async with asyncio.timeout(INSERT_TIMEOUT_SECONDS):
+            return bool(await future)
 
     async def intake(request: Request) -> Response:
         signature = request.headers.get(SIGNATURE_HEADER)
