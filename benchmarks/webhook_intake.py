@@ -1,15 +1,24 @@
 """Sustained webhook intake: deliveries/s and latency of `contexten webhook serve`.
 
 Starts the receiver in a subprocess on 127.0.0.1 (uvicorn, no access log, SQLite store in
-WAL mode), then sends signed workflow_job deliveries (about 8 KB each, every one a new
+WAL mode), then sends signed workflow_job deliveries (about 11 KB each, every one a new
 delivery id, so each is verified, parsed and committed to the inbox) from several client
-processes, each with several keep-alive connections (httpx async). Prints the rate, the
-latency percentiles seen by the clients and the CPU time each side used.
+processes, each with several keep-alive connections. Prints the rate, the latency
+percentiles seen by the clients, their ratio to the targets and the CPU time each side used.
 
-Goal: >= 1,000 deliveries/s and p99 < 50 ms on loopback.
+Closed loop (default): each connection sends its next delivery when the previous one is
+answered (httpx and/or a minimal raw HTTP/1.1 client). Open loop (`--rate R`, raw client):
+delivery i is due at start + i/R whatever came back before, and its latency counts from
+when it was due, so a stalled server cannot hide its stall.
+
+`--dispatch` also runs the dispatcher (no-op trigger) in the server process, as `webhook
+serve` does; the benchmark then samples the inbox and reports how far dispatch lags.
+
+Goal: >= 1,000 deliveries/s and p99 < 50 ms on loopback, with the dispatcher running and
+every delivery dispatched within a second of the last answer.
 
     python benchmarks/webhook_intake.py [--deliveries 6000] [--clients 2] [--connections 8]
-        [--dispatch]   # also run the dispatcher (no-op trigger) in the server process
+        [--dispatch] [--rate 1000] [--client httpx|raw|both]
 """
 
 from __future__ import annotations
