@@ -53,6 +53,7 @@ Trigger = Callable[[str, dict[str, Any], str], Awaitable[str]]
 Sweep = Callable[[], Awaitable[int]]
 
 MAX_RETRY_DELAY_SECONDS = 3600.0
+WARM_UP_SECONDS = 120.0
 
 _loads: Callable[[str], Any] = json.loads
 try:  # orjson (a Prefect dependency) parses the stored payloads several times faster
@@ -178,6 +179,7 @@ class Dispatcher:
         Deliveries still in flight after the grace period are cancelled and their claims
         released, so another dispatcher takes them at once (their keys keep it safe).
         """
+        await self._warm_up()
         logger.info("dispatcher %s started (concurrency %d)", self.worker_id, self.concurrency)
         own_writer = None
         if self.writer is None:
@@ -203,6 +205,17 @@ class Dispatcher:
                 await asyncio.to_thread(own_writer.stop)
                 self.writer = None
             logger.info("dispatcher %s stopped", self.worker_id)
+
+    async def _warm_up(self) -> None:
+        """Let a trigger with `warm_up()` (the orchestrator's) get ready before the first
+        claim, so the first deliveries do not wait for imports and connections."""
+        warm_up = getattr(self.trigger, "warm_up", None)
+        if warm_up is None:
+            return
+        try:
+            await asyncio.wait_for(warm_up(), WARM_UP_SECONDS)
+        except Exception as exc:  # the first run will find out again, and say why
+            logger.warning("trigger warm-up failed: %s", _describe(exc))
 
     async def run_once(self) -> list[DispatchOutcome]:
         """Claim one batch and settle it (for tests, scripts and `contexten gha`-like use)."""

@@ -195,6 +195,20 @@ class PrefectOrchestrator:
     def mode(self) -> str:
         return "prefect" if self.prefect_api_url() else "in-process"
 
+    async def warm_up(self) -> None:
+        """Pay once, before the first delivery, what the first run would otherwise wait
+        for: finding the Prefect server, importing the flows and the workflow bodies and,
+        when flows run in this process, opening its Prefect clients."""
+        import importlib
+
+        api_url = await asyncio.to_thread(self.prefect_api_url)
+        for wtype in AutonomousWorkflowType:
+            await asyncio.to_thread(importlib.import_module, f"contexten.workflows.{wtype.value}")
+        if api_url is not None and self.settings.dispatch_mode == "local":
+            await asyncio.to_thread(importlib.import_module, "contexten.orchestration.flows")
+            async with _shared_prefect_clients():
+                pass
+
     async def initialize(self, *, work_pool: str | None = None) -> InitializeReport:
         """Validate config, migrate the store, and on a server: secrets, limit, deployments."""
         problems = tuple(self.settings.validate())
