@@ -309,3 +309,40 @@ async def test_poison_delivery_is_given_up(store: Store, settings: Settings, att
     (outcome,) = await Dispatcher(inbox, orchestrator, settings).run_once()
     assert outcome.status == FAILED
     assert "gave up after 5 attempts" in (outcome.error or "")
+
+
+class WarmingOrchestrator(IdempotentOrchestrator):
+    """A trigger with warm_up(), like the orchestrator's (imports, server, clients)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.events: list[str] = []
+
+    async def warm_up(self) -> None:
+        self.events.append("warm-up")
+        if self.fail:
+            raise RuntimeError("Prefect server unreachable")
+
+    async def __call__(self, workflow_type: str, parameters: dict[str, Any], key: str) -> str:
+        self.events.append("trigger")
+        return await super().__call__(workflow_type, parameters, key)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_the_trigger_warms_up_before_the_first_claim(
+    store: Store, settings: Settings, examples: Path, fail: bool
+) -> None:
+    inbox = _insert(store, [("d1", "workflow_job", _job_failure(examples, 31))])
+    orchestrator = WarmingOrchestrator(fail=fail)
+    dispatcher = Dispatcher(inbox, orchestrator, settings, poll_interval=0.01)
+    runner = asyncio.create_task(dispatcher.run())
+    for _ in range(500):
+        if inbox.counts()[DISPATCHED] == 1:
+            break
+        await asyncio.sleep(0.01)
+    dispatcher.stop()
+    await asyncio.wait_for(runner, 30)
+    # warmed first; a failed warm-up is logged and dispatching goes on
+    assert orchestrator.events == ["warm-up", "trigger"]
+    assert inbox.counts()[DISPATCHED] == 1

@@ -610,10 +610,10 @@ __all__ = [
 ]
 
 
-# One pair of Prefect clients per event loop for the flows this process runs itself.
-_prefect_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
-    weakref.WeakKeyDictionary()
-)
+# One pair of Prefect clients per event loop (and API URL) for the flows run in-process.
+_prefect_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]
+] = weakref.WeakKeyDictionary()
 
 
 @contextlib.asynccontextmanager
@@ -629,14 +629,16 @@ async def _shared_prefect_clients() -> AsyncIterator[None]:
     variables are set in this task's context only.
     """
     from prefect.context import AsyncClientContext, SyncClientContext
+    from prefect.settings import PREFECT_API_URL
 
-    loop = asyncio.get_running_loop()
-    pair = _prefect_clients.get(loop)
+    by_url = _prefect_clients.setdefault(asyncio.get_running_loop(), {})
+    url = str(PREFECT_API_URL.value() or "")
+    pair = by_url.get(url)
     if pair is None:
         async_context, sync_context = AsyncClientContext(), SyncClientContext()
         await async_context.client.__aenter__()
         sync_context.client.__enter__()
-        pair = _prefect_clients[loop] = (async_context, sync_context)
+        pair = by_url[url] = (async_context, sync_context)
     async_token = AsyncClientContext.__var__.set(pair[0])
     sync_token = SyncClientContext.__var__.set(pair[1])
     try:
