@@ -22,8 +22,17 @@ Prefect; AUTO_RESTART_ENABLED): each kill -9 hits the receiver/dispatcher proces
 the server restarts. The chaos body reaches that process through a `sitecustomize` module
 on its PYTHONPATH.
 
+`--mode distributed` runs it on Prefect's distributed execution (tests/postgres/
+distributed_stack.py): the Prefect server and the store on a throw-away PostgreSQL (or
+SQLite with `--prefect-sqlite`), a `process` work pool, 2 `prefect worker start --limit 2`
+and the receiver with its dispatcher. Each kill -9 hits one worker *together with its
+flow-run processes* (a host or container dying), which is then started again. Runs killed
+that way stay Running or Pending in Prefect until the zombie automation crashes them (no
+heartbeat for 120 s); the dispatcher's sweep then starts each again under its
+idempotency key. Counted: completed flow runs per delivery, crashed runs, comments.
+
     python benchmarks/chaos_exactly_once.py [--deliveries 1000] [--kills 5] [--seed 7]
-        [--mode dispatcher|server]
+        [--mode dispatcher|server|distributed]
 """
 
 from __future__ import annotations
@@ -188,6 +197,129 @@ class ServerUnderTest:
             self.process.wait(10)
 
 
+class DistributedUnderTest:
+    """The distributed stack; kill() is kill -9 of one worker with its flow-run processes."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], args: Any, rng: random.Random) -> None:
+        repo = Path(__file__).resolve().parents[1]
+        sys.path.insert(0, str(repo / "tests" / "postgres"))
+        from distributed_stack import DistributedStack, StackConfig
+        from throwaway_postgres import ThrowawayPostgres
+
+        from contexten.orchestration.deploy import heartbeat_env
+
+        self.rng = rng
+        self.postgres: Any = None
+        if args.prefect_sqlite:
+            prefect_url = f"sqlite+aiosqlite:///{workdir / 'prefect.db'}"
+            store_url = f"sqlite:///{workdir / 'store.db'}"
+        else:
+            self.postgres = ThrowawayPostgres.start()
+            self.postgres.create_database("prefect_chaos")
+            prefect_url = self.postgres.url("prefect_chaos", driver="asyncpg")
+            store_url = self.postgres.create_database("store_chaos")
+        custom = workdir / "site"
+        custom.mkdir(exist_ok=True)
+        (custom / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+        here = str(Path(__file__).resolve().parent)
+        path = os.pathsep.join([str(custom), here, str(repo / "src")])
+        self.database_url = store_url
+        self.config = StackConfig(
+            prefect_database_url=prefect_url,
+            store_database_url=store_url,
+            workers=args.workers,
+            worker_limit=2,
+            pool="chaos-pool",
+            service_env={
+                **env,
+                **heartbeat_env(),
+                "PYTHONPATH": path,
+                "CHAOS_BODY": "1",
+                "LOG_LEVEL": "WARNING",
+            },
+            # slots held by killed runs stay taken until their lease (300 s) ends
+            max_concurrent_workflows=8 * args.workers,
+        )
+        self.stack = DistributedStack(self.config, workdir)
+        self.stack.start()
+        self.killed_processes = 0
+
+    @property
+    def url(self) -> str:
+        return str(self.stack.receiver_url)
+
+    def workers(self) -> list[Any]:
+        return [child for child in self.stack.children if child.name.startswith("worker-")]
+
+    def kill(self) -> None:
+        """kill -9 of a worker and every process under it, all at once (a host dying)."""
+        import signal
+
+        import psutil
+
+        worker = self.rng.choice(self.workers())
+        try:
+            tree = [psutil.Process(worker.process.pid)]
+            tree += tree[0].children(recursive=True)
+        except psutil.Error:
+            tree = []
+        for process in tree:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(tree, timeout=10)
+        worker.process.wait(timeout=10)
+        self.killed_processes += len(tree)
+        self.stack.children.remove(worker)
+        self._dead = worker.name
+
+    def start(self, timeout: float = 120.0, _args: Any = None) -> None:
+        """The host comes back: its worker starts again under the same name."""
+        name = self._dead
+        self.stack._spawn(
+            name,
+            [
+                *("-m", "prefect", "worker", "start", "--pool", self.config.pool),
+                *("--type", "process", "--limit", str(self.config.worker_limit)),
+                *("--name", name),
+            ],
+        )
+        self.stack._wait_ready(timeout)
+
+    def database(self) -> str:
+        return self.database_url
+
+    def flow_runs(self) -> list[dict[str, Any]]:
+        return list(self.stack.flow_runs())
+
+    def stop(self) -> None:
+        self.stack.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+def distributed_counts(
+    server: DistributedUnderTest, deliveries: int
+) -> tuple[int, int, int, list[int], list[int], int]:
+    """(flow runs, completed, crashed, deliveries without a completed run, deliveries with
+    2+ completed runs, runs not final yet) from the Prefect API."""
+    completed: Counter[int] = Counter()
+    crashed = unfinished = 0
+    found = server.flow_runs()
+    for run in found:
+        parameters = (run.get("parameters") or {}).get("parameters") or {}
+        number = int(parameters.get("workflow_run_id", 0)) - 100_000
+        state = (run.get("state") or {}).get("type")
+        if state == "COMPLETED":
+            completed[number] += 1
+        elif state == "CRASHED":
+            crashed += 1
+        elif state not in ("FAILED", "CANCELLED"):
+            unfinished += 1
+    missing = [n for n in range(deliveries) if completed[n] == 0]
+    twice = [n for n, count in completed.items() if count > 1]
+    return len(found), sum(completed.values()), crashed, missing, twice, unfinished
+
+
 # ----- the harness -----
 def payload(n: int) -> bytes:
     run_id = 100_000 + n
@@ -221,6 +353,9 @@ class ChaosReport:
     missing_runs: list[int] = field(default_factory=list)
     comments: Counter[int] = field(default_factory=Counter)
     seconds: float = 0.0
+    distributed: bool = False
+    twice_completed: list[int] = field(default_factory=list)
+    killed_processes: int = 0
 
     @property
     def lost(self) -> list[int]:
@@ -235,21 +370,38 @@ class ChaosReport:
         return (
             len(self.acknowledged) == self.deliveries
             and not self.missing_runs
+            and not self.twice_completed
             and not self.lost
             and not self.duplicated
             and self.kills > 0
         )
 
     def lines(self) -> list[str]:
+        if self.distributed:
+            runs = [
+                f"kill -9 of a worker + its runs:      {self.kills}"
+                f" ({self.killed_processes} processes)",
+                f"posts sent (incl. redeliveries):     {self.sends}",
+                f"acknowledged (2xx):                  {len(self.acknowledged)}",
+                f"flow runs in Prefect:                {self.executions}",
+                f"  completed:                         {self.completed}",
+                f"  crashed (killed), started again:   {self.taken_over}",
+                f"deliveries without a completed run:  {len(self.missing_runs)}",
+                f"deliveries with 2+ completed runs:   {len(self.twice_completed)}",
+            ]
+        else:
+            runs = [
+                f"kill -9 of the server (restarted):   {self.kills}",
+                f"posts sent (incl. redeliveries):     {self.sends}",
+                f"acknowledged (2xx):                  {len(self.acknowledged)}",
+                f"workflow runs (one per key):         {self.executions}",
+                f"  completed:                         {self.completed}",
+                f"  taken over from a killed process:  {self.taken_over}",
+                f"deliveries without a completed run:  {len(self.missing_runs)}",
+            ]
         return [
             f"deliveries:                          {self.deliveries}",
-            f"kill -9 of the server (restarted):   {self.kills}",
-            f"posts sent (incl. redeliveries):     {self.sends}",
-            f"acknowledged (2xx):                  {len(self.acknowledged)}",
-            f"workflow runs (one per key):         {self.executions}",
-            f"  completed:                         {self.completed}",
-            f"  taken over from a killed process:  {self.taken_over}",
-            f"deliveries without a completed run:  {len(self.missing_runs)}",
+            *runs,
             f"comments at the sandbox:             {sum(self.comments.values())}",
             f"  deliveries without a comment:      {len(self.lost)}",
             f"  deliveries with 2+ comments:       {len(self.duplicated)}",
@@ -270,7 +422,7 @@ def _headers(delivery: str, body: bytes, secret: str) -> dict[str, str]:
 
 
 async def send_until_acknowledged(
-    server: Server, report: ChaosReport, secret: str, connections: int, done: asyncio.Event
+    server: Any, report: ChaosReport, secret: str, connections: int, done: asyncio.Event
 ) -> None:
     """Send every delivery; those without a 2xx go to the back of the queue (redelivery)."""
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -333,8 +485,23 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--lease-seconds", type=float, default=4.0, help="runs and deliveries")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
-    parser.add_argument("--mode", choices=("dispatcher", "server"), default="dispatcher")
+    parser.add_argument(
+        "--timeout", type=float, help="give up after (s; default 900, distributed 3600)"
+    )
+    parser.add_argument(
+        "--mode", choices=("dispatcher", "server", "distributed"), default="dispatcher"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="distributed: worker processes")
+    parser.add_argument(
+        "--prefect-sqlite", action="store_true", help="distributed: SQLite, not PostgreSQL"
+    )
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="seconds between kills (default 1 5; distributed: 20 60)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs and databases here")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -342,7 +509,8 @@ def main() -> int:
     from contexten.sandbox.testing import running_sandbox
 
     started = time.monotonic()
-    report = ChaosReport(args.deliveries)
+    distributed = args.mode == "distributed"
+    report = ChaosReport(args.deliveries, distributed=distributed)
     with (
         running_sandbox(services=("github",)) as sandbox,
         contextlib.nullcontext(str(args.workdir))
@@ -369,6 +537,9 @@ def main() -> int:
             server = ServerUnderTest(Path(tmp), settings_env)
             server.wait_ready()
             database_url = server.database_url()
+        elif args.mode == "distributed":
+            server = DistributedUnderTest(Path(tmp), settings_env, args, rng)
+            database_url = server.database()
         else:
             server = Server(Path(tmp), free_port(), lease_seconds=args.lease_seconds)
             base_env = server.env
@@ -388,8 +559,9 @@ def main() -> int:
                 )
             )
             # Kills while deliveries arrive and after, while runs execute.
+            low, high = args.kill_every or ((20.0, 60.0) if distributed else (1.0, 5.0))
             while report.kills < args.kills or not done.is_set():
-                await asyncio.sleep(rng.uniform(1.0, 5.0))
+                await asyncio.sleep(rng.uniform(low, high))
                 if report.kills >= args.kills and done.is_set():
                     break
                 server.kill()
@@ -397,27 +569,46 @@ def main() -> int:
                 await asyncio.to_thread(server.start, 120.0, trigger)
             await sender
 
-        asyncio.run(scenario())
-        deadline = time.monotonic() + args.timeout
-        while True:
-            total, completed, taken, missing = completed_runs(database_url, args.deliveries)
-            if not missing or time.monotonic() > deadline:
-                break
-            time.sleep(1.0)
-        server.stop()
-        report.executions, report.completed, report.taken_over = total, completed, taken
-        report.missing_runs = missing
+        def count(deadline: float) -> None:
+            """Wait until every delivery has its completed run (or the deadline), then
+            count runs."""
+            if distributed:
+                while True:
+                    total, completed, taken, missing, twice, unfinished = distributed_counts(
+                        server, args.deliveries
+                    )
+                    if (not missing and not unfinished) or time.monotonic() > deadline:
+                        break
+                    time.sleep(5.0)
+                report.twice_completed = twice
+                report.killed_processes = server.killed_processes
+            else:
+                while True:
+                    total, completed, taken, missing = completed_runs(database_url, args.deliveries)
+                    if not missing or time.monotonic() > deadline:
+                        break
+                    time.sleep(1.0)
+            report.executions, report.completed, report.taken_over = total, completed, taken
+            report.missing_runs = missing
+
+        try:
+            asyncio.run(scenario())
+            count(time.monotonic() + (args.timeout or (3600.0 if distributed else 900.0)))
+        finally:
+            server.stop()
         pattern = re.compile(r"^chaos run (\d+)")
         for comment in state.comments(REPOSITORY):
             found = pattern.match(comment.body or "")
             if found:
                 report.comments[int(found.group(1))] += 1
     report.seconds = time.monotonic() - started
-    what = (
-        "contexten server: kill -9 of its receiver/dispatcher, local flow runs on Prefect"
-        if args.mode == "server"
-        else "receiver + dispatcher, in-process runs"
-    )
+    what = {
+        "server": "contexten server: kill -9 of its receiver/dispatcher, local flow runs on "
+        "Prefect",
+        "dispatcher": "receiver + dispatcher, in-process runs",
+        "distributed": f"Prefect server on {'SQLite' if args.prefect_sqlite else 'PostgreSQL'}, "
+        f"{args.workers} process workers: kill -9 of a worker with its flow-run processes",
+    }[args.mode]
     print(f"exactly once under kill -9 ({what}, GitHub sandbox)")
     for line in report.lines():
         print("  " + line)

@@ -128,7 +128,7 @@ def measure(
     payloads = scenario.Payloads(sandbox.github_url, sandbox.env()["GITHUB_TOKEN"], repo=REPO)
     latencies: list[float] = []
 
-    def settle(delivery: scenario.Delivery) -> None:
+    def settle(delivery: scenario.ScriptedWebhook) -> None:
         """Until the delivery's workflow run has finished (queued runs count as pending)."""
         while True:
             outcome = outcomes.get(timeout=300)

@@ -76,22 +76,23 @@ def ingest(
     transaction (the test history's bulk path, `ingest_reports`)."""
     from contexten.analysis.junit import parse_junit
     from contexten.store.db import open_store
-    from contexten.store.test_history import RunInfo, ingest_reports
+    from contexten.store.test_history import ReportOrigin, ingest_reports
 
     store = open_store(db if isinstance(db, str) else f"sqlite:///{db}")
     rng = random.Random(7 + start_run)
     runs = max(1, results // tests)
     span = timedelta(days=13)
-    generate = parse = insert = 0.0
+    generate = parse = insert = insert_cpu = 0.0
     stored = 0
     run = start_run
     batch: list[Any] = []
 
     def flush() -> int:
-        nonlocal insert
-        t = time.perf_counter()
+        nonlocal insert, insert_cpu
+        t, cpu = time.perf_counter(), time.process_time()
         count = sum(outcome.stored for outcome in ingest_reports(store, batch))
         insert += time.perf_counter() - t
+        insert_cpu += time.process_time() - cpu
         batch.clear()
         return count
 
@@ -111,7 +112,7 @@ def ingest(
             t = time.perf_counter()
             report = parse_junit(payload, f"run-{run}-{attempt}.xml")
             parse += time.perf_counter() - t
-            info = RunInfo(
+            info = ReportOrigin(
                 "bench/repo",
                 str(run),
                 attempt,
@@ -133,6 +134,7 @@ def ingest(
         "generate_s": generate,
         "parse_s": parse,
         "insert_s": insert,
+        "insert_cpu_s": insert_cpu,
     }
 
 
@@ -210,9 +212,11 @@ def main() -> None:
 
         figures = ingest(args.database_url, args.results, args.tests)
         rows, seconds = int(figures["rows"]), figures["insert_s"]
+        cpu = figures["insert_cpu_s"]
         print(
             f"ingested {rows:,} test results into {Store(args.database_url).safe_url}:"
-            f" store {seconds:.2f} s ({rows / seconds:,.0f} results/s), parse"
+            f" store {seconds:.2f} s ({rows / seconds:,.0f} results/s; this process's CPU"
+            f" {cpu:.2f} s, {rows / cpu:,.0f} results/s), parse"
             f" {figures['parse_s']:.2f} s (load average {os.getloadavg()[0]:.1f})"
         )
         return
@@ -251,6 +255,11 @@ def main() -> None:
         ):
             seconds = half[key] + rest[key]
             print(f"  {label:13s} {seconds:6.2f} s  ({rows / seconds:,.0f} results/s)")
+        cpu = half["insert_cpu_s"] + rest["insert_cpu_s"]
+        print(
+            f"  {'store CPU':13s} {cpu:6.2f} s  ({rows / cpu:,.0f} results/s: this process's"
+            " CPU, SQLite runs in it)"
+        )
         for run in (first, full):
             print(
                 f"analysis of {run['executions']:,} results: {run['analysis_s']:.2f} s wall,"

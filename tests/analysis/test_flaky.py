@@ -17,8 +17,8 @@ from contexten.analysis.executions import (
 from contexten.analysis.flaky import (
     DAY,
     ActiveEntry,
+    FlakinessVerdict,
     FlakyPolicy,
-    Verdict,
     base_name,
     classify,
     find_flaky,
@@ -61,7 +61,7 @@ def test_pass_and_fail_on_one_commit_across_attempts_is_flaky() -> None:
     assert event.commit == "c1"
     assert event.failed_runs == ("10 (test)",)
     assert event.passed_runs == ("10#2 (test)",)
-    assert classify(stats).verdict is Verdict.FLAKY
+    assert classify(stats).verdict is FlakinessVerdict.FLAKY
 
 
 def test_failing_after_a_change_is_not_flaky() -> None:
@@ -70,14 +70,14 @@ def test_failing_after_a_change_is_not_flaky() -> None:
     stats = summarize_test("t", history)
     assert stats is not None
     assert stats.flaky_event_count == 0
-    assert classify(stats).verdict is Verdict.FAILING
+    assert classify(stats).verdict is FlakinessVerdict.FAILING
 
 
 def test_always_failing_is_broken_and_never_quarantined() -> None:
     history = [ex("failed", f"c{i}", run=str(i), at=NOW + i) for i in range(6)]
     stats = summarize_test("t", history)
     assert stats is not None
-    assert classify(stats).verdict is Verdict.BROKEN
+    assert classify(stats).verdict is FlakinessVerdict.BROKEN
     plan = plan_quarantine({"t": stats}, [], now=NOW + 10)
     assert plan.decisions == ()
 

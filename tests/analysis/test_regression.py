@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from contexten.analysis.regression import Verdict, change_points, compare_samples
+from contexten.analysis.regression import RegressionVerdict, change_points, compare_samples
 
 
 def normal(mean: float, sd: float, n: int, seed: int) -> list[float]:
@@ -16,7 +16,7 @@ def normal(mean: float, sd: float, n: int, seed: int) -> list[float]:
 
 def test_significant_and_large_shift_is_a_regression() -> None:
     result = compare_samples(normal(100, 10, 20, 1), normal(140, 10, 20, 2))
-    assert result.verdict is Verdict.REGRESSED
+    assert result.verdict is RegressionVerdict.REGRESSED
     assert result.change_percent is not None and 30 < result.change_percent < 50
     assert result.p_value is not None and result.p_value < 0.001
     assert result.ci_low_percent is not None and result.ci_high_percent is not None
@@ -26,7 +26,7 @@ def test_significant_and_large_shift_is_a_regression() -> None:
 
 def test_significant_but_small_shift_is_the_same() -> None:
     result = compare_samples(normal(100, 1, 40, 3), normal(105, 1, 40, 4))
-    assert result.verdict is Verdict.SAME
+    assert result.verdict is RegressionVerdict.SAME
     assert result.p_value is not None and result.p_value < 0.05
     assert "under the 20% threshold" in result.reason
 
@@ -35,18 +35,18 @@ def test_large_but_noisy_shift_is_the_same() -> None:
     base = [10, 200, 15, 180, 12, 190, 14, 170]
     head = [12, 210, 16, 185, 13, 260, 15, 175]
     result = compare_samples(base, head, threshold_percent=10)
-    assert result.verdict is Verdict.SAME
+    assert result.verdict is RegressionVerdict.SAME
     assert "not significant" in result.reason
 
 
 def test_faster_is_improved() -> None:
     result = compare_samples(normal(100, 5, 12, 5), normal(60, 5, 12, 6))
-    assert result.verdict is Verdict.IMPROVED
+    assert result.verdict is RegressionVerdict.IMPROVED
 
 
 def test_too_few_samples_is_unknown_with_the_medians_still_reported() -> None:
     result = compare_samples([100.0] * 7, [300.0] * 30)
-    assert result.verdict is Verdict.UNKNOWN
+    assert result.verdict is RegressionVerdict.UNKNOWN
     assert result.change_percent == pytest.approx(200.0)
     assert result.p_value is None
     assert "collect more" in result.reason
@@ -55,7 +55,7 @@ def test_too_few_samples_is_unknown_with_the_medians_still_reported() -> None:
 def test_missing_values_are_ignored_and_constant_samples_are_the_same() -> None:
     result = compare_samples([5.0] * 8 + [None, math.nan], [5.0] * 8)
     assert result.baseline_n == 8
-    assert result.verdict is Verdict.SAME
+    assert result.verdict is RegressionVerdict.SAME
     assert result.p_value == 1.0
 
 

@@ -56,7 +56,7 @@ def test_a_home_that_is_a_file_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_the_rich_report_names_checks_and_where_to_look(tmp_path: Path) -> None:
-    delivery = scenario.Delivery("n", "network failure", "workflow_run", "d-1", b"{}")
+    delivery = scenario.ScriptedWebhook("n", "network failure", "workflow_run", "d-1", b"{}")
     record = EventRecord(delivery, 202, "accepted")
     record.runs = [
         {

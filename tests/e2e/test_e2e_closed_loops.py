@@ -26,9 +26,13 @@ from contexten.config import Settings
 from contexten.demo import scenario
 from contexten.demo.loop import ReceiverThread, execution_summary, in_process_trigger
 from contexten.events.dispatcher import DispatchOutcome
-from contexten.events.internal import HEALTH_UNHEALTHY, REGRESSION_DETECTED, InternalEvent
 from contexten.events.routing import DEFAULT_RULES
 from contexten.events.service import build_app
+from contexten.monitoring.internal_events import (
+    HEALTH_UNHEALTHY,
+    REGRESSION_DETECTED,
+    InternalEvent,
+)
 from contexten.orchestration import PrefectOrchestrator
 from contexten.sandbox.github import JobSpec
 from contexten.sandbox.server import SandboxServer
@@ -63,7 +67,7 @@ class Loop:
         token = self.sandbox.env()["GITHUB_TOKEN"]
         return scenario.Payloads(self.sandbox.github_url, token, repo=self.repo)
 
-    def send(self, delivery: scenario.Delivery) -> DispatchOutcome:
+    def send(self, delivery: scenario.ScriptedWebhook) -> DispatchOutcome:
         response = httpx.post(
             self.url + "/webhook",
             content=delivery.body,

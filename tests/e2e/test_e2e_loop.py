@@ -23,8 +23,8 @@ from contexten.config import Settings
 from contexten.demo import scenario
 from contexten.demo.loop import ReceiverThread, execution_summary, in_process_trigger
 from contexten.events.dispatcher import DispatchOutcome
-from contexten.events.internal import DIAGNOSIS_CREATED, InternalEvent
 from contexten.events.service import build_app
+from contexten.monitoring.internal_events import DIAGNOSIS_CREATED, InternalEvent
 from contexten.sandbox.github import JobSpec
 from contexten.sandbox.server import SandboxServer
 from contexten.sandbox.testing import running_sandbox
@@ -57,7 +57,7 @@ class Loop:
         token = self.sandbox.env()["GITHUB_TOKEN"]
         return scenario.Payloads(self.sandbox.github_url, token, repo=self.repo)
 
-    def send(self, delivery: scenario.Delivery, *, secret: str = SECRET) -> httpx.Response:
+    def send(self, delivery: scenario.ScriptedWebhook, *, secret: str = SECRET) -> httpx.Response:
         return httpx.post(
             self.url + "/webhook",
             content=delivery.body,

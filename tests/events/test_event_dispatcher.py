@@ -298,9 +298,9 @@ def test_two_dispatchers_on_one_sqlite_inbox_never_double_dispatch(
     setup.dispose()
 
 
-@pytest.mark.parametrize("attempts", [6])
+@pytest.mark.parametrize("attempts", [8])
 async def test_poison_delivery_is_given_up(store: Store, settings: Settings, attempts: int) -> None:
-    inbox = Inbox(store, lease_seconds=0.01, max_attempts=5)
+    inbox = Inbox(store, lease_seconds=0.01, max_attempts=5, max_claims=7)
     inbox.insert(NewDelivery("poison", "workflow_job", "{}"))
     for _ in range(attempts - 1):  # dispatchers that died while holding it
         inbox.claim("dying", 1)
@@ -308,7 +308,24 @@ async def test_poison_delivery_is_given_up(store: Store, settings: Settings, att
     orchestrator = IdempotentOrchestrator()
     (outcome,) = await Dispatcher(inbox, orchestrator, settings).run_once()
     assert outcome.status == FAILED
-    assert "gave up after 5 attempts" in (outcome.error or "")
+    assert "gave up after 7 attempts" in (outcome.error or "")
+    assert orchestrator.calls == []
+
+
+async def test_more_crashed_claims_than_error_retries_still_dispatch(
+    store: Store, settings: Settings
+) -> None:
+    # Five dispatchers killed while holding the delivery, more than the error retries (5):
+    # the acknowledged delivery is still dispatched by the sixth.
+    inbox = Inbox(store, lease_seconds=0.01, max_attempts=5)
+    inbox.insert(NewDelivery("survivor", "workflow_job", "{}"))
+    for _ in range(5):
+        inbox.claim("killed", 1)
+        await asyncio.sleep(0.02)
+    orchestrator = IdempotentOrchestrator()
+    (outcome,) = await Dispatcher(inbox, orchestrator, settings).run_once()
+    assert outcome.status != FAILED
+    assert "gave up" not in (outcome.error or "")
 
 
 class WarmingOrchestrator(IdempotentOrchestrator):

@@ -12,7 +12,8 @@ from contexten.cli import main
 from contexten.config import Settings, reload_settings
 from contexten.events.dispatcher import Dispatcher
 from contexten.events.inbox import Inbox
-from contexten.events.internal import (
+from contexten.events.routing import DEFAULT_RULES, load_rules, route
+from contexten.monitoring.internal_events import (
     DIAGNOSIS_AUTO_FIX,
     DIAGNOSIS_CREATED,
     HEALTH_UNHEALTHY,
@@ -20,12 +21,11 @@ from contexten.events.internal import (
     alert_event,
     diagnosis_events,
     emit,
-    emit_for_outcome,
     health_events,
     regression_events,
 )
-from contexten.events.routing import DEFAULT_RULES, load_rules, route
 from contexten.orchestration.execution import record_execution
+from contexten.orchestration.outcome_events import emit_for_outcome
 from contexten.store.db import Store
 
 RUN = {

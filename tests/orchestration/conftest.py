@@ -55,6 +55,13 @@ def _make_template(template: Path, cache: Path) -> None:
 
 
 @pytest.fixture(scope="session")
+def prefect_template_db() -> Path:
+    """A migrated Prefect SQLite database to copy (a server started on a copy skips the
+    migrations)."""
+    return _template_db()
+
+
+@pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The API URL of a running Prefect server (use it with prefect's temporary_settings)."""
     home = tmp_path_factory.mktemp("prefect-server")

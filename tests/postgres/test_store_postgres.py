@@ -140,7 +140,7 @@ def test_bulk_test_history_ingest_round_trips(postgres_database: str) -> None:
     from contexten.analysis.junit import parse_junit
     from contexten.store.test_history import (
         HistoryFilter,
-        RunInfo,
+        ReportOrigin,
         ingest_reports,
         iter_executions,
     )
@@ -151,7 +151,7 @@ def test_bulk_test_history_ingest_round_trips(postgres_database: str) -> None:
         b"</testsuite>"
     )
     at = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    run = RunInfo(repository="octo/app", run_id=str(RUN_ID), commit="c" * 40, recorded_at=at)
+    run = ReportOrigin(repository="octo/app", run_id=str(RUN_ID), commit="c" * 40, recorded_at=at)
     store = Store(postgres_database)
     try:
         store.migrate()
@@ -162,5 +162,106 @@ def test_bulk_test_history_ingest_round_trips(postgres_database: str) -> None:
             ("failed", 1.5, at.timestamp()),
             ("passed", 0.25, at.timestamp()),
         ]
+    finally:
+        store.dispose()
+
+
+def test_test_history_rows_move_to_the_narrow_tables_and_back(postgres_database: str) -> None:
+    """Migration 0003 on PostgreSQL: the wide rows become cases, uploads and narrow results
+    (the history reads the same), and a downgrade gives the wide rows back."""
+    from alembic import command
+    from alembic.config import Config
+
+    from contexten.analysis.junit import test_id
+    from contexten.store.test_history import HistoryFilter, identities, iter_executions
+
+    def alembic(store: Store, action: str, revision: str) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
+        with store.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            getattr(command, action)(cfg, revision)
+
+    wide = (
+        "test_id, repository, suite, classname, name, file, outcome, duration_seconds,"
+        " run_id, run_attempt, commit_sha, branch, job, recorded_at"
+    )
+    at = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    a = test_id("o/r", "t.py", "t.A", "a")
+    b = test_id("o/r", "t.py", "t.A", "b")
+    rows = [  # the first two share their upload; the third has no commit and no job
+        (a, "failed", 0.5, "1", 1, "c1", "unit", at),
+        (b, "passed", None, "1", 1, "c1", "unit", at),
+        (a, "passed", 0.25, "r.xml@1", 2, None, None, at.replace(microsecond=0)),
+    ]
+    store = Store(postgres_database)
+    try:
+        alembic(store, "upgrade", "0002")
+        with store.engine.begin() as connection:
+            for test, outcome, duration, run, attempt, commit, job, when in rows:
+                name = "a" if test == a else "b"
+                connection.execute(
+                    text(
+                        f"INSERT INTO test_results ({wide}) VALUES (:t, 'o/r', 's', 't.A', :n,"
+                        " 't.py', :o, :d, :r, :at, :c, 'main', :j, :w)"
+                    ),
+                    {"t": test, "n": name, "o": outcome, "d": duration, "r": run}
+                    | {"at": attempt, "c": commit, "j": job, "w": when},
+                )
+            before = connection.execute(text(f"SELECT {wide} FROM test_results ORDER BY id")).all()
+        alembic(store, "upgrade", "head")
+        got = list(iter_executions(store, HistoryFilter(repository="o/r", branch="main")))
+        expected = sorted(
+            ((t, o, d, c, r, n, j, w.timestamp()) for t, o, d, r, n, c, j, w in rows),
+            key=lambda e: (e[0], e[7]),
+        )
+        assert [tuple(e) for e in got] == expected  # Execution is a NamedTuple
+        assert {k: v.name for k, v in identities(store).items()} == {a: "a", b: "b"}
+        with store.engine.connect() as connection:
+            uploads = connection.execute(text("SELECT count(*) FROM test_uploads")).scalar()
+        assert uploads == 2
+        alembic(store, "downgrade", "0002")
+        with store.engine.connect() as connection:
+            after = connection.execute(text(f"SELECT {wide} FROM test_results ORDER BY id")).all()
+        assert after == before
+    finally:
+        store.dispose()
+
+
+def test_concurrent_ingests_share_the_new_test_identities(postgres_database: str) -> None:
+    """Writers that add the same new tests at once all succeed, and each test is stored
+    once (ON CONFLICT DO NOTHING, then read back)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from contexten.analysis.junit import parse_junit
+    from contexten.store.test_history import (
+        HistoryFilter,
+        ReportOrigin,
+        identities,
+        ingest_reports,
+        iter_executions,
+    )
+
+    def report(seed: int) -> bytes:
+        order = range(200) if seed % 2 else reversed(range(200))
+        cases = "".join(f'<testcase classname="t.A" name="test_{i}" time="0.1"/>' for i in order)
+        return f'<testsuite name="s">{cases}</testsuite>'.encode()
+
+    store = Store(postgres_database)
+    try:
+        store.migrate()
+
+        def ingest(seed: int) -> int:
+            data = report(seed)
+            run = ReportOrigin(repository="o/r", run_id=str(seed), commit=f"c{seed}")
+            items = [(parse_junit(data, f"r{seed}.xml"), run, data)]
+            return ingest_reports(store, items)[0].stored
+
+        with ThreadPoolExecutor(4) as pool:
+            stored = list(pool.map(ingest, range(8)))
+        assert stored == [200] * 8
+        assert len(identities(store)) == 200
+        assert len(list(iter_executions(store, HistoryFilter(repository="o/r")))) == 1600
     finally:
         store.dispose()

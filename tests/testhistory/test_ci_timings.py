@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from contexten.analysis.ci_timing import compare_branches, samples_for_run, suggest
-from contexten.analysis.regression import Verdict
+from contexten.analysis.regression import RegressionVerdict
 from contexten.integrations.interface import (
     CIProviderError,
     ErrorReason,
@@ -189,12 +189,12 @@ def test_regression_is_named_down_to_the_step() -> None:
         baseline_branch="develop",
         head_branch="feature",
     )
-    assert result.runs.verdict is Verdict.REGRESSED
+    assert result.runs.verdict is RegressionVerdict.REGRESSED
     assert result.regressed
     assert 40 < (result.runs.change_percent or 0) < 60
     assert result.grown[0].label == "test"
     assert [g.label for g in result.grown] == ["test", "test › Run pytest"]
-    assert result.queue.verdict is Verdict.REGRESSED  # 10 s → 200 s: reported on its own
+    assert result.queue.verdict is RegressionVerdict.REGRESSED  # 10 s → 200 s: reported on its own
     assert len(result.baseline_series) == 12 and len(result.head_series) == 12
 
 
@@ -205,15 +205,15 @@ def test_no_regression_and_too_few_runs() -> None:
         baseline_branch="develop",
         head_branch="feature",
     )
-    assert same.runs.verdict is Verdict.SAME
-    assert same.queue.verdict is Verdict.REGRESSED  # the queue still grew
+    assert same.runs.verdict is RegressionVerdict.SAME
+    assert same.queue.verdict is RegressionVerdict.REGRESSED  # the queue still grew
     few = compare_branches(
         all_samples(history(regress=True, n=5)),
         workflow="CI",
         baseline_branch="develop",
         head_branch="feature",
     )
-    assert few.runs.verdict is Verdict.UNKNOWN
+    assert few.runs.verdict is RegressionVerdict.UNKNOWN
     assert not few.regressed
 
 

@@ -13,7 +13,7 @@ from contexten.analysis.junit import parse_junit
 from contexten.store.db import Store, open_store
 from contexten.store.test_history import (
     HistoryFilter,
-    RunInfo,
+    ReportOrigin,
     find_tests,
     history_span,
     identities,
@@ -56,7 +56,7 @@ def junit(*cases: tuple[str, str], suite: str = "pytest") -> bytes:
 
 
 def ingest(store: Store, data: bytes, **run: object) -> int:
-    info = RunInfo(**{"repository": "o/r", "recorded_at": NOW, **run})  # type: ignore[arg-type]
+    info = ReportOrigin(**{"repository": "o/r", "recorded_at": NOW, **run})  # type: ignore[arg-type]
     return ingest_report(store, parse_junit(data, "report.xml"), info, data).stored
 
 
@@ -76,8 +76,10 @@ def test_each_report_is_ingested_once_per_run_attempt(store: Store) -> None:
 def test_bulk_ingest_stores_each_report_once_in_one_transaction(store: Store) -> None:
     first = junit(("test_x", "failed"), ("test_y", "passed"), ("test_z", "skipped"))
     second = junit(("test_x", "passed"))
-    run1 = RunInfo(repository="o/r", run_id="1", commit="c1", recorded_at=NOW)
-    run2 = RunInfo(repository="o/r", run_id="2", commit="c2", recorded_at=NOW + timedelta(hours=1))
+    run1 = ReportOrigin(repository="o/r", run_id="1", commit="c1", recorded_at=NOW)
+    run2 = ReportOrigin(
+        repository="o/r", run_id="2", commit="c2", recorded_at=NOW + timedelta(hours=1)
+    )
     items = [
         (parse_junit(first, "a.xml"), run1, first),
         (parse_junit(first, "a.xml"), run1, first),  # the same upload twice in one batch

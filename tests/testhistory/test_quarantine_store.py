@@ -12,7 +12,7 @@ from contexten.analysis.executions import TestIdentity
 from contexten.analysis.flaky import FlakyPolicy
 from contexten.analysis.junit import parse_junit
 from contexten.store.db import Store, open_store
-from contexten.store.test_history import HistoryFilter, RunInfo, identities, ingest_report
+from contexten.store.test_history import HistoryFilter, ReportOrigin, identities, ingest_report
 from contexten.testhistory import quarantine as q
 from contexten.testhistory.report import (
     ReportOptions,
@@ -44,7 +44,7 @@ def report(outcomes: dict[str, str], durations: dict[str, float] | None = None) 
 
 def day(store: Store, n: int, outcomes: dict[str, str], attempt: int = 1, **kw: object) -> None:
     data = report(outcomes, **kw)  # type: ignore[arg-type]
-    run = RunInfo(
+    run = ReportOrigin(
         repository="o/r",
         run_id=str(100 + n),
         run_attempt=attempt,

@@ -72,11 +72,11 @@ def test_local_reports_give_a_report_and_a_quarantine_file(ctx: WorkflowContext)
 def test_auto_quarantine_applies_the_plan(ctx: WorkflowContext, tmp_path: Path) -> None:
     # The same retried report on two commits: two flaky events per test.
     from contexten.analysis.junit import parse_junit
-    from contexten.store.test_history import RunInfo, ingest_report
+    from contexten.store.test_history import ReportOrigin, ingest_report
 
     data = (FLAKY / "flaky_success_first.xml").read_bytes()
     for n in (1, 2):
-        run = RunInfo(
+        run = ReportOrigin(
             "o/r", str(n), 1, f"c{n}", "main", "test", datetime.now(UTC) - timedelta(hours=n)
         )
         ingest_report(ctx.store, parse_junit(data, "r.xml"), run, data)

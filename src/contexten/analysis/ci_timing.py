@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contexten.analysis.executions import median
-from contexten.analysis.regression import Comparison, Verdict, compare_samples
+from contexten.analysis.regression import Comparison, RegressionVerdict, compare_samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,20 +206,26 @@ class BranchComparison:
 
     @property
     def regressed(self) -> bool:
-        return self.runs.verdict is Verdict.REGRESSED or self.queue.verdict is Verdict.REGRESSED
+        return (
+            self.runs.verdict is RegressionVerdict.REGRESSED
+            or self.queue.verdict is RegressionVerdict.REGRESSED
+        )
 
     @property
     def grown(self) -> tuple[Growth, ...]:
         """Jobs and steps that regressed; if none did significantly, the ones that grew most."""
         significant = [
-            g for g in (*self.jobs, *self.steps) if g.comparison.verdict is Verdict.REGRESSED
+            g
+            for g in (*self.jobs, *self.steps)
+            if g.comparison.verdict is RegressionVerdict.REGRESSED
         ]
         if significant:
             return tuple(sorted(significant, key=lambda g: -(g.comparison.delta or 0.0)))
         grew = [
             g
             for g in (*self.jobs, *self.steps)
-            if (g.comparison.delta or 0.0) > 0 and g.comparison.verdict is not Verdict.IMPROVED
+            if (g.comparison.delta or 0.0) > 0
+            and g.comparison.verdict is not RegressionVerdict.IMPROVED
         ]
         return tuple(sorted(grew, key=lambda g: -(g.comparison.delta or 0.0))[:3])
 

@@ -26,7 +26,7 @@ from contexten.analysis.junit import FAILING, AggregatedResult, Outcome, aggrega
 DAY = 86400.0
 
 
-class Verdict(StrEnum):
+class FlakinessVerdict(StrEnum):
     FLAKY = "flaky"  # passed and failed on the same code
     BROKEN = "broken"  # failed on every execution in the window
     FAILING = "failing"  # fails, but never on the same commit as a pass: look at the change
@@ -57,7 +57,7 @@ class FlakyPolicy:
 @dataclass(frozen=True, slots=True)
 class Finding:
     stats: TestStats
-    verdict: Verdict
+    verdict: FlakinessVerdict
     reason: str
 
 
@@ -71,21 +71,23 @@ def classify(stats: TestStats, policy: FlakyPolicy = FlakyPolicy()) -> Finding:
         ]
         if retried:
             parts.append(f"{retried} with a pass on retry")
-        return Finding(stats, Verdict.FLAKY, "; ".join(parts))
+        return Finding(stats, FlakinessVerdict.FLAKY, "; ".join(parts))
     if stats.executions < policy.min_executions:
-        return Finding(stats, Verdict.INSUFFICIENT, f"only {stats.executions} executions")
+        return Finding(stats, FlakinessVerdict.INSUFFICIENT, f"only {stats.executions} executions")
     if stats.always_fails and stats.failed >= policy.broken_min_failures:
         return Finding(
-            stats, Verdict.BROKEN, f"failed all {stats.failed} executions: broken, not flaky"
+            stats,
+            FlakinessVerdict.BROKEN,
+            f"failed all {stats.failed} executions: broken, not flaky",
         )
     if stats.failed:
         return Finding(
             stats,
-            Verdict.FAILING,
+            FlakinessVerdict.FAILING,
             f"failed {stats.failed} of {stats.executions} executions, never on a commit"
             " where it also passed",
         )
-    return Finding(stats, Verdict.STABLE, f"passed all {stats.executions} executions")
+    return Finding(stats, FlakinessVerdict.STABLE, f"passed all {stats.executions} executions")
 
 
 def find_flaky(stats: Iterable[TestStats], policy: FlakyPolicy = FlakyPolicy()) -> list[Finding]:
@@ -113,7 +115,7 @@ Action = Literal["add", "release", "renew"]
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class QuarantineDecision:
     test_id: str
     action: Action
     reason: str
@@ -131,11 +133,11 @@ class DriftSuspect:
 
 @dataclass(frozen=True, slots=True)
 class QuarantinePlan:
-    decisions: tuple[Decision, ...]
+    decisions: tuple[QuarantineDecision, ...]
     kept: tuple[str, ...]  # active entries left as they are
     drift: tuple[DriftSuspect, ...] = ()
 
-    def of(self, action: Action) -> tuple[Decision, ...]:
+    def of(self, action: Action) -> tuple[QuarantineDecision, ...]:
         return tuple(d for d in self.decisions if d.action == action)
 
 
@@ -169,7 +171,7 @@ def plan_quarantine(
     identities: Mapping[str, TestIdentity] | None = None,
 ) -> QuarantinePlan:
     """What to add, renew and release, given the window's stats and the active list."""
-    decisions: list[Decision] = []
+    decisions: list[QuarantineDecision] = []
     kept: list[str] = []
     active_ids = {entry.test_id for entry in active}
     expires = now + policy.expire_days * DAY
@@ -179,7 +181,7 @@ def plan_quarantine(
         if test_id in active_ids or not _should_activate(s, policy):
             continue
         decisions.append(
-            Decision(
+            QuarantineDecision(
                 test_id,
                 "add",
                 classify(s, policy).reason,
@@ -194,7 +196,7 @@ def plan_quarantine(
         if expired:
             if seen is not None and _should_activate(seen, policy) and not entry.manual:
                 decisions.append(
-                    Decision(
+                    QuarantineDecision(
                         entry.test_id,
                         "renew",
                         "expired but still flaky: " + classify(seen, policy).reason,
@@ -203,7 +205,7 @@ def plan_quarantine(
                     )
                 )
             else:
-                decisions.append(Decision(entry.test_id, "release", "expired"))
+                decisions.append(QuarantineDecision(entry.test_id, "release", "expired"))
             continue
         if entry.manual or seen is None:
             kept.append(entry.test_id)
@@ -214,7 +216,7 @@ def plan_quarantine(
         )
         if clean_since and seen.passes_since_last_failure >= policy.release_min_clean_runs:
             decisions.append(
-                Decision(
+                QuarantineDecision(
                     entry.test_id,
                     "release",
                     f"stable: {seen.passes_since_last_failure} clean executions and no failure"
@@ -313,13 +315,13 @@ def gate(
 
 __all__ = [
     "ActiveEntry",
-    "Decision",
     "DriftSuspect",
     "Finding",
+    "FlakinessVerdict",
     "FlakyPolicy",
     "GateResult",
+    "QuarantineDecision",
     "QuarantinePlan",
-    "Verdict",
     "aggregate_retries",
     "base_name",
     "classify",

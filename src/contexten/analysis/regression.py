@@ -25,7 +25,7 @@ from contexten.analysis.executions import median
 DEFAULT_MIN_SAMPLES = 8
 
 
-class Verdict(StrEnum):
+class RegressionVerdict(StrEnum):
     REGRESSED = "regressed"
     IMPROVED = "improved"
     SAME = "same"
@@ -34,7 +34,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    verdict: Verdict
+    verdict: RegressionVerdict
     baseline_n: int
     head_n: int
     baseline_median: float | None
@@ -74,7 +74,7 @@ def compare_samples(
     change = _change_percent(base_median, head_median)
     if len(base) < min_samples or len(new) < min_samples:
         return Comparison(
-            Verdict.UNKNOWN,
+            RegressionVerdict.UNKNOWN,
             len(base),
             len(new),
             base_median,
@@ -96,21 +96,21 @@ def compare_samples(
     significant = p_value < alpha
     assert change is not None  # both sides have samples here
     if significant and change >= threshold_percent:
-        verdict = Verdict.REGRESSED
+        verdict = RegressionVerdict.REGRESSED
         reason = (
             f"median {change:+.1f}% (p={p_value:.3g}) over the {threshold_percent:g}% threshold"
         )
     elif significant and change <= -threshold_percent:
-        verdict = Verdict.IMPROVED
+        verdict = RegressionVerdict.IMPROVED
         reason = f"median {change:+.1f}% (p={p_value:.3g})"
     elif significant:
-        verdict = Verdict.SAME
+        verdict = RegressionVerdict.SAME
         reason = (
             f"median {change:+.1f}% is significant (p={p_value:.3g}) but under the"
             f" {threshold_percent:g}% threshold"
         )
     else:
-        verdict = Verdict.SAME
+        verdict = RegressionVerdict.SAME
         reason = f"median {change:+.1f}% is not significant (p={p_value:.3g})"
     return Comparison(
         verdict, len(base), len(new), base_median, head_median, change, p_value, low, high, reason

@@ -139,7 +139,7 @@ def ingest(
     """Parse JUnit/xUnit reports and add them to the test history (each report once)."""
     from contexten.analysis.junit import JUnitError, parse_junit
     from contexten.store.test_history import (
-        RunInfo,
+        ReportOrigin,
         TestHistoryError,
         ingest_report,
         local_upload_id,
@@ -150,7 +150,7 @@ def ingest(
         iter_report_sources,
     )
 
-    run = RunInfo(
+    run = ReportOrigin(
         repository=_repository(repository),
         run_id=run_id,
         run_attempt=attempt,

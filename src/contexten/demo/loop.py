@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
 
 from contexten.config import Settings, reload_settings
 from contexten.demo import scenario
@@ -32,7 +31,7 @@ from contexten.events.dispatcher import DispatchOutcome, Trigger
 from contexten.sandbox.server import SandboxServer
 from contexten.store import executions as run_records
 from contexten.store.db import Store, open_store
-from contexten.store.models import RecoveryRecord
+from contexten.store.recoveries import count_recoveries
 
 Progress = Callable[[str], None]
 WEBHOOK_PATH = "/webhook"
@@ -62,7 +61,7 @@ class Check:
 class EventRecord:
     """One delivered webhook and what happened to it."""
 
-    delivery: scenario.Delivery
+    delivery: scenario.ScriptedWebhook
     status_code: int = 0
     reply: str = ""
     dispatch: DispatchOutcome | None = None
@@ -401,7 +400,7 @@ class Demo:
         for delivery in (network, test_pr, compile_pr):
             self._send(client, delivery, secret)
         self._wait_for(test_pr.delivery_id)
-        again = scenario.Delivery(
+        again = scenario.ScriptedWebhook(
             "test-pr-again", "the same delivery again (redelivery)", test_pr.event,
             test_pr.delivery_id, test_pr.body,
         )  # fmt: skip
@@ -499,7 +498,7 @@ class Demo:
                 return
             time.sleep(0.1)
 
-    def _send(self, client: httpx.Client, delivery: scenario.Delivery, secret: str) -> None:
+    def _send(self, client: httpx.Client, delivery: scenario.ScriptedWebhook, secret: str) -> None:
         response = client.post(
             WEBHOOK_PATH, content=delivery.body, headers=delivery.headers(secret)
         )
@@ -611,19 +610,7 @@ def verify(
         f"attempt {network.attempt.number} {status[1]}",
     )
     signatures = _signatures(records)
-    settled = 0
-    with store.session() as session:
-        settled = (
-            session.scalar(
-                select(func.count())
-                .select_from(RecoveryRecord)
-                .where(
-                    RecoveryRecord.key == signatures.get("network", "?"),
-                    RecoveryRecord.outcome == "succeeded",
-                )
-            )
-            or 0
-        )
+    settled = count_recoveries(store, signatures.get("network", "?"), "succeeded")
     check("store: the network recovery was confirmed by the passing re-run", 1, settled)
     issues = state.linear.issues() if state.linear is not None else []
     check("Linear: one issue per distinct signature (test, compile)", 2, len(issues))

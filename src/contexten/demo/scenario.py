@@ -227,7 +227,7 @@ def demo_rules() -> list[RoutingRule]:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
+class ScriptedWebhook:
     """A signed webhook to send: headers and the exact body bytes."""
 
     name: str
@@ -268,7 +268,7 @@ class Payloads:
         assert isinstance(data, dict)
         return data
 
-    def workflow_run(self, run_id: int, name: str, title: str) -> Delivery:
+    def workflow_run(self, run_id: int, name: str, title: str) -> ScriptedWebhook:
         run = self._get(f"/repos/{self.repo}/actions/runs/{run_id}")
         body = {
             "action": "completed",
@@ -279,7 +279,7 @@ class Payloads:
         }
         return self._delivery(name, title, "workflow_run", body)
 
-    def workflow_job(self, run_id: int, name: str, title: str) -> Delivery:
+    def workflow_job(self, run_id: int, name: str, title: str) -> ScriptedWebhook:
         jobs = self._get(f"/repos/{self.repo}/actions/runs/{run_id}/jobs")["jobs"]
         failed = next(j for j in jobs if j["conclusion"] in ("failure", "timed_out"))
         run = self._get(f"/repos/{self.repo}/actions/runs/{run_id}")
@@ -291,7 +291,9 @@ class Payloads:
         }
         return self._delivery(name, title, "workflow_job", body)
 
-    def pull_request(self, number: int, name: str, title: str, action: str = "opened") -> Delivery:
+    def pull_request(
+        self, number: int, name: str, title: str, action: str = "opened"
+    ) -> ScriptedWebhook:
         pull = self._get(f"/repos/{self.repo}/pulls/{number}")
         repository = self._get(f"/repos/{self.repo}")
         body = {
@@ -313,7 +315,7 @@ class Payloads:
         login: str = "octocat",
         association: str = "MEMBER",
         comment_id: int | None = None,
-    ) -> Delivery:
+    ) -> ScriptedWebhook:
         """A comment on pull request `number` as GitHub announces it (issue_comment created)."""
         pull = self._get(f"/repos/{self.repo}/pulls/{number}")
         repository = self._get(f"/repos/{self.repo}")
@@ -342,6 +344,6 @@ class Payloads:
         return self._delivery(name, title, "issue_comment", body)
 
     @staticmethod
-    def _delivery(name: str, title: str, event: str, body: dict[str, Any]) -> Delivery:
+    def _delivery(name: str, title: str, event: str, body: dict[str, Any]) -> ScriptedWebhook:
         raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        return Delivery(name, title, event, str(uuid.uuid4()), raw)
+        return ScriptedWebhook(name, title, event, str(uuid.uuid4()), raw)

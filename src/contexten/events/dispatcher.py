@@ -381,7 +381,7 @@ class Dispatcher:
         def result(status: str, error: str | None = None) -> DispatchOutcome:
             return DispatchOutcome(item.delivery_id, item.event, status, error=error)
 
-        if item.attempts > self.inbox.max_attempts:
+        if item.attempts > self.inbox.max_claims:
             return await self._settle(
                 item, result(FAILED, f"gave up after {item.attempts - 1} attempts")
             )

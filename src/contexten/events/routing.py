@@ -284,7 +284,7 @@ DEFAULT_RULE_DATA: tuple[dict[str, Any], ...] = (
         },
         "key": "pr_command:${payload.repository.full_name}:${payload.comment.id}",
     },
-    # ----- internal events (see contexten.events.internal): a run's outcome -----
+    # ----- internal events (see contexten.monitoring.internal_events): a run's outcome -----
     {
         "name": "diagnosis-linear-sync",
         "description": "failure_analysis escalated a diagnosis: make sure each signature has "

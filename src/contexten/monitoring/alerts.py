@@ -385,7 +385,7 @@ class AlertManager:
     def _emit(self, name: str, view: AlertView) -> None:
         """`alert.firing` / `alert.resolved` into the event inbox (never fails the caller)."""
         try:
-            from contexten.events.internal import alert_event, emit
+            from contexten.monitoring.internal_events import alert_event, emit
 
             emit(self.store, [alert_event(name, view.to_dict())])
         except Exception as exc:

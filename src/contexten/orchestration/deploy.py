@@ -91,8 +91,28 @@ ZOMBIE_AUTOMATION_NAME = "contexten: crash flow runs without heartbeats"
 # Flow-run processes send a heartbeat every HEARTBEAT_SECONDS (PREFECT_FLOWS_HEARTBEAT_
 # FREQUENCY, at least 30); a Running run with none for ZOMBIE_AFTER_SECONDS lost its
 # process (a worker host or container died) and is marked Crashed, as Prefect documents.
+# A run a worker took to Pending must reach Running in that time too: a worker killed with
+# its flow-run process before the engine started leaves it Pending, with no heartbeat ever.
 HEARTBEAT_SECONDS = 30
 ZOMBIE_AFTER_SECONDS = 120
+ZOMBIE_AFTER = frozenset(
+    {
+        "prefect.flow-run.heartbeat",
+        "prefect.flow-run.Pending",
+        "prefect.flow-run.Submitting",  # the Pending state a worker sets before it starts one
+        "prefect.flow-run.Running",
+    }
+)
+ZOMBIE_EXPECT = frozenset(
+    {
+        "prefect.flow-run.heartbeat",
+        "prefect.flow-run.Running",
+        "prefect.flow-run.Completed",
+        "prefect.flow-run.Failed",
+        "prefect.flow-run.Cancelled",
+        "prefect.flow-run.Crashed",
+    }
+)
 
 
 def heartbeat_env() -> dict[str, str]:
@@ -101,8 +121,9 @@ def heartbeat_env() -> dict[str, str]:
 
 
 async def ensure_zombie_automation() -> bool:
-    """Create the automation that marks a flow run Crashed when its heartbeats stop;
-    True when it was created now (False: it exists already)."""
+    """Create the automation that marks a flow run Crashed when its heartbeats stop (or it
+    never leaves Pending); True when it was created or brought up to date now (False: it
+    exists as it should)."""
     from datetime import timedelta
 
     from prefect.automations import Automation
@@ -111,37 +132,48 @@ async def ensure_zombie_automation() -> bool:
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
+    trigger = EventTrigger(
+        after=set(ZOMBIE_AFTER),
+        expect=set(ZOMBIE_EXPECT),
+        match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+        for_each={"prefect.resource.id"},
+        posture=Posture.Proactive,
+        threshold=1,
+        within=timedelta(seconds=ZOMBIE_AFTER_SECONDS),
+    )
     try:
-        await Automation.aread(name=ZOMBIE_AUTOMATION_NAME)
-        return False
+        existing = await Automation.aread(name=ZOMBIE_AUTOMATION_NAME)
     except ValueError:  # not found
-        pass
+        existing = None
+    # Not forced: Prefect refuses to crash a run that already ended (a late or lost event
+    # must never turn a Completed run into a Crashed one, which would be started again);
+    # Pending, Running and Cancelling (where a dead worker leaves runs) are not final.
+    action = ChangeFlowRunState(
+        name=None,
+        state=StateType.CRASHED,
+        message=f"no heartbeat for {ZOMBIE_AFTER_SECONDS} s: its process died",
+        force=False,
+    )
+    if existing is not None:
+        current = existing.trigger
+        if (
+            isinstance(current, EventTrigger)
+            and set(current.after) == ZOMBIE_AFTER
+            and set(current.expect) == ZOMBIE_EXPECT
+            and [a.model_dump() for a in existing.actions] == [action.model_dump()]
+        ):
+            return False
+        # made by an earlier version (heartbeats only, forced): bring it up to date
+        existing.trigger = trigger
+        existing.actions = [action]
+        await existing.aupdate()
+        return True
     automation = Automation(
         name=ZOMBIE_AUTOMATION_NAME,
-        description="A Running flow run whose heartbeats stopped lost its process.",
-        trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={
-                "prefect.flow-run.heartbeat",
-                "prefect.flow-run.Completed",
-                "prefect.flow-run.Failed",
-                "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed",
-            },
-            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=timedelta(seconds=ZOMBIE_AFTER_SECONDS),
-        ),
-        actions=[
-            ChangeFlowRunState(
-                name=None,
-                state=StateType.CRASHED,
-                message=f"no heartbeat for {ZOMBIE_AFTER_SECONDS} s: its process died",
-                force=True,  # also out of Cancelling, where a dead worker leaves runs
-            )
-        ],
+        description="A flow run whose heartbeats stopped, or that never left Pending, "
+        "lost its process.",
+        trigger=trigger,
+        actions=[action],
     )
     await automation.acreate()
     return True

@@ -30,7 +30,7 @@ from contexten.store.db import Store
 from contexten.store.executions import FINAL_STATUSES as FINAL_STATUSES
 from contexten.store.executions import LEASED_MODES, Claim, Execution
 from contexten.workflows.base import (
-    Artifact,
+    ReportArtifact,
     WorkflowContext,
     WorkflowError,
     WorkflowOutcome,
@@ -55,7 +55,7 @@ class ExecutionResult:
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-    artifacts: tuple[Artifact, ...] = ()
+    artifacts: tuple[ReportArtifact, ...] = ()
     duration_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +230,10 @@ async def _execute(
     if owner is not None:
         expires = started + timedelta(seconds=settings.execution_lease_seconds)
         lease = {"lease_owner": owner, "lease_expires_at": expires}
+    elif mode == "prefect":
+        # No lease (Prefect's heartbeats govern the run), but the process is named: should
+        # the run crash, its replacement takes over the action claims this process left.
+        lease = {"lease_owner": runs.process_owner(), "lease_expires_at": None}
     if not runs.record(
         store,
         run_id,
@@ -362,7 +366,7 @@ def _emit_events(
     """The outcome's internal events into the inbox; a failure here never fails the run
     (the outcome is recorded; the follow-up work is what is lost, and logged)."""
     try:
-        from contexten.events.internal import emit_for_outcome
+        from contexten.orchestration.outcome_events import emit_for_outcome
 
         emitted = emit_for_outcome(settings, store, wtype.value, run_id, parameters, data)
     except Exception as exc:

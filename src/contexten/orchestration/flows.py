@@ -18,7 +18,7 @@ from contexten.config import get_settings
 from contexten.orchestration.execution import ExecutionResult, execute_workflow
 from contexten.orchestration.workflows import REGISTRY, AutonomousWorkflowType, WorkflowSpec
 from contexten.store.db import open_store
-from contexten.workflows.base import Artifact
+from contexten.workflows.base import ReportArtifact
 
 CONCURRENCY_LIMIT_NAME = "contexten-workflows"
 
@@ -27,7 +27,7 @@ class WorkflowRunFailed(Exception):
     """The workflow could not do its job; raised so Prefect marks the run Failed."""
 
 
-async def publish_artifacts(artifacts: tuple[Artifact, ...], description: str) -> None:
+async def publish_artifacts(artifacts: tuple[ReportArtifact, ...], description: str) -> None:
     import json
 
     for artifact in artifacts:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contexten.config import Settings
-from contexten.recovery.manager import Supervisor, register_orchestration
+from contexten.recovery.manager import ComponentRestarter, register_orchestration
 from contexten.store.db import Store
 from contexten.workflows.base import register_step_runner
 
@@ -24,7 +24,7 @@ async def run_in_process(
     return result.status == "completed"
 
 
-def find_supervisor(settings: Settings) -> Supervisor | None:
+def find_supervisor(settings: Settings) -> ComponentRestarter | None:
     from contexten.orchestration.supervisor import RemoteSupervisor
 
     return RemoteSupervisor.discover(settings)

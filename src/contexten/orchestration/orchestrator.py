@@ -50,6 +50,10 @@ logger = logging.getLogger("contexten.orchestration")
 # a new run instead (at most MAX_DEAD_RUN_RESTARTS times per key).
 DEAD_STATES = frozenset({"CRASHED", "CANCELLED", "CANCELLING"})
 MAX_DEAD_RUN_RESTARTS = 5
+RESTART_SUFFIX = "#restart-"
+# A crashed deployment run whose key was started again carries this tag (the sweep skips it).
+RESTARTED_TAG = "contexten:restarted"
+CRASHED_LOOKBACK = timedelta(days=2)  # how far back the sweep looks for crashed runs
 
 
 class OrchestratorError(ContextenError):
@@ -307,7 +311,7 @@ class PrefectOrchestrator:
         # a new run starts under the same key with a deterministic suffix, so concurrent
         # triggers of that key agree on the same new run.
         for restart in range(MAX_DEAD_RUN_RESTARTS + 1):
-            prefect_key = key if key is None or restart == 0 else f"{key}#restart-{restart}"
+            prefect_key = key if key is None or restart == 0 else f"{key}{RESTART_SUFFIX}{restart}"
             try:
                 flow_run = await run_deployment(  # type: ignore[misc]
                     name=deployment_full_name(spec),
@@ -484,7 +488,86 @@ class PrefectOrchestrator:
                 task = asyncio.create_task(rerun, name=f"rerun-{stale.run_id}")
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
+        taken.extend(await self.restart_crashed_runs(limit=limit))
         return taken
+
+    async def restart_crashed_runs(self, *, limit: int = 20) -> list[Execution]:
+        """Start again, under their idempotency key, the deployment runs Prefect marked
+        Crashed: their worker host or container died (the zombie automation crashes a run
+        whose heartbeats stop, or that stays Pending). Each crashed run's row becomes
+        `crashed` with its process superseded, so the new run takes over the action claims
+        it left; its external actions stay exactly-once through the action ledger.
+
+        Safe to run from several processes at once: the new run is found or created by its
+        key (`run_deployment`), and a restarted run is tagged so later sweeps skip it.
+        Returns the rows of the runs restarted (as they were before).
+        """
+        if self.prefect_api_url() is None:
+            return []
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterExpectedStartTime,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+            FlowRunFilterTags,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        since = datetime.now(UTC) - CRASHED_LOOKBACK
+        async with get_client() as client:
+            crashed = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
+                    tags=FlowRunFilterTags(all_=["contexten"]),
+                    expected_start_time=FlowRunFilterExpectedStartTime(after_=since),  # type: ignore[arg-type]
+                ),
+                limit=limit * 5,
+            )
+            restarted: list[Execution] = []
+            for flow_run in crashed:
+                if len(restarted) >= limit:
+                    break
+                if RESTARTED_TAG in (flow_run.tags or []) or not flow_run.idempotency_key:
+                    continue
+                row = await asyncio.to_thread(load_execution, self.store, str(flow_run.id))
+                if row is None:
+                    continue  # no contexten run: not ours to restart
+                if row.is_final and row.status != "crashed":
+                    # Its body ran to the end (recorded): Prefect crashed it after the fact
+                    # (a lost state event). Nothing is missing; never run it twice.
+                    await client.update_flow_run(
+                        flow_run.id, tags=[*(flow_run.tags or []), RESTARTED_TAG]
+                    )
+                    continue
+                key = flow_run.idempotency_key.split(RESTART_SUFFIX)[0]
+                payload = (flow_run.parameters or {}).get("parameters") or row.parameters
+                message = flow_run.state.message if flow_run.state is not None else None
+                try:
+                    wtype = AutonomousWorkflowType(row.workflow_type)
+                    new_id = await self._trigger_deployment(wtype, dict(payload), key)
+                except Exception as exc:  # the next sweep tries again
+                    logger.error("cannot restart crashed run %s: %s", flow_run.id, exc)
+                    continue
+                # The new run waits for a worker: its action claims see this at once.
+                again = (
+                    f"started again as {new_id}"
+                    if new_id != str(flow_run.id)
+                    else f"not started again: its key crashed {MAX_DEAD_RUN_RESTARTS + 1} times"
+                )
+                await asyncio.to_thread(
+                    runs.mark_crashed,
+                    self.store,
+                    row.run_id,
+                    error=f"crashed ({message or 'its process died'}); {again}",
+                )
+                await client.update_flow_run(
+                    flow_run.id, tags=[*(flow_run.tags or []), RESTARTED_TAG]
+                )
+                log = logger.warning if new_id != str(flow_run.id) else logger.error
+                log("run %s (%s): %s", flow_run.id, row.workflow_type, again)
+                restarted.append(row)
+        return restarted
 
     async def _rerun(self, stale: Execution) -> None:
         try:

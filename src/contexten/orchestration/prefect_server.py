@@ -22,6 +22,8 @@ from contexten.store.server_record import clear_server_record as clear_server_re
 from contexten.store.server_record import read_server_record as read_server_record
 from contexten.store.server_record import write_server_record as write_server_record
 
+TETHER_ENV = "CONTEXTEN_TETHER_PID"  # read by contexten.tether in the child
+
 
 class PrefectServerError(Exception):
     """The Prefect server could not be started or reached."""
@@ -89,6 +91,8 @@ class PrefectServerProcess:
     ui: bool = True
     extra_env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
+    # The PID of a parent this server must die with (`contexten server`; see contexten.tether)
+    tether_to: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -115,18 +119,12 @@ class PrefectServerProcess:
         log_path = self.home / "server.log"
         log = log_path.open("ab")
         log_start = log.tell()  # the log is appended to: only this start's lines explain it
+        command = ["prefect", "server", "start", "--host", self.host, "--port", str(self.port)]
+        if self.tether_to is not None:
+            env[TETHER_ENV] = str(self.tether_to)
+            command = ["contexten.tether", *command]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-            ],
+            [sys.executable, "-m", *command],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

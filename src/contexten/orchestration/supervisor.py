@@ -4,6 +4,11 @@ Components: the Prefect server (loopback, its own home and SQLite under CONTEXTE
 the runner serving all deployments, and the webhook receiver with its dispatcher. A dead
 component is restarted only when AUTO_RESTART_ENABLED; otherwise it is reported and the
 others keep running. SIGINT/SIGTERM stop everything in reverse order.
+
+Each component runs in its own session (stopping it stops its process group) and through
+`contexten.tether`, so it dies with the server even when the server is killed with -9.
+Their PIDs are kept in CONTEXTEN_HOME/children.json: the next server, once it holds the
+home's lock, kills whatever of them is still alive before it starts anything.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from contexten.config import Settings
 from contexten.orchestration.prefect_server import (
+    TETHER_ENV,
     PrefectServerProcess,
     api_healthy,
     clear_server_record,
@@ -50,6 +56,69 @@ class HomeLockedError(SupervisorError):
 
 
 LOCK_FILE = "server.lock"
+CHILDREN_FILE = "children.json"
+
+
+def tethered(module: str, *args: str) -> list[str]:
+    """The argv running `python -m module args` that dies with this process (see tether)."""
+    return [sys.executable, "-m", "contexten.tether", module, *args]
+
+
+def _process_started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
+def record_children(home: Path, pids: dict[str, int]) -> None:
+    """Remember the components' PIDs (with their start times, against PID reuse)."""
+    records = {
+        name: {"pid": pid, "started": started}
+        for name, pid in pids.items()
+        if (started := _process_started(pid)) is not None
+    }
+    path = home / CHILDREN_FILE
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(records))
+    temporary.replace(path)
+
+
+def reap_orphans(home: Path, timeout: float = 15.0) -> list[int]:
+    """Kill the components (and their descendants) a previous server left running: it
+    died without stopping them (kill -9) and they have not noticed yet. Only processes
+    whose PID and start time match the record are touched. Returns the PIDs killed."""
+    import psutil
+
+    from contexten.tether import kill_tree
+
+    path = home / CHILDREN_FILE
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError):
+        records = {}
+    killed: list[int] = []
+    for record in records.values() if isinstance(records, dict) else []:
+        try:
+            pid, started = int(record["pid"]), float(record["started"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if pid == os.getpid() or _process_started(pid) != started:
+            continue  # gone, or the PID now belongs to another process
+        killed.extend(kill_tree(pid))
+    alive = []
+    for pid in killed:
+        try:
+            alive.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
+    psutil.wait_procs(alive, timeout=timeout)
+    if killed:
+        logger.warning("killed %d process(es) a killed server left running", len(killed))
+    path.unlink(missing_ok=True)
+    return killed
 
 
 class HomeLock:
@@ -170,6 +239,7 @@ class Supervisor:
         env = dict(os.environ)
         env.update(
             {
+                TETHER_ENV: str(os.getpid()),  # components die with this process
                 "PREFECT_API_URL": api_url,
                 "PREFECT_HOME": str(self.settings.prefect_home),
                 "CONTEXTEN_HOME": str(self.home),
@@ -198,19 +268,27 @@ class Supervisor:
                 f"a contexten server already runs for {self.home} (pid {other.get('pid')}, "
                 f"{other.get('api_url')}): use it, or stop it first"
             )
+        # A server killed with -9 held this lock; what it started may still be dying.
+        reap_orphans(self.home)
         open_store(self.settings.effective_database_url)  # migrate before anything runs
-        self.prefect = PrefectServerProcess(home=self.settings.prefect_home, port=self.port)
+        self.prefect = PrefectServerProcess(
+            home=self.settings.prefect_home, port=self.port, tether_to=os.getpid()
+        )
         api_url = self.prefect.start()
+        self.record_children()
         env = self.child_env(api_url)
         logs = self.home / "logs"
+        # Without the receiver no dispatcher takes over the runs of dead processes:
+        # the runner does (the same sweep).
+        runner_args = () if self.with_webhook else ("--sweep",)
         self.children["runner"] = ChildComponent(
             "runner",
-            [sys.executable, "-m", "contexten.orchestration.runner"],
+            tethered("contexten.orchestration.runner", *runner_args),
             env,
             logs / "runner.log",
         )
         if self.with_webhook:
-            argv = [sys.executable, "-m", "contexten.cli", "webhook", "serve"]
+            argv = tethered("contexten.cli", "webhook", "serve")
             if self.webhook_insecure:
                 argv.append("--insecure")
             # The dispatcher runs flows in its own warm process (tracked by the server):
@@ -234,6 +312,18 @@ class Supervisor:
     def write_components(self) -> None:
         path = self.home / "components.json"
         path.write_text(json.dumps(self.component_status()))
+        self.record_children()
+
+    def record_children(self) -> None:
+        pids = {
+            name: child.process.pid
+            for name, child in self.children.items()
+            if child.process is not None and child.alive()
+        }
+        if self.prefect is not None and self.prefect.process is not None and self.prefect.alive():
+            pids["prefect-server"] = self.prefect.process.pid
+        if self.lock is not None and self.lock.held:
+            record_children(self.home, pids)
 
     def restart(self, component: str) -> bool:
         """Restart one component (the recovery manager's system-restart strategy)."""
@@ -292,6 +382,8 @@ class Supervisor:
         if not refused and (record is None or record.get("pid") in (None, os.getpid())):
             clear_server_record(self.settings)  # never another server's records
             (self.home / "components.json").unlink(missing_ok=True)
+            if self.lock is not None and self.lock.held:
+                (self.home / CHILDREN_FILE).unlink(missing_ok=True)
         if self.lock is not None:
             self.lock.release()
 
@@ -336,7 +428,7 @@ def consume_restart_requests(supervisor: Supervisor) -> list[str]:
 
 @dataclass
 class RemoteSupervisor:
-    """The Supervisor protocol for a process that is not `contexten server` itself.
+    """A ComponentRestarter (recovery.manager) for a process that is not `contexten server`.
 
     It reads the components.json the server keeps and asks for restarts through request
     files in CONTEXTEN_HOME/control, which the server's loop consumes.

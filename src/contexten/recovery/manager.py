@@ -14,8 +14,8 @@ order until one works:
 - configuration reset: reload settings, restore last-known-good values for settings that
   no longer validate, disable an integration whose credentials are rejected (until they
   change: no retry storm);
-- system restart: ask the `Supervisor` of `contexten server` to restart a dead component,
-  only when AUTO_RESTART_ENABLED;
+- system restart: ask the supervisor of `contexten server` (a `ComponentRestarter`) to
+  restart a dead component, only when AUTO_RESTART_ENABLED;
 - human escalation: a critical alert escalated at once (Linear issue priority urgent +
   Slack) through the AlertManager, deduplicated while it keeps firing.
 
@@ -69,7 +69,7 @@ S = RecoveryStrategy
 # cache before the re-run); the next strategy runs.
 Outcome = Literal["succeeded", "failed", "skipped", "awaiting_result", "escalated", "done"]
 LAST_KNOWN_GOOD = "last-known-good"  # StateKind.SETTINGS
-# the Supervisor's component for each health component
+# the supervisor's component for each health component
 SUPERVISED: dict[str, str] = {
     "prefect": "prefect-server",
     "workers": "runner",
@@ -79,7 +79,7 @@ SUPERVISED: dict[str, str] = {
 
 
 @runtime_checkable
-class Supervisor(Protocol):
+class ComponentRestarter(Protocol):
     """What `contexten server` (orchestration.supervisor.Supervisor) offers the manager.
 
     Components: "prefect-server", "runner" (serves the deployments), "webhook" (the
@@ -92,16 +92,16 @@ class Supervisor(Protocol):
     def restart(self, component: str) -> bool: ...
 
 
-_supervisor: Supervisor | None = None
+_supervisor: ComponentRestarter | None = None
 
 
-def register_supervisor(supervisor: Supervisor | None) -> None:
+def register_supervisor(supervisor: ComponentRestarter | None) -> None:
     """`contexten server` registers itself so recoveries in its process can restart parts."""
     global _supervisor
     _supervisor = supervisor
 
 
-def current_supervisor() -> Supervisor | None:
+def current_supervisor() -> ComponentRestarter | None:
     return _supervisor
 
 
@@ -109,7 +109,7 @@ def current_supervisor() -> Supervisor | None:
 # process, and how to find a `contexten server` running elsewhere on this machine.
 # `contexten.orchestration` registers both when it is imported.
 InProcessRunner = Callable[[str, Mapping[str, Any], Settings, Store], Awaitable[bool]]
-SupervisorFinder = Callable[[Settings], "Supervisor | None"]
+SupervisorFinder = Callable[[Settings], "ComponentRestarter | None"]
 _in_process_runner: InProcessRunner | None = None
 _supervisor_finder: SupervisorFinder | None = None
 
@@ -287,7 +287,7 @@ class RecoveryManager:
         store: Store,
         *,
         clients: RecoveryClients | None = None,
-        supervisor: Supervisor | None = None,
+        supervisor: ComponentRestarter | None = None,
         flow_runs: FlowRunControl | None = None,
         alerts: Any = None,
         check_component: ComponentChecker | None = None,

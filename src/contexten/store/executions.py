@@ -8,7 +8,9 @@ the lease), which re-runs it from the start under the same run id and idempotenc
 `takeovers`, `taken_over_at` and `taken_over_from` say it happened and whom it replaced.
 
 Runs of mode `prefect` (deployment runs executed by Prefect workers) carry no lease here:
-Prefect's own heartbeats and zombie detection govern them.
+Prefect's own heartbeats and zombie detection govern them. Their row names the process
+that ran them (`lease_owner`, no expiry); when Prefect marks one Crashed, `mark_crashed`
+ends the row and records that process as superseded, and a new run takes its key.
 """
 
 from __future__ import annotations
@@ -306,6 +308,28 @@ def take_over(store: Store, stale: Execution, *, owner: str, lease_seconds: floa
             taken_over_at=now,
             taken_over_from=stale.lease_owner or "(unknown)",
             error=None,
+        )
+    )
+    with store.session() as session:
+        return getattr(session.execute(statement), "rowcount", 0) == 1
+
+
+def mark_crashed(store: Store, run_id: str, *, error: str) -> bool:
+    """End a deployment run whose process died (Prefect marked it Crashed): `crashed` here
+    too, and its process recorded as superseded (`taken_over_from`), so the action claims it
+    left pending are taken over at once by the run that replaces it. False: already final."""
+    now = _now()
+    table = WorkflowExecution
+    statement = (
+        update(table)
+        .where(table.run_id == run_id, table.status.not_in(FINAL_STATUSES))
+        .values(
+            status="crashed",
+            error=error[:2000],
+            finished_at=now,
+            takeovers=table.takeovers + 1,
+            taken_over_at=now,
+            taken_over_from=func.coalesce(table.lease_owner, "(unknown)"),
         )
     )
     with store.session() as session:

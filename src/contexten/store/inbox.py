@@ -30,7 +30,7 @@ from sqlalchemy import Integer, Table, and_, bindparam, delete, func, or_, selec
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from contexten.store.db import Store
-from contexten.store.models import Delivery
+from contexten.store.models import DeliveryRecord
 
 logger = logging.getLogger("contexten.events.inbox")  # the name operators know
 
@@ -42,7 +42,7 @@ FAILED = "failed"
 STATUSES = (PENDING, CLAIMED, DISPATCHED, IGNORED, FAILED)
 
 MAX_ERROR_CHARS = 2000
-_table: Table = Delivery.__table__  # type: ignore[assignment]
+_table: Table = DeliveryRecord.__table__  # type: ignore[assignment]
 
 
 def _settlement(item: InboxItem, settled: str, **values: Any) -> Settlement:
@@ -196,12 +196,27 @@ class BatchResult:
 class Inbox:
     """Insert, claim and settle deliveries in the store."""
 
-    def __init__(self, store: Store, *, lease_seconds: float = 300.0, max_attempts: int = 5):
-        if lease_seconds <= 0 or max_attempts < 1:
-            raise ValueError("lease_seconds must be positive and max_attempts at least 1")
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease_seconds: float = 300.0,
+        max_attempts: int = 5,
+        max_claims: int = 20,
+    ):
+        if lease_seconds <= 0 or max_attempts < 1 or max_claims < max_attempts:
+            raise ValueError(
+                "lease_seconds must be positive, max_attempts at least 1 and max_claims at "
+                "least max_attempts"
+            )
         self.store = store
         self.lease_seconds = lease_seconds
+        # Errors are retried up to max_attempts (mark_failed). A claim whose dispatcher died
+        # also counts as an attempt; such claims get the larger max_claims, so that a few
+        # crashes in a row do not lose an acknowledged delivery, while a delivery that kills
+        # every dispatcher that takes it (a poison message) is still given up.
         self.max_attempts = max_attempts
+        self.max_claims = max_claims
         self._postgres = store.engine.dialect.name == "postgresql"
 
     # ----- intake -----

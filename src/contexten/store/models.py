@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Float,
-    Index,
     Integer,
     LargeBinary,
     String,
@@ -28,7 +27,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class Delivery(Base):
+class DeliveryRecord(Base):
     """The durable inbox: one row per GitHub webhook delivery (unique delivery id)."""
 
     __tablename__ = "deliveries"
@@ -152,24 +151,74 @@ class MetricSample(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class TestResultRecord(Base):
-    __tablename__ = "test_results"
-    __table_args__ = (Index("ix_test_results_test_commit", "test_id", "commit_sha"),)
+class TestCaseRecord(Base):
+    """A test's identity, once: its stable test id and what the id stands for.
+
+    The suite is the one the test was first seen in (the test id does not include it).
+    """
+
+    __tablename__ = "test_cases"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    test_id: Mapped[str] = mapped_column(String(64), index=True)
+    test_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     repository: Mapped[str | None] = mapped_column(String(300), nullable=True)
     suite: Mapped[str | None] = mapped_column(String(500), nullable=True)
     classname: Mapped[str | None] = mapped_column(String(500), nullable=True)
     name: Mapped[str] = mapped_column(String(1000))
     file: Mapped[str | None] = mapped_column(String(1000), nullable=True)
-    outcome: Mapped[str] = mapped_column(String(20))  # passed|failed|error|skipped|flaky
-    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class TestUploadRecord(Base):
+    """One ingested report: where and when its tests ran (the same for all its results)."""
+
+    __tablename__ = "test_uploads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str | None] = mapped_column(String(300), nullable=True)
     run_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     run_attempt: Mapped[int] = mapped_column(Integer, default=1)
     commit_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
     branch: Mapped[str | None] = mapped_column(String(300), nullable=True)
     job: Mapped[str | None] = mapped_column(String(300), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TestIngestRecord(Base):
+    """One ingested report file: its ingest key (a report is stored once) and its counts.
+
+    Read back per upload (run, attempt, job) to spot infrastructure failures without
+    grouping every result.
+    """
+
+    __tablename__ = "test_ingests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ingest_key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    repository: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    branch: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    run_attempt: Mapped[int] = mapped_column(Integer, default=1)
+    job: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    tests: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TestResultRecord(Base):
+    """One `<testcase>` element of an upload: a narrow row keyed by integer ids.
+
+    No foreign key constraints: the repository writes an upload, its tests' identities and
+    its results in one transaction and deletes none of them, and a per-row check would
+    cost about a fifth of the bulk insert.
+    """
+
+    __tablename__ = "test_case_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    upload_id: Mapped[int] = mapped_column(Integer)
+    case_id: Mapped[int] = mapped_column(Integer, index=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # passed|failed|error|skipped|flaky
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class QuarantineEntry(Base):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contexten.store.db import Store
 from contexten.store.models import RecoveryRecord
@@ -74,6 +74,17 @@ def failed_recoveries(store: Store, key: str) -> int:
         if outcome in ("failed", "escalated"):
             count += 1
     return count
+
+
+def count_recoveries(store: Store, key: str, outcome: str) -> int:
+    """How many recoveries of `key` ended with `outcome`."""
+    with store.session() as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(RecoveryRecord)
+            .where(RecoveryRecord.key == key, RecoveryRecord.outcome == outcome)
+        )
+    return int(count or 0)
 
 
 def settle_awaiting(

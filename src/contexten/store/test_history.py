@@ -1,20 +1,27 @@
 """The test history repository: ingesting parsed reports in bulk, streaming executions back.
 
-One row per `<testcase>` element in `test_results`, keyed by the stable test id. Each
-report is ingested once per (repository, run, attempt, job, commit, content): ingesting
-the same file again is a no-op, recorded as an ActionRecord of kind `tests.ingest`. A
-re-run attempt's report is ingested as its own attempt: it holds only the re-run tests,
-and a test missing from it says nothing (absent is not deleted).
+Three tables: `test_cases` holds each test's identity once (the stable test id and the
+repository, file, class and name it stands for), `test_uploads` one row per ingested
+report (repository, run, attempt, commit, branch, job, when the tests ran), and
+`test_case_results` one narrow row per `<testcase>` element: the upload's and the test's
+integer ids, the outcome and the duration. Each report is ingested once per (repository,
+run, attempt, job, commit, content), recorded in `test_ingests` with its counts: ingesting
+the same file again is a no-op. A re-run attempt's report is ingested as its own attempt:
+it holds only the re-run tests, and a test missing from it says nothing (absent is not
+deleted).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import typing
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -26,19 +33,26 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    insert,
     select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from contexten.analysis.executions import Execution, TestIdentity, UploadCounts
 from contexten.analysis.history_columns import OUTCOME_CODES
-from contexten.analysis.junit import JUnitReport, TestSummary, test_id
+from contexten.analysis.junit import JUnitReport, TestCaseResult, TestSummary, test_id
 from contexten.store.db import Store
-from contexten.store.models import ActionRecord, TestResultRecord
+from contexten.store.models import (
+    TestCaseRecord,
+    TestIngestRecord,
+    TestResultRecord,
+    TestUploadRecord,
+)
 
 Columns = TypeVarTuple("Columns")
 INGEST_KIND = "tests.ingest"
-INSERT_BATCH = 20_000
+INSERT_BATCH = 50_000
 
 
 class TestHistoryError(Exception):
@@ -48,7 +62,7 @@ class TestHistoryError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class RunInfo:
+class ReportOrigin:
     """Where a report came from. Every field is optional for local use."""
 
     repository: str | None = None
@@ -92,7 +106,7 @@ def _cut(value: str | None, length: int) -> str | None:
     return value if value is None or len(value) <= length else value[:length]
 
 
-def ingest_key(run: RunInfo, content: bytes, source: str = "") -> str:
+def ingest_key(run: ReportOrigin, content: bytes, source: str = "") -> str:
     """Same run, same file name, same bytes: the same report (a retried upload)."""
     name = source.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
     digest = hashlib.sha256()
@@ -102,103 +116,201 @@ def ingest_key(run: RunInfo, content: bytes, source: str = "") -> str:
     return f"{INGEST_KIND}:{digest.hexdigest()}"
 
 
-RESULT_COLUMNS = (
-    "test_id",
-    "repository",
-    "suite",
-    "classname",
-    "name",
-    "file",
-    "outcome",
-    "duration_seconds",
-    "run_id",
-    "run_attempt",
-    "commit_sha",
-    "branch",
-    "job",
-    "recorded_at",
-)
+CASE_COLUMNS = ("test_id", "repository", "suite", "classname", "name", "file")
+RESULT_COLUMNS = ("upload_id", "case_id", "outcome", "duration_seconds")
 
 
-def report_rows(report: JUnitReport, run: RunInfo, recorded_at: Any) -> list[tuple[Any, ...]]:
-    """The rows for one report (one per `<testcase>`, columns as RESULT_COLUMNS), sorted by
-    test id (stable: a test's own rows keep their order), ready for a bulk insert.
-
-    `recorded_at` is passed as the driver takes it (the same for every row of a report).
-    """
-    repository = _cut(run.repository, 300)
-    run_id = _cut(run.run_id, 100)
-    commit = _cut(run.commit, 64)
-    branch = _cut(run.branch, 300)
-    job = _cut(run.job, 300)
-    attempt = run.run_attempt
-    rows = [
-        (
-            test_id(run.repository, case.file, case.classname, case.name),
-            repository,
-            _cut(case.suite, 500),
-            _cut(case.classname, 500),
-            _cut(case.name, 1000) or "",
-            _cut(case.file, 1000),
-            case.outcome.value,
-            case.duration_seconds,
-            run_id,
-            attempt,
-            commit,
-            branch,
-            job,
-            recorded_at,
-        )
-        for case in report.cases
-    ]
-    # Index pages are visited in order instead of at random: inserts go faster.
-    rows.sort(key=itemgetter(0))
-    return rows
-
-
-def _ledger_entry(
-    key: str, report: JUnitReport, run: RunInfo, summary: TestSummary
-) -> ActionRecord:
-    return ActionRecord(
-        idempotency_key=key,
-        kind=INGEST_KIND,
-        target=_cut(report.source, 500),
-        status="done",
-        attempts=1,
-        result={
-            "cases": len(report.cases),
-            "tests": summary.tests,
-            "failed": summary.failed,
-            "errors": summary.errors,
-            "skipped": summary.skipped,
-            "repository": run.repository,
-            "branch": run.branch,
-            "run_id": run.run_id,
-            "run_attempt": run.run_attempt,
-            "job": run.job,
-        },
+def _ingest_record(
+    key: str, report: JUnitReport, run: ReportOrigin, summary: TestSummary
+) -> TestIngestRecord:
+    return TestIngestRecord(
+        ingest_key=key,
+        source=_cut(report.source, 500),
+        repository=_cut(run.repository, 300),
+        branch=_cut(run.branch, 300),
+        run_id=_cut(run.run_id, 100),
+        run_attempt=run.run_attempt,
+        job=_cut(run.job, 300),
+        cases=len(report.cases),
+        tests=summary.tests,
+        failed=summary.failed,
+        errors=summary.errors,
+        skipped=summary.skipped,
     )
 
 
-def _insert_sql(store: Store) -> str:
+def _marks(store: Store, count: int) -> str:
+    """`count` DBAPI placeholders, comma-separated."""
     style = store.engine.dialect.paramstyle
-    marks = ["?" if style == "qmark" else "%s"] * len(RESULT_COLUMNS)
     if style not in ("qmark", "format", "pyformat"):
         raise TestHistoryError(f"unsupported DBAPI parameter style {style!r}")
-    columns = ", ".join(RESULT_COLUMNS)
-    # constant column names and placeholders; the values are bound by the driver
-    return f"INSERT INTO test_results ({columns}) VALUES ({', '.join(marks)})"  # noqa: S608
+    return ", ".join(["?" if style == "qmark" else "%s"] * count)
+
+
+def _insert_sql(store: Store, table: str, columns: Sequence[str], suffix: str = "") -> str:
+    marks = _marks(store, len(columns))
+    # constant table and column names and placeholders; the values are bound by the driver
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}"  # noqa: S608
+
+
+def _case_row(test: str, repository: str | None, item: TestCaseResult) -> tuple[Any, ...]:
+    """A test's identity row, columns as CASE_COLUMNS."""
+    return (
+        test,
+        _cut(repository, 300),
+        _cut(item.suite, 500),
+        _cut(item.classname, 500),
+        _cut(item.name, 1000) or "",
+        _cut(item.file, 1000),
+    )
+
+
+def _case_ids(
+    store: Store,
+    connection: Connection,
+    wanted: dict[str, tuple[str | None, TestCaseResult]],
+) -> dict[str, int]:
+    """The integer id of each wanted test id, creating the identities not stored yet.
+
+    `wanted` maps a test id to its repository and a case of it. A test another writer
+    creates meanwhile is taken as it is (ON CONFLICT DO NOTHING, then read back).
+    """
+    found: dict[str, int] = {}
+
+    def lookup(ids: list[str]) -> None:
+        # Plain driver statements: a bulk ingest looks up thousands of tests per batch.
+        for start in range(0, len(ids), 500):
+            chunk = tuple(ids[start : start + 500])
+            marks = _marks(store, len(chunk))
+            sql = f"SELECT test_id, id FROM test_cases WHERE test_id IN ({marks})"  # noqa: S608
+            found.update(connection.exec_driver_sql(sql, chunk).fetchall())
+
+    lookup(list(wanted))
+    # Sorted: two writers adding the same new tests take their keys in the same order
+    # (PostgreSQL would otherwise let them wait on each other: a deadlock).
+    missing = sorted(test for test in wanted if test not in found)
+    if missing:
+        sql = _insert_sql(store, "test_cases", CASE_COLUMNS, " ON CONFLICT (test_id) DO NOTHING")
+        rows = [_case_row(test, *wanted[test]) for test in missing]
+        connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+        lookup(missing)
+    return found
+
+
+# A report's columns, read in C. `_value_`: the outcome's plain string (`.value` is a
+# property, several times slower).
+_CASE_KEY = attrgetter("file", "classname", "name")
+_OUTCOME = attrgetter("outcome._value_")
+_DURATION = attrgetter("duration_seconds")
+# Test ids are a pure function of (repository, file, class, name): remembered across
+# batches, bounded.
+_test_id = functools.lru_cache(maxsize=1 << 16)(test_id)
+
+
+def _store_results(
+    store: Store,
+    connection: Connection,
+    fresh: list[tuple[JUnitReport, ReportOrigin]],
+    now: datetime,
+) -> None:
+    """One upload row per report, the tests' identities once, and the narrow result rows."""
+    wanted: dict[str, tuple[str | None, TestCaseResult]] = {}
+    # Per repository: (file, class, name) -> test id. The reports of one batch mostly
+    # repeat the same tests: after the first, a report's ids are dictionary lookups (map
+    # and attrgetter run them in C).
+    seen: dict[str | None, dict[tuple[str | None, str | None, str], str]] = {}
+    per_report: list[list[str]] = []
+    for report, run in fresh:
+        repository = run.repository
+        known = seen.setdefault(repository, {})
+        keys = list(map(_CASE_KEY, report.cases))
+        ids: list[str | None] = list(map(known.get, keys))
+        if None in ids:
+            for n, key in enumerate(keys):
+                if ids[n] is None:
+                    test = known.get(key)
+                    if test is None:
+                        test = known[key] = _test_id(repository, *key)
+                        wanted.setdefault(test, (repository, report.cases[n]))
+                    ids[n] = test
+        per_report.append(typing.cast("list[str]", ids))  # every id filled in
+    case_ids = _case_ids(store, connection, wanted)
+    sql = _insert_sql(store, "test_case_results", RESULT_COLUMNS)
+    pending: list[tuple[Any, ...]] = []
+    for (report, run), tests in zip(fresh, per_report, strict=True):
+        if not tests:
+            continue
+        # Never in the future (clock skew between CI and us): it would fall outside every
+        # window.
+        at = min(to_utc(run.recorded_at), now) if run.recorded_at else now
+        added = connection.execute(
+            insert(TestUploadRecord).values(
+                repository=_cut(run.repository, 300),
+                run_id=_cut(run.run_id, 100),
+                run_attempt=run.run_attempt,
+                commit_sha=_cut(run.commit, 64),
+                branch=_cut(run.branch, 300),
+                job=_cut(run.job, 300),
+                recorded_at=at,
+            )
+        ).inserted_primary_key
+        assert added is not None
+        upload = added[0]
+        cases = report.cases
+        pending += zip(
+            repeat(upload, len(cases)),
+            map(case_ids.__getitem__, tests),
+            map(_OUTCOME, cases),
+            map(_DURATION, cases),
+            strict=True,
+        )
+        if len(pending) >= INSERT_BATCH:
+            _insert_results(store, connection, sql, pending)
+            pending = []
+    if pending:
+        _insert_results(store, connection, sql, pending)
+
+
+def _insert_results(
+    store: Store, connection: Connection, sql: str, rows: list[tuple[Any, ...]]
+) -> None:
+    """One bulk write, the rows ordered by test: the test index's pages are then visited in
+    order rather than at random (a third faster on SQLite). The sort is stable: each test's
+    rows keep their arrival order, which is all the readers rely on.
+
+    SQLite: the driver's executemany. PostgreSQL through psycopg: COPY, in the same
+    transaction (executemany sends one INSERT per row).
+    """
+    rows.sort(key=itemgetter(1))
+    if store.engine.dialect.driver == "psycopg":
+        raw: Any = connection.connection.dbapi_connection
+        columns = ", ".join(RESULT_COLUMNS)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY test_case_results ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+
+def _dbapi_error(store: Store) -> type[Exception]:
+    """The driver's own error class (raised by what bypasses SQLAlchemy: COPY, cursors)."""
+    error: type[Exception] = getattr(store.engine.dialect.loaded_dbapi, "Error", Exception)
+    return error
 
 
 def ingest_reports(
-    store: Store, reports: Iterable[tuple[JUnitReport, RunInfo, bytes]]
+    store: Store, reports: Iterable[tuple[JUnitReport, ReportOrigin, bytes]]
 ) -> list[IngestOutcome]:
     """Store several parsed reports' test cases, each once, in one transaction.
 
-    Rows go to the driver's executemany as plain tuples, in batches of INSERT_BATCH, with
-    the values converted once per report: the bulk path of the test history. A report
-    without a run id gets `local_upload_id` as its run id. Raises TestHistoryError (and
-    stores nothing) when the database fails.
+    Each report becomes one upload row; each test's identity is stored once; the results
+    go to the driver's executemany as narrow tuples of integers, a string and a float, in
+    batches of INSERT_BATCH: the bulk path of the test history. A report without a run id
+    gets `local_upload_id` as its run id. Raises TestHistoryError (and stores nothing)
+    when the database fails.
     """
     items = [
         (r, run if run.run_id else dataclasses.replace(run, run_id=local_upload_id(r.source, c)), c)
@@ -206,9 +318,6 @@ def ingest_reports(
     ]
     now = datetime.now(UTC)
     keys = [ingest_key(run, content, report.source) for report, run, content in items]
-    recorded = TestResultRecord.__table__.c.recorded_at.type  # type: ignore[attr-defined]
-    to_driver = recorded.dialect_impl(store.engine.dialect).bind_processor(store.engine.dialect)
-    sql = _insert_sql(store)
     outcomes: list[IngestOutcome] = []
     try:
         with store.session() as session:
@@ -217,8 +326,8 @@ def ingest_reports(
                 chunk = keys[start : start + 500]
                 known |= set(
                     session.scalars(
-                        select(ActionRecord.idempotency_key).where(
-                            ActionRecord.idempotency_key.in_(chunk)
+                        select(TestIngestRecord.ingest_key).where(
+                            TestIngestRecord.ingest_key.in_(chunk)
                         )
                     )
                 )
@@ -226,7 +335,7 @@ def ingest_reports(
             if store.is_sqlite:
                 # Index pages of a large history stay in memory: inserts several times faster.
                 connection.exec_driver_sql("PRAGMA cache_size=-65536")
-            pending: list[tuple[Any, ...]] = []
+            fresh: list[tuple[JUnitReport, ReportOrigin]] = []
             for (report, run, _content), key in zip(items, keys, strict=True):
                 summary = report.test_summary()
                 if key in known:
@@ -235,22 +344,16 @@ def ingest_reports(
                     )
                     continue
                 known.add(key)
-                # Never in the future (clock skew between CI and us): it would fall outside
-                # every window.
-                at = min(to_utc(run.recorded_at), now) if run.recorded_at else now
-                pending += report_rows(report, run, to_driver(at) if to_driver else at)
-                session.add(_ledger_entry(key, report, run, summary))
+                fresh.append((report, run))
+                session.add(_ingest_record(key, report, run, summary))
                 outcomes.append(
                     IngestOutcome(
                         report.source, len(report.cases), len(report.cases), False, summary
                     )
                 )
-                if len(pending) >= INSERT_BATCH:
-                    connection.exec_driver_sql(sql, pending)  # type: ignore[arg-type]
-                    pending = []
-            if pending:
-                connection.exec_driver_sql(sql, pending)  # type: ignore[arg-type]
-    except SQLAlchemyError as exc:
+            if fresh:
+                _store_results(store, connection, fresh, now)
+    except (SQLAlchemyError, _dbapi_error(store)) as exc:
         sources = ", ".join(r.source for r, _, _ in items[:3]) + (" ..." if len(items) > 3 else "")
         raise TestHistoryError(
             f"cannot store {sources} in {store.safe_url}: {type(exc).__name__}"
@@ -267,7 +370,9 @@ def local_upload_id(source: str, content: bytes) -> str:
     return f"{base[:80]}@{hashlib.sha256(content).hexdigest()[:8]}"
 
 
-def ingest_report(store: Store, report: JUnitReport, run: RunInfo, content: bytes) -> IngestOutcome:
+def ingest_report(
+    store: Store, report: JUnitReport, run: ReportOrigin, content: bytes
+) -> IngestOutcome:
     """Store one parsed report's test cases, once. Raises TestHistoryError.
 
     Without a run id the report gets `local_upload_id` as its run id.
@@ -276,53 +381,62 @@ def ingest_report(store: Store, report: JUnitReport, run: RunInfo, content: byte
 
 
 def _filtered(query: Select[*Columns], f: HistoryFilter) -> Select[*Columns]:
-    t = TestResultRecord
+    u = TestUploadRecord
     if f.repository is not None:
-        query = query.where(t.repository == f.repository)
+        query = query.where(u.repository == f.repository)
     if f.branch is not None:
-        query = query.where(t.branch == f.branch)
+        query = query.where(u.branch == f.branch)
     if f.since is not None:
-        query = query.where(t.recorded_at >= to_utc(f.since))
+        query = query.where(u.recorded_at >= to_utc(f.since))
     if f.until is not None:
-        query = query.where(t.recorded_at < to_utc(f.until))
+        query = query.where(u.recorded_at < to_utc(f.until))
     return query
+
+
+def _joined(query: Select[*Columns], *, cases: bool = True) -> Select[*Columns]:
+    """Results with their upload (and their test's identity)."""
+    r, u = TestResultRecord, TestUploadRecord
+    query = query.select_from(r).join(u, u.id == r.upload_id)
+    return query.join(TestCaseRecord, TestCaseRecord.id == r.case_id) if cases else query
 
 
 def iter_executions(
     store: Store, f: HistoryFilter, *, test_ids: Sequence[str] | None = None, batch: int = 20_000
 ) -> Iterator[Execution]:
     """Executions ordered by test id, then time; streamed in batches (bounded memory)."""
-    t = TestResultRecord
-    query = select(
-        t.test_id,
-        t.outcome,
-        t.duration_seconds,
-        t.commit_sha,
-        t.run_id,
-        t.run_attempt,
-        t.job,
-        t.recorded_at,
+    r, u, c = TestResultRecord, TestUploadRecord, TestCaseRecord
+    query = _joined(
+        select(
+            c.test_id,
+            r.outcome,
+            r.duration_seconds,
+            u.commit_sha,
+            u.run_id,
+            u.run_attempt,
+            u.job,
+            u.recorded_at,
+        )
     )
     query = _filtered(query, f)
     if test_ids is not None:
-        query = query.where(t.test_id.in_(list(test_ids)))
-    query = query.order_by(t.test_id, t.recorded_at, t.id)
+        query = query.where(c.test_id.in_(list(test_ids)))
+    query = query.order_by(c.test_id, u.recorded_at, r.id)
     try:
         with store.engine.connect() as connection:
             result = connection.execution_options(stream_results=True, yield_per=batch).execute(
                 query
             )
             for rows in result.partitions():
-                for r in rows:
-                    at: datetime = r[7]
+                for row in rows:
+                    at: datetime = row[7]
                     yield Execution(
-                        r[0],
-                        r[1],
-                        r[2],
-                        r[3],
-                        r[4],
-                        r[5] or 1,
-                        r[6],
+                        row[0],
+                        row[1],
+                        row[2],
+                        row[3],
+                        row[4],
+                        row[5] or 1,
+                        row[6],
                         (at.replace(tzinfo=UTC) if at.tzinfo is None else at).timestamp(),
                     )
     except SQLAlchemyError as exc:
@@ -336,9 +450,9 @@ def _sqlite_micros() -> Any:
 
     Divided by 1e6 this is exactly datetime.timestamp() (julianday() is ~10 µs off).
     """
-    t = TestResultRecord
-    return cast(func.strftime("%s", t.recorded_at), Integer) * 1_000_000 + cast(
-        func.substr(t.recorded_at, 21, 6), Integer
+    u = TestUploadRecord
+    return cast(func.strftime("%s", u.recorded_at), Integer) * 1_000_000 + cast(
+        func.substr(u.recorded_at, 21, 6), Integer
     )
 
 
@@ -346,17 +460,17 @@ def _epoch_seconds(store: Store) -> Any:
     """recorded_at as seconds since the epoch, computed by the database."""
     if store.is_sqlite:
         return _sqlite_micros() / 1_000_000.0
-    return cast(func.extract("epoch", TestResultRecord.recorded_at), Float)
+    return cast(func.extract("epoch", TestUploadRecord.recorded_at), Float)
 
 
 def _upload_key_sql() -> Any:
-    t = TestResultRecord
+    u = TestUploadRecord
     return (
-        func.coalesce(t.run_id, "")
+        func.coalesce(u.run_id, "")
         + "#"
-        + cast(t.run_attempt, String)
+        + cast(u.run_attempt, String)
         + "#"
-        + func.coalesce(t.job, "")
+        + func.coalesce(u.job, "")
     )
 
 
@@ -371,7 +485,8 @@ def scan_history(
     excluded_uploads: frozenset[tuple[str | None, int, str | None]] = frozenset(),
     batch: int = 50_000,
 ) -> Iterator[tuple[Any, ...]]:
-    """The filtered history as column chunks, in storage (arrival) order.
+    """The filtered history as column chunks, in storage order (each test's rows in the
+    order they arrived).
 
     Columns: test ids, outcome codes, durations (negative: none), epoch seconds, group
     keys (the commit, or the upload when there is no commit). Memory: one chunk.
@@ -380,9 +495,6 @@ def scan_history(
         yield from _scan_sqlite(store, f, excluded_uploads, batch)
     else:
         yield from _scan_rows(store, f, excluded_uploads, batch)
-
-
-_SEP = "\x1f"
 
 
 def _exclude(query: Select[*Columns], excluded: frozenset[Any]) -> Select[*Columns]:
@@ -394,44 +506,63 @@ def _exclude(query: Select[*Columns], excluded: frozenset[Any]) -> Select[*Colum
 def _scan_sqlite(
     store: Store, f: HistoryFilter, excluded: frozenset[Any], batch: int
 ) -> Iterator[tuple[Any, ...]]:
-    """SQLite: per range of row ids, one row of `group_concat` columns.
+    """SQLite: per range of row ids, one row of `group_concat` columns of integers.
 
     SQLite formats the values and NumPy parses them, both in C: about a third of the
-    CPU of fetching a million five-column rows as Python tuples. Durations go through
-    printf('%.17g') so that they round-trip exactly.
+    CPU of fetching a million rows as Python tuples. Durations go through printf('%.17g')
+    so that they round-trip exactly. What is the same for a whole upload (its time and
+    group key) and a test's id are read once, from their own tables, and looked up by
+    integer id: memory grows with the number of tests and uploads, not results.
     """
     import numpy as np
 
-    t = TestResultRecord
-    outcome = case(OUTCOME_CODES, value=t.outcome, else_=0)
-    group = func.coalesce(t.commit_sha, _upload_key_sql())
-    micros = _sqlite_micros()
+    r, u, c = TestResultRecord, TestUploadRecord, TestCaseRecord
+    uploads = _exclude(
+        _filtered(
+            select(u.id, _sqlite_micros(), func.coalesce(u.commit_sha, _upload_key_sql())), f
+        ),
+        excluded,
+    )
+    outcome = case(OUTCOME_CODES, value=r.outcome, else_=0)
     query = select(
-        func.group_concat(t.test_id, _SEP),
+        func.group_concat(r.case_id, ","),
         func.group_concat(outcome, ","),
-        func.group_concat(func.printf("%.17g", func.coalesce(t.duration_seconds, -1.0)), ","),
-        func.group_concat(micros, ","),
-        func.group_concat(func.replace(group, _SEP, " "), _SEP),
+        func.group_concat(func.printf("%.17g", func.coalesce(r.duration_seconds, -1.0)), ","),
+        func.group_concat(r.upload_id, ","),
         func.count(),
-    ).where(t.id > bindparam("low"), t.id <= bindparam("high"))
-    query = _exclude(_filtered(query, f), excluded)
+    ).where(r.id > bindparam("low"), r.id <= bindparam("high"))
+    if f != HistoryFilter() or excluded:
+        query = query.where(r.upload_id.in_(uploads.with_only_columns(u.id)))
     try:
         with store.engine.connect() as connection:
-            low, high = connection.execute(select(func.min(t.id), func.max(t.id))).one()
+            low, high = connection.execute(select(func.min(r.id), func.max(r.id))).one()
             if low is None:
                 return
+            wanted = connection.execute(uploads).all()
+            if not wanted:
+                return
+            micros = np.zeros(max(row[0] for row in wanted) + 1, dtype=np.int64)
+            groups: dict[int, str] = {}
+            for upload, at, group in wanted:
+                micros[upload] = at
+                groups[upload] = group
+            names: dict[int, str] = {
+                key: test for key, test in connection.execute(select(c.id, c.test_id))
+            }
             for start in range(low - 1, high, batch):
-                ids, outcomes, durations, times, groups, count = connection.execute(
+                cases, outcomes, durations, upload_ids, count = connection.execute(
                     query, {"low": start, "high": start + batch}
                 ).one()
                 if not count:
                     continue
+                index = np.fromstring(upload_ids, dtype=np.int64, sep=",")
+                keys = np.fromstring(cases, dtype=np.int64, sep=",").tolist()
                 yield (
-                    ids.split(_SEP),
+                    list(map(names.__getitem__, keys)),
                     np.fromstring(outcomes, dtype=np.int64, sep=","),
                     np.fromstring(durations, dtype=np.float64, sep=","),
-                    np.fromstring(times, dtype=np.int64, sep=",") / 1e6,
-                    groups.split(_SEP),
+                    micros[index] / 1e6,
+                    list(map(groups.__getitem__, index.tolist())),
                 )
     except SQLAlchemyError as exc:
         raise TestHistoryError(
@@ -443,15 +574,15 @@ def _scan_rows(
     store: Store, f: HistoryFilter, excluded: frozenset[Any], batch: int
 ) -> Iterator[tuple[Any, ...]]:
     """Other databases: plain DBAPI rows from a server-side cursor, transposed per chunk."""
-    t = TestResultRecord
-    outcome = case(OUTCOME_CODES, value=t.outcome, else_=0)
-    group = func.coalesce(t.commit_sha, _upload_key_sql())
-    duration = func.coalesce(t.duration_seconds, -1.0)
-    query = _filtered(select(t.test_id, outcome, duration, _epoch_seconds(store), group), f)
-    query = _exclude(query, excluded).order_by(t.id)
+    r, u, c = TestResultRecord, TestUploadRecord, TestCaseRecord
+    outcome = case(OUTCOME_CODES, value=r.outcome, else_=0)
+    group = func.coalesce(u.commit_sha, _upload_key_sql())
+    duration = func.coalesce(r.duration_seconds, -1.0)
+    query = _joined(select(c.test_id, outcome, duration, _epoch_seconds(store), group))
+    query = _exclude(_filtered(query, f), excluded).order_by(r.id)
     # Rendered by SQLAlchemy's own literal quoting: the raw cursor takes no bound values.
     sql = str(query.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
-    dbapi_error: type[Exception] = getattr(store.engine.dialect.loaded_dbapi, "Error", Exception)
+    dbapi_error = _dbapi_error(store)
     try:
         with store.engine.connect() as connection:
             raw: Any = connection.connection.dbapi_connection
@@ -480,23 +611,19 @@ def upload_counts(store: Store, f: HistoryFilter) -> list[UploadCounts]:
     Read from the ingest records (one per report, a few hundred rows) rather than by
     grouping every test result: the same numbers at a fraction of the cost.
     """
-    query = select(ActionRecord.result).where(ActionRecord.kind == INGEST_KIND)
+    i = TestIngestRecord
+    query = select(i.run_id, i.run_attempt, i.job, i.tests, i.skipped, i.failed, i.errors)
     if f.since is not None:
         # A report is ingested after its tests ran: older ingests hold no row in the window.
-        query = query.where(ActionRecord.created_at >= to_utc(f.since))
+        query = query.where(i.created_at >= to_utc(f.since))
+    if f.repository is not None:
+        query = query.where(i.repository == f.repository)
     totals: dict[tuple[str | None, int, str | None], list[int]] = {}
     with store.session() as session:
-        for result in session.scalars(query):
-            if not isinstance(result, dict):
-                continue
-            if f.repository is not None and result.get("repository") != f.repository:
-                continue
-            key = (result.get("run_id"), int(result.get("run_attempt") or 1), result.get("job"))
-            ran = int(result.get("tests") or 0) - int(result.get("skipped") or 0)
-            failed = int(result.get("failed") or 0) + int(result.get("errors") or 0)
-            total = totals.setdefault(key, [0, 0])
-            total[0] += ran
-            total[1] += failed
+        for run_id, attempt, job, tests, skipped, failed, errors in session.execute(query):
+            total = totals.setdefault((run_id, int(attempt or 1), job), [0, 0])
+            total[0] += int(tests or 0) - int(skipped or 0)
+            total[1] += int(failed or 0) + int(errors or 0)
     return [UploadCounts(key, ran, failed) for key, (ran, failed) in totals.items()]
 
 
@@ -504,25 +631,24 @@ def identities(
     store: Store, f: HistoryFilter | None = None, test_ids: Iterable[str] | None = None
 ) -> dict[str, TestIdentity]:
     """What each test id stands for (file, class, name): the given tests, or all in `f`."""
-    t = TestResultRecord
-    query = select(t.test_id, func.max(t.file), func.max(t.classname), func.max(t.name))
-    if f is not None:
-        query = _filtered(query, f)
+    c = TestCaseRecord
+    columns = select(c.test_id, c.file, c.classname, c.name)
     found: dict[str, TestIdentity] = {}
     with store.session() as session:
         if test_ids is None:
-            for test_id, file, classname, name in session.execute(query.group_by(t.test_id)):
+            query = columns
+            if f is not None:
+                having = _filtered(_joined(select(TestResultRecord.case_id), cases=False), f)
+                query = query.where(c.id.in_(having))
+            for test_id, file, classname, name in session.execute(query):
                 found[test_id] = TestIdentity(test_id, file, classname, name)
             return found
-        # The newest row of each test, found through the test id index alone.
         wanted = list(dict.fromkeys(test_ids))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            newest = select(func.max(t.id)).where(t.test_id.in_(chunk)).group_by(t.test_id)
-            rows = session.execute(
-                select(t.test_id, t.file, t.classname, t.name).where(t.id.in_(newest))
-            )
-            for test_id, file, classname, name in rows:
+            for test_id, file, classname, name in session.execute(
+                columns.where(c.test_id.in_(chunk))
+            ):
                 found[test_id] = TestIdentity(test_id, file, classname, name)
     return found
 
@@ -531,35 +657,35 @@ def find_tests(
     store: Store, text: str, repository: str | None = None, limit: int = 20
 ) -> list[TestIdentity]:
     """Tests whose id, name or `file::class::name` matches `text` exactly, else contains it."""
-    t = TestResultRecord
-    base = select(t.test_id, func.max(t.file), func.max(t.classname), func.max(t.name))
+    c = TestCaseRecord
+    base = select(c.test_id, c.file, c.classname, c.name)
     if repository is not None:
-        base = base.where(t.repository == repository)
+        base = base.where(c.repository == repository)
     with store.session() as session:
-        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
-            rows = session.execute(base.where(t.test_id == text).group_by(t.test_id)).all()
+        if len(text) == 64 and all(ch in "0123456789abcdef" for ch in text):
+            rows = session.execute(base.where(c.test_id == text)).all()
             if rows:
                 return [TestIdentity(*row) for row in rows]
         rows = session.execute(
-            base.where(t.name.contains(text.rsplit("::", 1)[-1], autoescape=True))
-            .group_by(t.test_id)
+            base.where(c.name.contains(text.rsplit("::", 1)[-1], autoescape=True))
+            .order_by(c.test_id)
             .limit(5000)
         ).all()
     candidates = [TestIdentity(*row) for row in rows]
-    exact = [c for c in candidates if text in (c.name, c.display) or c.display.endswith(text)]
+    exact = [t for t in candidates if text in (t.name, t.display) or t.display.endswith(text)]
     if exact:
         return exact[:limit]
-    return [c for c in candidates if text in c.display][:limit]
+    return [t for t in candidates if text in t.display][:limit]
 
 
 def stored_overview(store: Store, *, repositories: int = 5) -> tuple[int, list[str]]:
     """How many results are stored at all, and (up to `repositories`) which repositories."""
-    t = TestResultRecord
+    u = TestUploadRecord
     with store.session() as session:
-        stored = session.scalar(select(func.count()).select_from(t)) or 0
+        stored = session.scalar(select(func.count()).select_from(TestResultRecord)) or 0
         names = sorted(
             str(r)
-            for r in session.scalars(select(t.repository).distinct().limit(repositories))
+            for r in session.scalars(select(u.repository).distinct().limit(repositories))
             if r
         )
     return int(stored), names
@@ -567,8 +693,13 @@ def stored_overview(store: Store, *, repositories: int = 5) -> tuple[int, list[s
 
 def history_span(store: Store, f: HistoryFilter) -> tuple[int, datetime | None, datetime | None]:
     """How many rows match, and the oldest and newest recorded_at."""
-    t = TestResultRecord
-    query = _filtered(select(func.count(), func.min(t.recorded_at), func.max(t.recorded_at)), f)
+    u = TestUploadRecord
+    query = _filtered(
+        _joined(
+            select(func.count(), func.min(u.recorded_at), func.max(u.recorded_at)), cases=False
+        ),
+        f,
+    )
     with store.session() as session:
         count, oldest, newest = session.execute(query).one()
     return int(count), oldest and to_utc(oldest), newest and to_utc(newest)

@@ -7,13 +7,13 @@ from typing import Any
 
 from contexten.analysis.ci_timing import BranchComparison, Growth, Suggestion
 from contexten.analysis.markdown import Table
-from contexten.analysis.regression import Comparison, Verdict
+from contexten.analysis.regression import Comparison, RegressionVerdict
 
 VERDICT_MARK = {
-    Verdict.REGRESSED: "🔴 regressed",
-    Verdict.IMPROVED: "🟢 improved",
-    Verdict.SAME: "same",
-    Verdict.UNKNOWN: "unknown: need more runs",
+    RegressionVerdict.REGRESSED: "🔴 regressed",
+    RegressionVerdict.IMPROVED: "🟢 improved",
+    RegressionVerdict.SAME: "same",
+    RegressionVerdict.UNKNOWN: "unknown: need more runs",
 }
 
 
@@ -155,7 +155,7 @@ def perf_markdown(
         if c.regressed:
             lines.append(f"## {c.workflow}: regressed")
             for comp, what in ((c.runs, "run time"), (c.queue, "queue time")):
-                if comp.verdict is Verdict.REGRESSED:
+                if comp.verdict is RegressionVerdict.REGRESSED:
                     ci = (
                         f", 95% CI {comp.ci_low_percent:+.0f}% to {comp.ci_high_percent:+.0f}%"
                         if comp.ci_low_percent is not None and comp.ci_high_percent is not None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contexten.analysis.executions import TestIdentity
-from contexten.analysis.flaky import ActiveEntry, Decision, QuarantinePlan
+from contexten.analysis.flaky import ActiveEntry, QuarantineDecision, QuarantinePlan
 from contexten.store.db import Store
 from contexten.store.quarantine import MAX_HISTORY as MAX_HISTORY
 from contexten.store.quarantine import Entry as Entry
@@ -52,9 +52,9 @@ def apply_plan(
     *,
     now: datetime,
     repository: str | None,
-) -> list[Decision]:
+) -> list[QuarantineDecision]:
     """Carry out a plan's decisions; returns the ones applied."""
-    applied: list[Decision] = []
+    applied: list[QuarantineDecision] = []
     for decision in plan.decisions:
         expires = datetime.fromtimestamp(decision.expires_at, UTC) if decision.expires_at else None
         if decision.action in ("add", "renew"):

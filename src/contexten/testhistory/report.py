@@ -21,9 +21,9 @@ from contexten.analysis.executions import (
 )
 from contexten.analysis.flaky import (
     Finding,
+    FlakinessVerdict,
     FlakyPolicy,
     QuarantinePlan,
-    Verdict,
     classify,
     find_flaky,
     plan_quarantine,
@@ -144,7 +144,7 @@ def build_report(store: Store, options: ReportOptions) -> TestReport:
     broken = [
         f
         for f in (classify(s, policy) for s in snapshot.stats.values() if s.always_fails)
-        if f.verdict is Verdict.BROKEN
+        if f.verdict is FlakinessVerdict.BROKEN
     ]
     broken.sort(key=lambda f: (-f.stats.failed, f.stats.test_id))
     slow = slowest(snapshot.stats.values(), top=options.top, by=options.rank_by)

@@ -51,7 +51,7 @@ class WorkflowOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Artifact:
+class ReportArtifact:
     """A report to publish: kind is markdown or table (JSON rows); key is lowercase-dashed."""
 
     kind: str
@@ -66,7 +66,7 @@ class WorkflowContext:
     run_id: str
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("contexten.workflow"))
     in_prefect: bool = False
-    artifacts: list[Artifact] = field(default_factory=list)
+    artifacts: list[ReportArtifact] = field(default_factory=list)
 
     @property
     def reports_dir(self) -> Path:
@@ -76,7 +76,7 @@ class WorkflowContext:
 
     def publish_markdown(self, key: str, markdown: str) -> None:
         """Publish a Markdown report (a Prefect artifact in a flow; a file otherwise)."""
-        self.artifacts.append(Artifact("markdown", artifact_key(key), markdown))
+        self.artifacts.append(ReportArtifact("markdown", artifact_key(key), markdown))
         (self.reports_dir / f"{artifact_key(key)}.md").write_text(markdown, encoding="utf-8")
 
     async def step(
@@ -104,7 +104,7 @@ class WorkflowContext:
             {"columns": list(table.columns), "rows": [list(r) for r in table.rows]},
             default=str,
         )
-        self.artifacts.append(Artifact("table", artifact_key(key), payload))
+        self.artifacts.append(ReportArtifact("table", artifact_key(key), payload))
         (self.reports_dir / f"{artifact_key(key)}.md").write_text(
             table.to_markdown(), encoding="utf-8"
         )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from contexten.analysis.ci_timing import BranchComparison
-from contexten.analysis.regression import Comparison, Verdict
+from contexten.analysis.regression import Comparison, RegressionVerdict
 from contexten.workflows.base import WorkflowContext
 
 CHECK_NAME = "contexten / CI performance"
@@ -47,7 +47,7 @@ def regression_lines(regressed: Sequence[BranchComparison]) -> list[str]:
     """One line per regressed workflow: which time grew, by how much, how sure."""
     lines = []
     for c in regressed:
-        which = c.runs if c.runs.verdict is Verdict.REGRESSED else c.queue
+        which = c.runs if c.runs.verdict is RegressionVerdict.REGRESSED else c.queue
         label = "run time" if which is c.runs else "queue time"
         lines.append(f"{c.workflow} {label}: {_stats(which)}")
     return lines

@@ -70,7 +70,7 @@ def _ingest_bytes(ctx: WorkflowContext, name: str, data: bytes, run: Any, tally:
 async def optimize(
     params: TestOptimizationParameters, ctx: WorkflowContext, provider: CIProvider | None
 ) -> WorkflowOutcome:
-    from contexten.store.test_history import RunInfo
+    from contexten.store.test_history import ReportOrigin
     from contexten.testhistory.files import (
         ReportFileError,
         find_report_files,
@@ -79,7 +79,7 @@ async def optimize(
 
     repository = params.repository or ctx.settings.github_repository
     tally = _Ingested()
-    run_info = RunInfo(
+    run_info = ReportOrigin(
         repository=repository,
         run_id=str(params.workflow_run_id) if params.workflow_run_id else None,
     )
@@ -108,7 +108,7 @@ async def _ingest_artifacts(
     ctx: WorkflowContext, provider: CIProvider, repository: str, run_id: int, tally: _Ingested
 ) -> Any:
     from contexten.integrations.interface import CIProviderError
-    from contexten.store.test_history import RunInfo
+    from contexten.store.test_history import ReportOrigin
     from contexten.testhistory.files import ReportFileError
 
     try:
@@ -119,7 +119,7 @@ async def _ingest_artifacts(
     chosen = [a for a in artifacts if not a.expired and TEST_ARTIFACT.search(a.name)]
     if not chosen:
         chosen = [a for a in artifacts if not a.expired]  # no telling names: try them all
-    base = RunInfo(
+    base = ReportOrigin(
         repository=repository,
         run_id=str(run.id),
         run_attempt=run.run_attempt,
@@ -141,7 +141,7 @@ async def _ingest_artifacts(
                     f"artifact {artifact.name}: over {MAX_ARTIFACT_BYTES} bytes, skipped"
                 )
                 continue
-            run_info = RunInfo(
+            run_info = ReportOrigin(
                 repository=base.repository,
                 run_id=base.run_id,
                 run_attempt=_attempt_of(artifact, run),

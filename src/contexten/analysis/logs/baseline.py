@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from itertools import compress, count
 
 from contexten.analysis.logs.engine import (
-    Decision,
+    RuleDecision,
     _region,
     build,
     candidate_evidence,
@@ -296,7 +296,7 @@ def _diagnose_aligned(
 
 
 def _removed(
-    scan: ScanResult, decision: Decision, status: dict[int, LineStatus]
+    scan: ScanResult, decision: RuleDecision, status: dict[int, LineStatus]
 ) -> tuple[RemovedLine, ...]:
     """Rule hits of the single-log diagnosis that the passing runs also have."""
     single = [line for line, _ in candidate_evidence(decision, scan)]

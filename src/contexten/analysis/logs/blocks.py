@@ -31,7 +31,7 @@ from contexten.analysis.logs.model import BlockKind, EvidenceBlock, EvidenceLine
 from contexten.analysis.logs.scan import LineStore
 
 EVIDENCE_MAX = 30
-BLOCK_MAX = 24  # lines of one block before trimming
+BLOCK_MAX = 30  # lines of one block before trimming
 MAX_BACK = 40  # lines walked back from an anchor to its header
 MAX_FORWARD = 60  # lines walked forward over a block's continuation
 TAIL_LINES = 8  # command-output lines shown when no rule explains the failure
@@ -174,16 +174,20 @@ def grow(
         if following is None:
             break
         if _blank(following):
-            after = _text(store, end + 2)
+            skip = 2
+            after = _text(store, end + skip)
+            if after is not None and _blank(after):
+                skip = 3  # two blank lines between the parts of one failure (Go's testify)
+                after = _text(store, end + skip)
             if (
                 after is not None
-                and (upper is None or end + 2 <= upper)
+                and (upper is None or end + skip <= upper)
                 and _continues(after, header_indent)
                 and (_indent(after) > header_indent or _CHAIN.match(after) or _marked(after))
                 and (_marked(after) or _indent(after) >= _indent(following_last))
             ):
-                end += 2
-                forward += 2
+                end += skip
+                forward += skip
                 continue
             break
         if _continues(following, header_indent):
@@ -448,10 +452,29 @@ def command_start(
         text = _text(store, number)
         if text is None:
             return number + 1
-        if text.startswith(("$ ", "##[group]Run ", "travis_fold:start")):
+        if text.startswith("##[group]Run "):
+            return _after_script(store, number, exit_line)
+        if text.startswith(("$ ", "travis_fold:start")):
             return number + 1
         number -= 1
     return lower
+
+
+_SCRIPT_MAX = 200  # lines of an Actions step's script echo (before its ##[endgroup])
+
+
+def _after_script(store: LineStore, group: int, exit_line: int) -> int:
+    """The first output line of the Actions step opened at `group`: after the echo of its
+    script, its shell and env (`##[endgroup]`), which say what ran, not why it failed."""
+    for number in range(group + 1, min(exit_line, group + _SCRIPT_MAX)):
+        text = _text(store, number)
+        if text is None:
+            break
+        if text.startswith("##[endgroup]"):
+            return number + 1
+        if text.startswith("##[group]"):
+            break
+    return group + 1
 
 
 # A list of failures follows (the header itself explains nothing).
@@ -496,10 +519,13 @@ def section_blocks(
         lines: list[tuple[int, str]] = []
         blanks = 0
         cursor = number
+        level = _LEVEL_PREFIX.match(store.get(number - 1) or "")
         while cursor <= last and len(lines) < budget:
             line = _text(store, cursor)
             if line is None or _SECTION_END.match(line):
                 break
+            if passed(line) or (level and not (store.get(cursor) or "").startswith(level[0])):
+                break  # a passing test, or the `[error]` lines of the list are over
             if boundary(line) and not _PYTEST_HEADER.match(line):
                 break
             if _SECTION.match(line) and lines:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contexten.analysis.logs import blocks
@@ -48,7 +48,7 @@ def _boilerplate(text: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class RuleDecision:
     """What the rules say before evidence is chosen (the baseline step reuses it)."""
 
     category: FailureCategory
@@ -116,7 +116,9 @@ def _failing_command_scope(scan: ScanResult, hits: tuple[Hit, ...]) -> tuple[Hit
     return hits
 
 
-_TRAVIS_STATUS = re.compile(r'The command ".*" (failed and )?exited with [1-9]')
+_TRAVIS_STATUS = re.compile(
+    r'The command ".*" ((failed and )?exited with [1-9]|failed \d+ times\.)'  # travis_retry
+)
 
 
 _UNDER_TEST = 12  # lines under a test failure where its cause is printed
@@ -150,7 +152,7 @@ def _environment_under_test(in_scope: tuple[Hit, ...]) -> FailureCategory | None
     return None
 
 
-def decide(scan: ScanResult) -> Decision:
+def decide(scan: ScanResult) -> RuleDecision:
     is_actions = bool(scan.steps)
     failing_step = _failing_step(scan)
     causes = [h for h in scan.hits if RULES_BY_ID[h.rule_id].role is Role.CAUSE]
@@ -170,11 +172,13 @@ def decide(scan: ScanResult) -> Decision:
         if scoped_causes:
             in_scope, penalty = earlier, 0.5
     if scan.total_lines == 0 or not scan.has_text:
-        return Decision(FailureCategory.UNKNOWN, 0.0, DiagnosisStatus.EMPTY, None, None, (), False)
+        return RuleDecision(
+            FailureCategory.UNKNOWN, 0.0, DiagnosisStatus.EMPTY, None, None, (), False
+        )
     if not scoped_causes:
         status = DiagnosisStatus.UNMATCHED if failure_evident else DiagnosisStatus.NO_FAILURE
         confidence = 0.2 if failure_evident else 0.05
-        return Decision(
+        return RuleDecision(
             FailureCategory.UNKNOWN,
             confidence,
             status,
@@ -203,7 +207,7 @@ def decide(scan: ScanResult) -> Decision:
         confidence *= 0.85  # a guess from the failure's kind, not from a re-run
     if not failure_evident:
         confidence = min(confidence, 0.3)
-    return Decision(
+    return RuleDecision(
         category,
         round(confidence, 3),
         DiagnosisStatus.DIAGNOSED,
@@ -218,7 +222,17 @@ def _category_of(hit: Hit) -> FailureCategory | None:
     return RULES_BY_ID[hit.rule_id].category
 
 
-def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[EvidenceLine, int]]:
+def _last_of_each(hits: Iterable[Hit]) -> list[Hit]:
+    """The last of hits with the same text: a retried step or a re-run test suite prints
+    its error again, and the last attempt is the one that failed the job."""
+    last: dict[str, Hit] = {}
+    for hit in hits:
+        last.pop(key := _NL_PREFIX.sub("", hit.text.strip()), None)
+        last[key] = hit
+    return list(last.values())
+
+
+def candidate_evidence(decision: RuleDecision, scan: ScanResult) -> list[tuple[EvidenceLine, int]]:
     """Evidence candidates, each with a rank (lower = more telling), without duplicates."""
     ranked: list[tuple[EvidenceLine, int]] = []
     seen: set[int] = set()
@@ -254,7 +268,7 @@ def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[Evide
     base = FailureCategory.TEST if category is FailureCategory.FLAKY_TEST else category
     per_rule: dict[str, int] = {}
     causes = sorted(
-        (h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE),
+        _last_of_each(h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.CAUSE),
         key=lambda h: (_PRIORITY[h.rule_id], h.line),
     )
     for hit in causes:
@@ -278,17 +292,24 @@ def candidate_evidence(decision: Decision, scan: ScanResult) -> list[tuple[Evide
 
 
 _EXIT_STATUS = re.compile(
-    r"(The command \".*\" (failed and )?exited with [1-9]|"
+    r"(The command \".*\" ((failed and )?exited with [1-9]|failed \d+ times\.)|"
     r"##\[error\]Process completed with exit code [1-9]|"
     r"Error: Process completed with exit code [1-9])"
 )
 MAX_BLOCKS = 3  # rule/failure-list blocks; the failing command's tail comes on top
-_TAIL = 10  # the failing command's last lines looked at for its own block
+_TAIL = 22  # the failing command's last lines looked at for its own block
 _ANCHOR_RANK = 20  # candidates ranked above this are not grown into blocks of their own
+_STOPPED = re.compile(r"(exited with|exit code) (124|137)\b")
+_NAMED_TESTS = 3  # failing tests whose first mention is grown into a block
+_NAMED_RANK = 6
+# Failure lists come after the blocks of the rules that name a cause, except pytest's
+# FAILURES / ERRORS sections: each failure there is the assertion with its source and place.
+_SECTION_RANK = 2
+_DETAILED = re.compile(r"=+ (FAILURES|ERRORS) =+")
 _OUTSIDE = 40  # rank added to anchors outside the failing command's output
 
 
-def exit_line(decision: Decision, scan: ScanResult) -> int | None:
+def exit_line(decision: RuleDecision, scan: ScanResult) -> int | None:
     """The failing command's exit-status line (Travis or Actions), if the log has one.
 
     Travis echoes a multi-line command inside its status line: the line returned is the
@@ -329,8 +350,10 @@ def _status_line(scan: ScanResult, hit: Hit) -> int | None:
     return None
 
 
-_EXIT_ANY = re.compile(r"exited with [1-9]|Process completed with exit code [1-9]")
-_TRAVIS_TAIL = re.compile(r'^.*" (failed and )?exited with [1-9]')
+_EXIT_ANY = re.compile(
+    r"exited with [1-9]|\" failed \d+ times\.|Process completed with exit code [1-9]"
+)
+_TRAVIS_TAIL = re.compile(r'^.*" ((failed and )?exited with [1-9]|failed \d+ times\.)')
 _MAX_ECHO = 200
 _REGION_MAX = 4000  # lines of the failing command's output searched for failure lists
 
@@ -349,7 +372,7 @@ def _last_lines(scan: ScanResult, before: int, count: int) -> list[tuple[int, st
     return sorted(out)
 
 
-def _region(decision: Decision, scan: ScanResult, exit_at: int | None) -> tuple[int, int]:
+def _region(decision: RuleDecision, scan: ScanResult, exit_at: int | None) -> tuple[int, int]:
     """The failing command's (or step's) output lines: where the explanation is."""
     if exit_at is not None:
         first, last = blocks.command_start(scan.lines, exit_at), exit_at - 1
@@ -373,7 +396,7 @@ def _kind_for(rule: str | None, texts: list[str]) -> BlockKind:
 
 
 def evidence_blocks(
-    decision: Decision,
+    decision: RuleDecision,
     scan: ScanResult,
     ranked: list[tuple[EvidenceLine, int]],
     *,
@@ -395,6 +418,7 @@ def evidence_blocks(
         first = max(1, scan.total_lines - _QUIET_LINES)
     candidates: list[blocks.Block] = []
     covered: set[int] = set()
+    relay: blocks.Block | None = None
 
     def add(lines: list[tuple[int, str]], kind: BlockKind, rule: str | None, rank: int) -> None:
         if keep is not None:
@@ -407,7 +431,8 @@ def evidence_blocks(
     anchor = 0
     # 1. Failure lists in the failing command's output (mocha, PHPUnit, pytest, rspec, ...).
     for header, lines in blocks.section_blocks(store, first, last):
-        add(lines, BlockKind.TEST, None, 0)
+        detailed = _DETAILED.search(store.get(header) or "")
+        add(lines, BlockKind.TEST, None, 0 if detailed else _SECTION_RANK)
         covered.add(header)  # "There was 1 failure:" says less than the list under it
     # 2. The rules' lines, grown into their blocks (outside the command's output: demoted).
     explained = decision.winner is not None
@@ -433,6 +458,14 @@ def evidence_blocks(
         if not grown:
             grown = [(line.line, line.text)]
         add(grown, _kind_for(line.rule, [t for _, t in grown]), line.rule, rank)
+    # 2a. Where the failing tests were first named: their failure, message and location.
+    named = [n for n in scan.failing_test_lines if first <= n <= last and n not in covered]
+    for number in named[:_NAMED_TESTS]:
+        if number in covered:
+            continue
+        anchor = number
+        grown = blocks.grow(store, number, lower=first, upper=last)
+        add(grown, _kind_for(None, [t for _, t in grown]), None, _NAMED_RANK)
     # 3. Lines that open a failure on their own (file:line: error, --- FAIL:, Error: ...):
     #    the first and the last not yet shown.
     openers = [n for n in blocks.opener_lines(store, first, last) if n not in covered]
@@ -462,6 +495,11 @@ def evidence_blocks(
         anchor = number
         grown = blocks.grow(store, number, lower=first, upper=last)
         add(grown, BlockKind.COMPILER, None, 2)
+    # 3c. A status that says the command was stopped (timeout(1)'s 124, SIGKILL's 137): it
+    #     is the evidence itself.
+    status_text = store.get(exit_at) if exit_at is not None else None
+    if exit_at is not None and status_text and _STOPPED.search(status_text):
+        add([(exit_at, status_text)], BlockKind.ERROR, None, 1)
     # 4. The failing command's last output lines (without an exit-status line: the log's).
     end_at = exit_at if exit_at is not None else _end_of_output(decision, scan)
     if end_at is not None and not quiet:
@@ -469,17 +507,20 @@ def evidence_blocks(
         tail = blocks.smart_tail(store, exit_at, lower=first, keep=keep, size=_TAIL)
         tail = [(n, t) for n, t in tail if n not in covered]
         if tail:
+            tail = _with_command(store, tail, first)
             add(
                 tail,
                 blocks._kind_of([t for _, t in tail], BlockKind.COMMAND),
                 None,
                 10 if explained else 0,
             )
+            relay = candidates[-1]
     if status is not None:
         candidates = [_with_new_neighbours(b, store, status) for b in candidates]
     later = _later_command_blocks(decision, scan, exit_at, keep) if not quiet else []
     if later:
-        return blocks.assemble(_interleaved(_merged(candidates)[:MAX_BLOCKS], later), status=status)
+        both = _interleaved(_merged(candidates)[:MAX_BLOCKS], later)
+        return blocks.assemble(_distinct(both), status=status)
     if quiet:
         # Nothing says the job failed (a log cut short?): its last lines only when they
         # look like a failure.
@@ -502,7 +543,80 @@ def evidence_blocks(
             candidates.append(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
-    return blocks.assemble(_merged(candidates)[:MAX_BLOCKS], status=status)
+    chosen = _without_relay(_merged(candidates)[:MAX_BLOCKS], relay)
+    return blocks.assemble(_latest_copies(chosen, store, first, last), status=status)
+
+
+def _with_command(
+    store: LineStore, tail: list[tuple[int, str]], first: int
+) -> list[tuple[int, str]]:
+    """A command's whole (short) output with the command that printed it (`$ make check`):
+    what ran is half of what failed. (An Actions step's command is its step name.)"""
+    echo = first - 1
+    text = store.get(echo)
+    if text is None or tail[0][0] > first + 2:
+        return tail
+    plain = _ANSI_RESET.sub("", text)
+    if plain.startswith("$ "):
+        return [(echo, text), *tail]
+    return tail
+
+
+_ANSI_RESET = re.compile(r"^(\x1b\[0K)+")
+_COPIES_SEARCHED = 4000  # lines after a block searched for a later copy of its first line
+
+
+def _latest_copies(
+    chosen: list[blocks.Block], store: LineStore, first: int, last: int
+) -> list[blocks.Block]:
+    """Each block at the last place its first line is printed: a test suite retried or run
+    again prints the same failure, and the last run is the one that failed the job."""
+    out: list[blocks.Block] = []
+    taken = {n for b in chosen for n, _ in b.lines}
+    for block in chosen:
+        head = [text.strip() for _, text in block.lines[:2]]
+        later = None
+        if len(head[0]) >= 12:  # short lines ("FAIL", "Error:") recur without being copies
+            upper = min(last, block.end + _COPIES_SEARCHED)
+            for number in range(upper, block.end, -1):
+                if _same_lines(store, number, head):
+                    later = number
+                    break
+        if later is None:
+            out.append(block)
+            continue
+        if later in taken:
+            continue  # another block shows the later copy
+        grown = blocks.grow(store, later, lower=first, upper=last)
+        lines = tuple(grown) or ((later, store.get(later) or ""),)
+        out.append(
+            blocks.Block(lines[0][0], lines[-1][0], block.kind, block.rule, lines, block.rank)
+        )
+    return out
+
+
+def _same_lines(store: LineStore, number: int, texts: list[str]) -> bool:
+    """Do the non-blank lines from `number` on read `texts`?"""
+    for text in texts:
+        line = store.get(number)
+        while line is not None and not line.strip() and text:
+            number += 1
+            line = store.get(number)
+        if line is None or line.strip() != text:
+            return False
+        number += 1
+    return True
+
+
+def _without_relay(chosen: list[blocks.Block], relay: blocks.Block | None) -> list[blocks.Block]:
+    """The failing command's last lines, when other blocks explain the failure and nothing
+    was merged into them, mostly relay it ("see above", a summary, a wrapper's message)."""
+    if relay is None or len(chosen) < 2:
+        return chosen
+    latest = max(chosen, key=lambda b: b.start)
+    if latest.lines != relay.lines:
+        return chosen
+    return [b for b in chosen if b is not latest]
 
 
 _LATER_BLOCKS = 2  # blocks of a later failing command shown beside the first one's
@@ -510,7 +624,7 @@ _SPLIT_BLOCK_MAX = 15  # lines of one block when two failing commands share the 
 
 
 def _later_command_blocks(
-    decision: Decision,
+    decision: RuleDecision,
     scan: ScanResult,
     exit_at: int | None,
     keep: Callable[[int, str], bool] | None,
@@ -646,8 +760,28 @@ def _merged(candidates: list[blocks.Block]) -> list[blocks.Block]:
             )
         else:
             out.append(block)
+    return _distinct(out)
+
+
+def _distinct(candidates: list[blocks.Block]) -> list[blocks.Block]:
+    """One block per distinct text: a retried or repeated failure prints the same block
+    again; the last one is kept (failures come late) with the best rank of its copies."""
+    latest: dict[tuple[str, ...], blocks.Block] = {}
+    best: dict[tuple[str, ...], int] = {}
+    for block in sorted(candidates, key=lambda b: b.start):
+        key = tuple(_DIGITS.sub("#", _NL_PREFIX.sub("", text.strip())) for _, text in block.lines)
+        latest[key] = block
+        best[key] = min(best.get(key, block.rank), block.rank)
+    out = [
+        blocks.Block(b.start, b.end, b.kind, b.rule, b.lines, best[key])
+        for key, b in latest.items()
+    ]
     out.sort(key=lambda b: (b.rank, b.start))
     return out
+
+
+_NL_PREFIX = re.compile(r"^nl(?=$|[^a-z])")
+_DIGITS = re.compile(r"\d+")
 
 
 _SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
@@ -661,7 +795,7 @@ _SUMMARY_RANK = 15
 _QUIET_LINES = 400  # lines searched for failure-looking blocks when nothing says it failed
 
 
-def _end_of_output(decision: Decision, scan: ScanResult) -> int | None:
+def _end_of_output(decision: RuleDecision, scan: ScanResult) -> int | None:
     """Where the failing output ends when no exit-status line says it: the failing step's
     first failure marker, else the end of the log (a log cut short, a runner that died)."""
     markers = [h for h in decision.in_scope if RULES_BY_ID[h.rule_id].role is Role.FAILED]
@@ -680,7 +814,7 @@ def _category_of_rule(rule_id: str) -> FailureCategory | None:
     return rule.category if rule else None
 
 
-def rule_matches(scan: ScanResult, decision: Decision) -> tuple[RuleMatch, ...]:
+def rule_matches(scan: ScanResult, decision: RuleDecision) -> tuple[RuleMatch, ...]:
     first: dict[str, Hit] = {}
     counts: dict[str, int] = {}
     in_step: dict[str, bool] = {}
@@ -712,7 +846,7 @@ def rule_matches(scan: ScanResult, decision: Decision) -> tuple[RuleMatch, ...]:
 
 
 def signature(
-    decision: Decision, evidence: tuple[EvidenceLine, ...], tests: tuple[str, ...]
+    decision: RuleDecision, evidence: tuple[EvidenceLine, ...], tests: tuple[str, ...]
 ) -> str:
     """Same cause in another run -> same value: rule, normalised cause lines or test names."""
     if decision.status in (DiagnosisStatus.EMPTY, DiagnosisStatus.NO_FAILURE):
@@ -726,7 +860,7 @@ def signature(
     return stable_hash(decision.category.value, rule_id, *parts)
 
 
-def step_name(scan: ScanResult, decision: Decision) -> str | None:
+def step_name(scan: ScanResult, decision: RuleDecision) -> str | None:
     index = decision.failing_step
     if index is None and decision.winner is not None and decision.winner.step >= 0:
         index = decision.winner.step
@@ -735,7 +869,7 @@ def step_name(scan: ScanResult, decision: Decision) -> str | None:
     return scan.steps[index][1]
 
 
-def summary(decision: Decision) -> tuple[str, str]:
+def summary(decision: RuleDecision) -> tuple[str, str]:
     """(one-line summary, fix hint)."""
     if decision.status is DiagnosisStatus.EMPTY:
         return "The log is empty.", "Check that the job produced a log (it may have expired)."
@@ -755,7 +889,7 @@ def summary(decision: Decision) -> tuple[str, str]:
 
 def build(
     scan: ScanResult,
-    decision: Decision,
+    decision: RuleDecision,
     evidence: tuple[EvidenceLine, ...],
     baseline: object = None,
     evidence_blocks: tuple[EvidenceBlock, ...] = (),

@@ -256,6 +256,8 @@ class FailingTestCollector:
     def __init__(self) -> None:
         self._names: list[str] = []
         self._canon: list[str] = []
+        self._lines: list[int | None] = []  # where each name was first seen, when known
+        self.line: int | None = None  # the line being fed (the scanner sets it)
         self._suite: str | None = None  # Ant's current Testsuite
         self._java_class: str | None = None  # Surefire's class being run
         self._ant_classes: list[str] = []  # `Test X FAILED` without its methods (yet)
@@ -328,6 +330,11 @@ class FailingTestCollector:
                 parts = name.split("/")
                 parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
         return tuple(n for n in names if n not in parents)[:MAX_TESTS]
+
+    def first_lines(self) -> tuple[int, ...]:
+        """The lines where failing tests were first named (their inline failure, usually:
+        run summaries come after it), in log order."""
+        return tuple(sorted({n for n in self._lines[:MAX_TESTS] if n is not None}))
 
     # -- input ---------------------------------------------------------------------------
     def on_trigger(self, trigger: Trigger, text: str) -> bool:
@@ -597,6 +604,7 @@ class FailingTestCollector:
                 return
         self._names.append(name)
         self._canon.append(canon)
+        self._lines.append(self.line)
 
 
 def _same_test(known: str, canon: str) -> bool:

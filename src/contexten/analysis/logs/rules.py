@@ -667,7 +667,10 @@ RULES: tuple[Rule, ...] = (
         r"(rate limit exceeded|secondary rate limit|pull rate limit|rate.limited|ratelimit)",
         "An API refused the request because of its rate limit.",
         "Wait for the reset (Retry-After / X-RateLimit-Reset), authenticate, or cache.",
-        pattern=r"rate limit exceeded|secondary rate limit|pull rate limit|rate.limited",
+        # "rate-limited" alone names things too ("Rate limiter and rate-limited actions").
+        pattern=r"rate limit exceeded|secondary rate limit|pull rate limit|"
+        r"\b(been|being|is|are|was|were|got|get|you're|we're) rate.limited\b|"
+        r"\brate.limited (by|until|for|on)\b|\brate.limited[.!:]?\s*$",
         confidence=0.95,
     ),
     _r(
@@ -1058,9 +1061,9 @@ RULES: tuple[Rule, ...] = (
     _r(
         "build-failure",
         None,
-        r"(BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]|marked build as failure|npm ERR! code ELIFECYCLE|make(\[[0-9]+\])?: \*\*\*|Error: Process completed with exit code)",
+        r"(BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]|\" failed [0-9]+ times\.|marked build as failure|npm ERR! code ELIFECYCLE|make(\[[0-9]+\])?: \*\*\*|Error: Process completed with exit code)",
         "The build tool reports that the build failed.",
-        pattern=r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]\d*\b|marked build as failure|npm ERR! code ELIFECYCLE|make(\[\d+\])?: \*\*\*",
+        pattern=r"BUILD FAILURE|BUILD FAILED|FAILURE: Build failed|Finished: FAILURE|exited with [1-9]\d*\b|\" failed \d+ times\.|marked build as failure|npm ERR! code ELIFECYCLE|make(\[\d+\])?: \*\*\*",
         role=Role.FAILED,
     ),
     # --- catch-alls ------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from contexten.analysis.logs.matcher import BlockMatcher, Prefilter, build_match
 from contexten.analysis.logs.rules import RULES, Role, Rule
 from contexten.analysis.logs.text import clean_line, contains_any, keyed_pieces, line_key
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20  # scanned at a time: larger blocks cost memory, not speed
+KEPT_BYTES = 4 << 20  # the log's first and last bytes kept for evidence blocks
 MAX_LINE_BYTES = 64 << 10  # longer lines are cut (their numbering is kept)
 HITS_KEPT_HEAD = 50  # per rule: the first hits and the last ones are kept
 HITS_KEPT_TAIL = 200
@@ -32,7 +33,6 @@ TAIL_LINES = 30
 SMALL_LOG_BYTES = 8 << 20  # up to here the fast-compiling engine scans; then the fastest
 NEIGHBOURS = 2  # baseline mode: lines kept before each hit (new ones may become evidence)
 MAX_CONTEXT_KEYS = 20_000
-KEPT_TAIL_BLOCKS = 1  # besides the first block: evidence blocks grow inside these
 MAX_LINE_KEYS = 2_000_000
 
 # Every line break but `\n`, as UTF-8 (text.contains_any looks for all in one pass).
@@ -62,9 +62,9 @@ class Hit:
 class LineStore:
     """The raw lines kept for growing evidence blocks: the log's first and last blocks.
 
-    The head keeps the first BLOCK_BYTES (4 MB), the tail the last KEPT_TAIL_BLOCKS blocks
-    (4 MB each), so memory stays at ~8 MB whatever the log size and logs up to 8 MB are kept
-    whole. Lines are split and cleaned only when asked for.
+    The head keeps the first KEPT_BYTES (4 MB), the tail at least the last KEPT_BYTES, so
+    memory stays near 8-9 MB whatever the log size and logs up to 8 MB are kept whole.
+    Lines are split and cleaned only when asked for.
     """
 
     def __init__(self) -> None:
@@ -76,13 +76,13 @@ class LineStore:
         self._texts: dict[int, str | None] = {}
 
     def add(self, first_line: int, block: bytes) -> None:
-        if self._head_bytes < BLOCK_BYTES:
+        if self._head_bytes < KEPT_BYTES:
             self._head.append((first_line, block))
             self._head_bytes += len(block)
             return
         self._tail.append((first_line, block))
         self._tail_bytes += len(block)
-        while self._tail_bytes - len(self._tail[0][1]) >= KEPT_TAIL_BLOCKS * BLOCK_BYTES:
+        while self._tail_bytes - len(self._tail[0][1]) >= KEPT_BYTES:
             first, dropped = self._tail.popleft()
             self._tail_bytes -= len(dropped)
             self._split.pop(first, None)
@@ -143,6 +143,8 @@ class ScanResult:
     line_keys: set[int] | frozenset[int] = frozenset()
     # The raw lines kept for evidence blocks (the first and the last blocks of the log).
     lines: LineStore = field(default_factory=LineStore)
+    # Where failing tests were first named (their inline failures, usually).
+    failing_test_lines: tuple[int, ...] = ()
 
 
 def _small_log_engine() -> str | None:
@@ -306,6 +308,7 @@ class LogScanner:
             hits=tuple(hits),
             steps=tuple(state.steps),
             failing_tests=self._tests.names(),
+            failing_test_lines=self._tests.first_lines(),
             context=context,
             engine=self._matcher.name,
             has_text=self._has_text,
@@ -415,11 +418,16 @@ class LogScanner:
         for index in candidates:
             item = self._items[index]
             if isinstance(item, Trigger):
-                if self._tests.on_trigger(item, text) and item.capture:
+                self._tests.line = line_no
+                named = self._tests.on_trigger(item, text)
+                self._tests.line = None  # context lines are fed without their numbers
+                if named and item.capture:
                     wanted = max(wanted, item.capture)
                 continue
             match = item.regex.search(text)
             if match is None:
+                continue
+            if item.role in _NAMED and _names_a_thing(text, match):
                 continue
             if item.requires is not None:
                 last = self._state.recent.get(item.requires)
@@ -455,3 +463,25 @@ class LogScanner:
             state.failure_markers += 1
             for number, before in self._preceding(block, start, line_no):
                 state.context[number] = before
+
+
+_NAMED = (Role.CAUSE, Role.DETAIL)
+# A test id with parameters: what follows `[` is test data, not the failure.
+_TEST_ID = re.compile(r"^\s*\S+\.py::[^\s\[]+\[")
+_IDENTIFIER = re.compile(r"[\w-]")
+
+
+def _names_a_thing(text: str, match: re.Match[str]) -> bool:
+    """Is a rule's match part of a name rather than a message: inside a word or a file name
+    (`libsigsegv2`, `test-net-connect-econnrefused.lua`), or a parametrised test id's data?"""
+    start, end = match.span()
+    before = text[start - 1] if start > 0 else ""
+    after = text[end : end + 2]
+    glued_before = bool(before) and (bool(_IDENTIFIER.match(before)) or before in "./")
+    glued_after = bool(after) and (
+        bool(_IDENTIFIER.match(after[0])) or (after[0] == "." and after[1:2].isalnum())
+    )
+    if glued_before and glued_after and match.group(0)[:1].isalnum():
+        return True
+    test_id = _TEST_ID.match(text)
+    return test_id is not None and start >= test_id.end()

@@ -8,7 +8,9 @@ webhook) is one delivery, and the dispatcher routes it with the same rules as a 
 webhook (`contexten webhook routes` lists them; ROUTING_RULES_FILE changes them).
 
 The payloads look like GitHub's where they can (`repository.full_name`, `workflow_run.id`),
-so rules read them the same way. `events_for_outcome` is pure; `emit` writes.
+so rules read them the same way. The builders are pure; `emit` writes through the
+inbox repository. Which events a finished run asks for (reading the store for the
+recovery budget and the circuits) is `contexten.orchestration.outcome_events`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from contexten.config import Settings
 from contexten.store.db import Store
+from contexten.store.inbox import Inbox, NewDelivery
 
-logger = logging.getLogger("contexten.events.internal")
+logger = logging.getLogger("contexten.monitoring.internal_events")
 
 DIAGNOSIS_CREATED = "diagnosis.created"
 DIAGNOSIS_AUTO_FIX = "diagnosis.auto_fix"
@@ -193,9 +195,7 @@ def alert_event(name: str, alert: Mapping[str, Any]) -> InternalEvent:
     return InternalEvent(name, key, {"action": action, "alert": dict(alert)}, None, action)
 
 
-def delivery_of(event: InternalEvent) -> Any:
-    from contexten.events.inbox import NewDelivery
-
+def delivery_of(event: InternalEvent) -> NewDelivery:
     return NewDelivery(
         delivery_id=event.delivery_id,
         event=event.name,
@@ -211,61 +211,7 @@ def emit(store: Store, events: Sequence[InternalEvent]) -> list[bool]:
     """Record events in the inbox; True for each that is new (False: already recorded)."""
     if not events:
         return []
-    from contexten.events.inbox import Inbox
-
     recorded = Inbox(store).insert_many([delivery_of(e) for e in events])
     for event, new in zip(events, recorded, strict=True):
         logger.info("event %s (%s): %s", event.name, event.key, "recorded" if new else "duplicate")
     return recorded
-
-
-def _open_circuits(store: Store) -> frozenset[str]:
-    import time
-
-    from contexten.integrations.circuits import load_breaker
-    from contexten.monitoring.health import INTEGRATIONS
-    from contexten.recovery.policy import breaker_allows
-
-    now = time.time()
-    return frozenset(n for n in INTEGRATIONS if not breaker_allows(load_breaker(store, n), now)[0])
-
-
-def outcome_events(
-    settings: Settings,
-    store: Store,
-    workflow_type: str,
-    run_id: str,
-    parameters: Mapping[str, Any],
-    data: Mapping[str, Any],
-) -> list[InternalEvent]:
-    """The events a finished run's outcome asks for (reads the store for the bounds)."""
-    if workflow_type == "failure_analysis":
-        return diagnosis_events(run_id, parameters, data, auto_fix=settings.auto_fix_enabled)
-    if workflow_type == "performance_monitoring":
-        return regression_events(run_id, parameters, data)
-    if workflow_type == "health_check":
-        # With auto_recovery the check recovers by itself; otherwise (the schedule) it
-        # starts system_recovery through health.unhealthy when RECOVERY_ENABLED.
-        if parameters.get("auto_recovery") or not settings.recovery_enabled:
-            return []
-        if not recoverable_components(data):
-            return []
-        from contexten.store.loops import running_count
-
-        running = running_count(store, "system_recovery")
-        budget = max(0, settings.max_concurrent_recoveries - running)
-        return health_events(run_id, data, budget=budget, open_circuits=_open_circuits(store))
-    return []
-
-
-def emit_for_outcome(
-    settings: Settings,
-    store: Store,
-    workflow_type: str,
-    run_id: str,
-    parameters: Mapping[str, Any],
-    data: Mapping[str, Any],
-) -> list[str]:
-    """Emit what the outcome asks for; the names of the events newly recorded."""
-    events = outcome_events(settings, store, workflow_type, run_id, parameters, data)
-    return [e.name for e, new in zip(events, emit(store, events), strict=True) if new]
