@@ -21,8 +21,8 @@ from contexten.events.inbox import (
     PENDING,
     Inbox,
     InboxError,
-    InboxItem,
     NewDelivery,
+    Settlement,
 )
 from contexten.store.db import Store
 
@@ -158,11 +158,11 @@ class CrashAfterTrigger(Inbox):
 
     crashed = False
 
-    def mark_dispatched(self, item: InboxItem, workflow_types: Any, run_ids: Any) -> bool:  # type: ignore[override]
-        if not self.crashed:
+    def settle(self, settlement: Settlement) -> bool:
+        if settlement.settled == DISPATCHED and not self.crashed:
             self.crashed = True
             raise InboxError("process killed")
-        return super().mark_dispatched(item, workflow_types, run_ids)
+        return super().settle(settlement)
 
 
 async def test_crash_between_trigger_and_mark_never_dispatches_twice(
@@ -326,3 +326,40 @@ async def test_more_crashed_claims_than_error_retries_still_dispatch(
     (outcome,) = await Dispatcher(inbox, orchestrator, settings).run_once()
     assert outcome.status != FAILED
     assert "gave up" not in (outcome.error or "")
+
+
+class WarmingOrchestrator(IdempotentOrchestrator):
+    """A trigger with warm_up(), like the orchestrator's (imports, server, clients)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.events: list[str] = []
+
+    async def warm_up(self) -> None:
+        self.events.append("warm-up")
+        if self.fail:
+            raise RuntimeError("Prefect server unreachable")
+
+    async def __call__(self, workflow_type: str, parameters: dict[str, Any], key: str) -> str:
+        self.events.append("trigger")
+        return await super().__call__(workflow_type, parameters, key)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_the_trigger_warms_up_before_the_first_claim(
+    store: Store, settings: Settings, examples: Path, fail: bool
+) -> None:
+    inbox = _insert(store, [("d1", "workflow_job", _job_failure(examples, 31))])
+    orchestrator = WarmingOrchestrator(fail=fail)
+    dispatcher = Dispatcher(inbox, orchestrator, settings, poll_interval=0.01)
+    runner = asyncio.create_task(dispatcher.run())
+    for _ in range(500):
+        if inbox.counts()[DISPATCHED] == 1:
+            break
+        await asyncio.sleep(0.01)
+    dispatcher.stop()
+    await asyncio.wait_for(runner, 30)
+    # warmed first; a failed warm-up is logged and dispatching goes on
+    assert orchestrator.events == ["warm-up", "trigger"]
+    assert inbox.counts()[DISPATCHED] == 1

@@ -16,6 +16,7 @@ from contexten.events.inbox import (
     FAILED,
     IGNORED,
     PENDING,
+    ClaimRequest,
     Inbox,
     InboxWriter,
     NewDelivery,
@@ -177,3 +178,40 @@ async def test_writer_group_commits_and_reports_duplicates(store: Store) -> None
 def test_inbox_rejects_nonsense_settings(store: Store, bad: int) -> None:
     with pytest.raises(ValueError):
         Inbox(store, lease_seconds=bad)
+
+
+def test_write_batch_inserts_settles_and_claims_in_one_transaction(store: Store) -> None:
+    inbox = Inbox(store, lease_seconds=60)
+    inbox.insert_many([_delivery(1), _delivery(2)])
+    first, second = inbox.claim("a", 2)
+    thief = Inbox(store, lease_seconds=60)
+    thief.release(second)  # the second claim is no longer held by its token
+    result = inbox.write_batch(
+        [_delivery(3), _delivery(1)],
+        [inbox.dispatched(first, ["failure_analysis"], ["run-1"]), inbox.ignored(second, "x")],
+        [ClaimRequest("b", 10)],
+    )
+    assert result.inserted == [True, False]  # d-1 is a duplicate
+    assert result.settled == [True, False]  # the lost claim is left alone
+    # the claim sees the row inserted and the row released in the same transaction
+    assert [i.delivery_id for i in result.claimed[0]] == ["d-2", "d-3"]
+    assert inbox.get("d-1")["status"] == DISPATCHED  # type: ignore[index]
+    assert inbox.get("d-2")["attempts"] == 1  # type: ignore[index]  # released: not counted
+
+
+async def test_writer_claims_and_settles_for_the_dispatcher(store: Store) -> None:
+    inbox = Inbox(store)
+    inbox.insert_many([_delivery(n) for n in range(3)])
+    writer = InboxWriter(inbox)
+    writer.start()
+    try:
+        claimed = await writer.claim("w", 2)
+        assert [i.delivery_id for i in claimed] == ["d-0", "d-1"]
+        assert await writer.settle(inbox.failed(claimed[0], "boom", retry_in=60)) is True
+        assert await writer.settle(inbox.failed(claimed[0], "again")) is False  # not claimed
+        assert await writer.settle(inbox.failed(claimed[1], "broken")) is True
+    finally:
+        writer.stop()
+    counts = inbox.counts()
+    assert (counts[PENDING], counts[FAILED], counts[CLAIMED]) == (2, 1, 0)
+    assert inbox.claim("w", 5)[0].delivery_id == "d-2"  # d-0 waits for its retry time

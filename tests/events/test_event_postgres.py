@@ -16,7 +16,6 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +106,7 @@ def test_claim_statement_skips_locked_rows_on_postgresql(tmp_path: Path) -> None
 
     inbox = Inbox(Store(f"sqlite:///{tmp_path / 'x.db'}"))
     inbox._postgres = True  # compile as the PostgreSQL inbox would
-    sql = str(
-        inbox.claim_statement("w:1", 5, datetime.now(UTC)).compile(dialect=postgresql.dialect())
-    )
+    sql = str(inbox.claim_statement().compile(dialect=postgresql.dialect()))
     assert "FOR UPDATE SKIP LOCKED" in sql
     assert sql.startswith("UPDATE deliveries SET")
     assert "RETURNING" in sql

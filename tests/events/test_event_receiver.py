@@ -262,10 +262,11 @@ def test_inbox_failure_answers_503(
 
     inbox = Inbox(store)
 
-    def fail(_items: Any) -> list[bool]:
+    def fail(*_args: Any) -> Any:
         raise InboxError("disk full")
 
-    monkeypatch.setattr(inbox, "insert_many", fail)
+    monkeypatch.setattr(inbox, "write_batch", fail)  # the group commit
+    monkeypatch.setattr(inbox, "insert_many", fail)  # and its one-by-one retry
     with TestClient(create_app(settings, store, inbox=inbox)) as failing:
         headers = signed_headers(failed_job, event="workflow_job", delivery="lost-1")
         response = failing.post("/webhook", content=failed_job, headers=headers)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -33,12 +34,15 @@ from typing import Any
 from contexten.analysis.backoff import exponential_backoff
 from contexten.config import Settings
 from contexten.events.inbox import (
+    CLAIMED,
     DISPATCHED,
     FAILED,
     IGNORED,
     Inbox,
     InboxError,
     InboxItem,
+    InboxWriter,
+    Settlement,
 )
 from contexten.events.routing import Route, RoutingError, RoutingRule, load_rules, route
 from contexten.orchestration.workflows import WorkflowParameterError
@@ -49,6 +53,15 @@ Trigger = Callable[[str, dict[str, Any], str], Awaitable[str]]
 Sweep = Callable[[], Awaitable[int]]
 
 MAX_RETRY_DELAY_SECONDS = 3600.0
+WARM_UP_SECONDS = 120.0
+
+_loads: Callable[[str], Any] = json.loads
+try:  # orjson (a Prefect dependency) parses the stored payloads several times faster
+    import orjson
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +120,12 @@ class Dispatcher:
         on_outcome: Callable[[DispatchOutcome], None] | None = None,
         sweep: Sweep | None = None,
         sweep_interval: float | None = None,
+        writer: InboxWriter | None = None,
     ) -> None:
         self.inbox = inbox
+        # Claims and settlements go through a group-committing writer thread: the
+        # receiver's when both run in one process (it sets this), else run() starts one.
+        self.writer = writer
         self.trigger = trigger
         self.settings = settings
         self.rules = list(rules) if rules is not None else load_rules()
@@ -126,6 +143,9 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[DispatchOutcome]] = set()
+        # Rows whose trigger has not returned yet: `concurrency` bounds these. A row being
+        # settled (one write, batched with others) no longer holds a slot.
+        self._slots: set[int] = set()
         self._last_purge = 0.0
         self.sweep = sweep if sweep is not None else getattr(trigger, "sweep", None)
         # half a run lease (at most 30 s): a dead run is taken over soon after its lease ends
@@ -159,7 +179,12 @@ class Dispatcher:
         Deliveries still in flight after the grace period are cancelled and their claims
         released, so another dispatcher takes them at once (their keys keep it safe).
         """
+        await self._warm_up()
         logger.info("dispatcher %s started (concurrency %d)", self.worker_id, self.concurrency)
+        own_writer = None
+        if self.writer is None:
+            own_writer = self.writer = InboxWriter(self.inbox)
+            own_writer.start()
         try:
             while not self._stopping.is_set():
                 claimed = await self._fill()
@@ -167,13 +192,30 @@ class Dispatcher:
                 self._maybe_sweep()
                 if claimed:
                     continue
+                if len(self._slots) >= self.concurrency:
+                    await self._wait_for_slot()  # busy: go on the moment a slot frees
+                    continue
                 await self._idle()
         finally:
             if self._sweeping is not None and not self._sweeping.done():
                 self._sweeping.cancel()
                 await asyncio.gather(self._sweeping, return_exceptions=True)
             await self._drain(grace_seconds)
+            if own_writer is not None:
+                await asyncio.to_thread(own_writer.stop)
+                self.writer = None
             logger.info("dispatcher %s stopped", self.worker_id)
+
+    async def _warm_up(self) -> None:
+        """Let a trigger with `warm_up()` (the orchestrator's) get ready before the first
+        claim, so the first deliveries do not wait for imports and connections."""
+        warm_up = getattr(self.trigger, "warm_up", None)
+        if warm_up is None:
+            return
+        try:
+            await asyncio.wait_for(warm_up(), WARM_UP_SECONDS)
+        except Exception as exc:  # the first run will find out again, and say why
+            logger.warning("trigger warm-up failed: %s", _describe(exc))
 
     async def run_once(self) -> list[DispatchOutcome]:
         """Claim one batch and settle it (for tests, scripts and `contexten gha`-like use)."""
@@ -187,8 +229,12 @@ class Dispatcher:
         return list(await asyncio.gather(*(bounded(item) for item in items)))
 
     async def _claim(self, limit: int) -> list[InboxItem]:
+        writer = self.writer
         try:
-            items = await asyncio.to_thread(self.inbox.claim, self.worker_id, limit)
+            if writer is not None and writer.alive:
+                items = await writer.claim(self.worker_id, limit)
+            else:
+                items = await asyncio.to_thread(self.inbox.claim, self.worker_id, limit)
         except InboxError as exc:
             logger.error("dispatcher cannot claim deliveries: %s", exc)
             return []
@@ -196,19 +242,32 @@ class Dispatcher:
         return items
 
     async def _fill(self) -> int:
-        free = self.concurrency - len(self._in_flight)
+        free = self.concurrency - len(self._slots)
         if free <= 0:
             return 0
         items = await self._claim(min(free, self.batch_size))
         for item in items:
+            self._slots.add(item.id)
             task = asyncio.create_task(self.handle(item), name=f"dispatch-{item.delivery_id}")
             self._in_flight.add(task)
-            task.add_done_callback(self._finished)
+            task.add_done_callback(functools.partial(self._finished, item.id))
         return len(items)
 
-    def _finished(self, task: asyncio.Task[DispatchOutcome]) -> None:
+    def _free_slot(self, item_id: int) -> None:
+        if item_id in self._slots:
+            self._slots.discard(item_id)
+            self._wake.set()
+
+    def _finished(self, item_id: int, task: asyncio.Task[DispatchOutcome]) -> None:
         self._in_flight.discard(task)
-        self._wake.set()  # a slot is free
+        self._free_slot(item_id)
+
+    async def _wait_for_slot(self) -> None:
+        self._wake.clear()
+        if self._stopping.is_set() or len(self._slots) < self.concurrency:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     async def _idle(self) -> None:
         self._wake.clear()
@@ -269,7 +328,7 @@ class Dispatcher:
         try:
             outcome = await self._handle(item)
         except asyncio.CancelledError:
-            await asyncio.shield(asyncio.to_thread(self.inbox.release, item))
+            await asyncio.shield(self._apply(self.inbox.released(item)))
             raise
         self.stats.add(outcome.status)
         log = logger.warning if outcome.status in (FAILED, "pending") else logger.info
@@ -285,32 +344,34 @@ class Dispatcher:
             self.on_outcome(outcome)
         return outcome
 
+    async def _apply(self, settlement: Settlement) -> bool:
+        """Settle a row (in the writer's next commit, or on a worker thread); False if lost."""
+        writer = self.writer
+        if writer is not None and writer.alive:
+            return await writer.settle(settlement)
+        return await asyncio.to_thread(self.inbox.settle, settlement)
+
     async def _settle(
-        self, item: InboxItem, outcome: DispatchOutcome, **kwargs: Any
+        self, item: InboxItem, outcome: DispatchOutcome, *, retry_in: float | None = None
     ) -> DispatchOutcome:
+        self._free_slot(item.id)  # its trigger is done: the next row may start meanwhile
         inbox = self.inbox
+        if outcome.status == DISPATCHED:
+            settlement = inbox.dispatched(item, outcome.workflow_types, outcome.run_ids)
+        elif outcome.status == IGNORED:
+            settlement = inbox.ignored(item, outcome.error or "")
+        else:
+            settlement = inbox.failed(item, outcome.error or "failed", retry_in=retry_in)
         try:
-            if outcome.status == DISPATCHED:
-                ok = await asyncio.to_thread(
-                    inbox.mark_dispatched, item, outcome.workflow_types, outcome.run_ids
-                )
-                status = outcome.status if ok else "lost"
-            elif outcome.status == IGNORED:
-                ok = await asyncio.to_thread(inbox.mark_ignored, item, outcome.error or "")
-                status = outcome.status if ok else "lost"
-            else:
-                status = await asyncio.to_thread(
-                    inbox.mark_failed, item, outcome.error or "failed", **kwargs
-                )
-                status = "lost" if status == "claimed" else status
+            status = settlement.settled if await self._apply(settlement) else CLAIMED
         except InboxError as exc:
             # The lease will expire and the row be claimed again; the key keeps it safe.
             logger.error("delivery %s: cannot record outcome: %s", item.delivery_id, exc)
-            status = "lost"
+            status = CLAIMED
         return DispatchOutcome(
             item.delivery_id,
             item.event,
-            status,
+            "lost" if status == CLAIMED else status,
             outcome.workflow_types,
             outcome.run_ids,
             outcome.error,
@@ -325,7 +386,7 @@ class Dispatcher:
                 item, result(FAILED, f"gave up after {item.attempts - 1} attempts")
             )
         try:
-            payload = json.loads(item.payload)
+            payload = _loads(item.payload)
         except (ValueError, RecursionError):
             return await self._settle(item, result(FAILED, "stored payload is not valid JSON"))
         try:

@@ -1,13 +1,20 @@
 """The durable inbox of webhook deliveries: the store's `deliveries` table (its SQL and
 values live in `contexten.store.inbox`, re-exported here) and `InboxWriter`, which
-group-commits the receiver's inserts from one thread.
+group-commits a process's inbox writes (the receiver's inserts, the dispatcher's claims
+and settlements) from one thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import queue
 import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from contexten.store.inbox import (
     CLAIMED,
@@ -17,10 +24,13 @@ from contexten.store.inbox import (
     MAX_ERROR_CHARS,
     PENDING,
     STATUSES,
+    BatchResult,
+    ClaimRequest,
     Inbox,
     InboxError,
     InboxItem,
     NewDelivery,
+    Settlement,
 )
 
 __all__ = [
@@ -31,28 +41,43 @@ __all__ = [
     "MAX_ERROR_CHARS",
     "PENDING",
     "STATUSES",
+    "BatchResult",
+    "ClaimRequest",
     "Inbox",
     "InboxError",
     "InboxItem",
     "InboxWriter",
     "NewDelivery",
+    "Settlement",
 ]
 
-_Job = tuple[NewDelivery, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
+logger = logging.getLogger("contexten.events.inbox")
+
+_Write = NewDelivery | Settlement | ClaimRequest
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    write: _Write
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
 
 
 class InboxWriter:
-    """Group commit: one thread writes queued deliveries in batches, one commit per batch.
+    """Group commit: one thread writes what is queued in batches, one commit per batch.
 
-    Each request awaits its own result, which is set only after the commit, so a 2xx still
-    means "on disk". Under load many requests share one commit (the throughput win); at
-    low load a batch is a single row and costs one commit, as before.
+    The receiver's inserts and, when a dispatcher runs in the same process, its claims and
+    settlements all go through here: one connection writes, so no two transactions of the
+    process wait on each other's lock (SQLite's busy handler sleeps milliseconds at a time),
+    and under load many requests share one commit. Each caller awaits its own result, set
+    only after the commit, so a 2xx still means "on disk". At low load a batch is a single
+    write and costs one commit, as before. The event loop never runs SQL: it only queues.
     """
 
     def __init__(self, inbox: Inbox, *, max_batch: int = 256) -> None:
         self.inbox = inbox
         self.max_batch = max_batch
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._failed_batches = 0
 
@@ -74,14 +99,26 @@ class InboxWriter:
         self._thread.join(timeout)
         self._thread = None
 
-    async def submit(self, item: NewDelivery) -> bool:
-        """True when recorded now, False for a duplicate; InboxError when it failed."""
+    def enqueue(self, write: _Write) -> asyncio.Future[Any]:
+        """Queue one write; its future resolves after the commit (InboxError if it failed)."""
         if not self.alive:
             raise InboxError("the inbox writer is not running")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        self._queue.put((item, loop, future))
-        return await future
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Job(write, loop, future))
+        return future
+
+    async def submit(self, item: NewDelivery) -> bool:
+        """True when recorded now, False for a duplicate; InboxError when it failed."""
+        return bool(await self.enqueue(item))
+
+    async def settle(self, settlement: Settlement) -> bool:
+        """Apply a settlement; False when the claim was lost."""
+        return bool(await self.enqueue(settlement))
+
+    async def claim(self, worker: str, limit: int) -> list[InboxItem]:
+        result: list[InboxItem] = await self.enqueue(ClaimRequest(worker, limit))
+        return result
 
     def _run(self) -> None:
         stopping = False
@@ -102,28 +139,59 @@ class InboxWriter:
             self._write(batch)
 
     def _write(self, batch: list[_Job]) -> None:
+        inserts: list[tuple[_Job, NewDelivery]] = []
+        settlements: list[tuple[_Job, Settlement]] = []
+        claims: list[tuple[_Job, ClaimRequest]] = []
+        for job in batch:
+            write = job.write
+            if isinstance(write, NewDelivery):
+                inserts.append((job, write))
+            elif isinstance(write, Settlement):
+                settlements.append((job, write))
+            else:
+                claims.append((job, write))
+        outcomes: list[tuple[_Job, Any]]
         try:
-            results: list[bool | BaseException] = list(
-                self.inbox.insert_many([job[0] for job in batch])
+            result = self.inbox.write_batch(
+                [write for _, write in inserts],
+                [write for _, write in settlements],
+                [write for _, write in claims],
             )
-        except Exception:
+            outcomes = [
+                *zip((job for job, _ in inserts), result.inserted, strict=True),
+                *zip((job for job, _ in settlements), result.settled, strict=True),
+                *zip((job for job, _ in claims), result.claimed, strict=True),
+            ]
+        except Exception as exc:
             self._failed_batches += 1
-            # One bad row must not fail the others: retry one by one.
-            results = []
-            for job in batch:
-                try:
-                    results.append(self.inbox.insert(job[0]))
-                except Exception as exc:
-                    results.append(exc)
-        for (_, loop, future), result in zip(batch, results, strict=True):
-            loop.call_soon_threadsafe(_resolve, future, result)
+            logger.debug("inbox batch of %d failed (%s): one by one", len(batch), exc)
+            # One bad write must not fail the others: each in its own transaction.
+            outcomes = [(job, self._write_one(job.write)) for job in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]]
+        by_loop = defaultdict(list)
+        for job, outcome in outcomes:
+            by_loop[job.loop].append((job.future, outcome))
+        for loop, results in by_loop.items():  # one wake-up of each loop per batch
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_resolve_all, results)
+
+    def _write_one(self, write: _Write) -> Any:
+        try:
+            if isinstance(write, NewDelivery):
+                return self.inbox.insert(write)
+            if isinstance(write, Settlement):
+                return self.inbox.settle(write)
+            return self.inbox.claim(write.worker, write.limit)
+        except Exception as exc:
+            return exc
 
 
-def _resolve(future: asyncio.Future[bool], result: bool | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        error = result if isinstance(result, InboxError) else InboxError(str(result))
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _resolve_all(results: Sequence[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in results:
+        if future.done():  # the caller gave up (cancelled)
+            continue
+        if isinstance(result, BaseException):
+            error = result if isinstance(result, InboxError) else InboxError(str(result))
+            future.set_exception(error)
+        else:
+            future.set_result(result)

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,7 +26,11 @@ class BudgetExhausted(Exception):
 
 
 class BodyBudget:
-    """An asynchronous byte budget (one event loop) shared by the requests being read."""
+    """An asynchronous byte budget (one event loop) shared by the requests being read.
+
+    Requests that find room take it at once (no lock, no timer: the common case costs a
+    comparison); the others wait in arrival order, woken as bytes are given back.
+    """
 
     def __init__(self, total_bytes: int, *, wait_seconds: float = 10.0) -> None:
         if total_bytes < 1:
@@ -33,32 +39,58 @@ class BodyBudget:
         self.wait_seconds = wait_seconds
         self.used = 0
         self.peak = 0
-        self._changed: asyncio.Condition | None = None
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
 
     @asynccontextmanager
     async def reserve(self, size: int) -> AsyncIterator[None]:
         """Hold `size` bytes (capped at the total) while the body is read and checked."""
         size = max(0, min(size, self.total))
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        changed = self._changed
-        async with changed:
-            try:
-                await asyncio.wait_for(
-                    changed.wait_for(lambda: self.used + size <= self.total), self.wait_seconds
-                )
-            except TimeoutError:
-                raise BudgetExhausted(
-                    f"{self.used} of {self.total} body bytes are being read"
-                ) from None
+        if self._waiters or self.used + size > self.total:
+            await self._wait_for_room(size)  # counts the bytes as used once admitted
+        else:
             self.used += size
-            self.peak = max(self.peak, self.used)
+        self.peak = max(self.peak, self.used)
         try:
             yield
         finally:
-            async with changed:
+            self.used -= size
+            self._admit()
+
+    async def _wait_for_room(self, size: int) -> None:
+        admitted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (size, admitted)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await admitted
+        except TimeoutError:
+            if _granted(admitted):
+                return  # admitted just as the wait ran out: the bytes are ours
+            raise BudgetExhausted(
+                f"{self.used} of {self.total} body bytes are being read"
+            ) from None
+        except BaseException:  # cancelled (the client went away) after all
+            if _granted(admitted):
                 self.used -= size
-                changed.notify_all()
+                self._admit()
+            raise
+        finally:
+            if not _granted(admitted):
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(entry)
+                self._admit()  # a smaller request behind this one may fit now
+
+    def _admit(self) -> None:
+        """Admit waiters, oldest first, while they fit."""
+        while self._waiters and self.used + self._waiters[0][0] <= self.total:
+            size, admitted = self._waiters.popleft()
+            if not admitted.done():
+                self.used += size
+                admitted.set_result(None)
+
+
+def _granted(admitted: asyncio.Future[None]) -> bool:
+    return admitted.done() and not admitted.cancelled()
 
 
 def header_limited_protocol(max_header_bytes: int) -> type[asyncio.Protocol] | None:

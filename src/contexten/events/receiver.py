@@ -271,6 +271,8 @@ def create_app(
     listened = known_events(rule_set)
     the_inbox = inbox or Inbox(store)
     writer = InboxWriter(the_inbox)
+    if dispatcher is not None and dispatcher.inbox is the_inbox:
+        dispatcher.writer = writer  # its claims and settlements share the group commit
     stats = IntakeStats()
     tasks: dict[str, asyncio.Task[None]] = {}
     limit = settings.webhook_max_body_bytes
@@ -310,8 +312,11 @@ def create_app(
     async def record(delivery: NewDelivery) -> bool:
         if not writer.alive:
             writer.start()
-        future = asyncio.ensure_future(writer.submit(delivery))
-        return await asyncio.wait_for(asyncio.shield(future), INSERT_TIMEOUT_SECONDS)
+        # A request that times out cancels only its own future: the writer thread still
+        # writes (or fails) the delivery, and nobody is told.
+        future = writer.enqueue(delivery)
+        async with asyncio.timeout(INSERT_TIMEOUT_SECONDS):
+            return bool(await future)
 
     async def intake(request: Request) -> Response:
         signature = request.headers.get(SIGNATURE_HEADER)

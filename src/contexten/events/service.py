@@ -59,6 +59,10 @@ class OrchestratorTrigger:
             self.orchestrator.trigger_workflow(workflow_type, parameters, idempotency_key=key)
         )
 
+    async def warm_up(self) -> None:
+        """Find the server, import the flows, open the clients: before the first delivery."""
+        await self.worker.call(self.orchestrator.warm_up())
+
     async def sweep(self) -> int:
         """Take over the runs whose process died; they re-run in the background."""
 

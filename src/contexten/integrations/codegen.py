@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from contexten.integrations.http import RetryPolicy, request_with_retries
+from contexten.integrations.http import RetryPolicy, request_with_retries, shared_ssl_context
 from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
 from contexten.integrations.interface import (
     AgentRun,
@@ -105,7 +105,9 @@ class CodegenClient(CodingAgent):
         self.policy = policy or RetryPolicy()
         self.max_poll_interval = max_poll_interval
         self._headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json"}
-        self._http = http or httpx.AsyncClient(headers={"User-Agent": "contexten"})
+        self._http = http or httpx.AsyncClient(
+            headers={"User-Agent": "contexten"}, verify=shared_ssl_context()
+        )
 
     async def _once(
         self,

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -315,6 +317,17 @@ def classify_exception(exc: BaseException) -> Failure | None:
 # ----------------------------------------------------------------------------- connections
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The process's TLS context for outgoing HTTPS (httpx's defaults, built once).
+
+    httpx builds a new one for every client or transport created without one, loading the
+    whole CA bundle: tens of milliseconds of CPU each time, paid per workflow run by
+    clients that live as long as a run. An SSLContext is safe to share between threads.
+    """
+    return httpx.create_ssl_context()
+
+
 class SharedTransport(httpx.AsyncBaseTransport):
     """One connection pool per event loop, kept across short-lived httpx clients.
 
@@ -335,7 +348,7 @@ class SharedTransport(httpx.AsyncBaseTransport):
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
-            pool = httpx.AsyncHTTPTransport(**self._options)
+            pool = httpx.AsyncHTTPTransport(**{"verify": shared_ssl_context(), **self._options})
             self._pools[loop] = pool
         return pool
 

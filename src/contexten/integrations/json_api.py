@@ -7,7 +7,7 @@ import asyncio
 
 import httpx
 
-from contexten.integrations.http import RetryPolicy
+from contexten.integrations.http import RetryPolicy, shared_ssl_context
 from contexten.integrations.interface import ErrorReason, IntegrationError
 
 USER_AGENT = "contexten-deps (+https://github.com/contexten)"
@@ -32,6 +32,7 @@ class JsonApiClient:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             timeout=self.policy.timeout(),
             follow_redirects=follow_redirects,
+            verify=shared_ssl_context(),
         )
         self._owns_client = client is None
         self._semaphore = asyncio.Semaphore(max(1, concurrency))

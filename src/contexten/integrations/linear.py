@@ -28,6 +28,7 @@ from contexten.integrations.http import (
     RetryPolicy,
     classify_response,
     request_with_retries,
+    shared_ssl_context,
 )
 from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
 from contexten.integrations.interface import (
@@ -300,7 +301,7 @@ class LinearClient(IssueTracker):
         self.ledger = ledger
         self.policy = policy or RetryPolicy()
         self._http = http or httpx.AsyncClient(
-            headers={"User-Agent": "contexten"}, follow_redirects=False
+            headers={"User-Agent": "contexten"}, follow_redirects=False, verify=shared_ssl_context()
         )
         self._label_ids: dict[str, str] = {}
         self._completed_state: str | None = None

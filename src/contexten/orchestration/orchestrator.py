@@ -8,9 +8,12 @@ reachable, the workflow runs in-process and the result says so (mode "in-process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -195,6 +198,20 @@ class PrefectOrchestrator:
     @property
     def mode(self) -> str:
         return "prefect" if self.prefect_api_url() else "in-process"
+
+    async def warm_up(self) -> None:
+        """Pay once, before the first delivery, what the first run would otherwise wait
+        for: finding the Prefect server, importing the flows and the workflow bodies and,
+        when flows run in this process, opening its Prefect clients."""
+        import importlib
+
+        api_url = await asyncio.to_thread(self.prefect_api_url)
+        for wtype in AutonomousWorkflowType:
+            await asyncio.to_thread(importlib.import_module, f"contexten.workflows.{wtype.value}")
+        if api_url is not None and self.settings.dispatch_mode == "local":
+            await asyncio.to_thread(importlib.import_module, "contexten.orchestration.flows")
+            async with _shared_prefect_clients():
+                pass
 
     async def initialize(self, *, work_pool: str | None = None) -> InitializeReport:
         """Validate config, migrate the store, and on a server: secrets, limit, deployments."""
@@ -381,7 +398,10 @@ class PrefectOrchestrator:
         owner = runs.process_owner()
         lease = float(self.settings.execution_lease_seconds)
         try:
-            async with hold_lease(self.store, run_id, owner=owner, lease_seconds=lease):
+            async with (
+                hold_lease(self.store, run_id, owner=owner, lease_seconds=lease),
+                _shared_prefect_clients(),
+            ):
                 await FLOWS[wtype](parameters=payload, run_id=run_id)  # type: ignore[misc]
         except WorkflowRunFailed:
             pass  # recorded as failed by the flow; the status says why
@@ -671,3 +691,41 @@ __all__ = [
     "WorkflowStatus",
     "find_by_idempotency_key",
 ]
+
+
+# One pair of Prefect clients per event loop (and API URL) for the flows run in-process.
+_prefect_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]
+] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _shared_prefect_clients() -> AsyncIterator[None]:
+    """Run a local flow with this loop's long-lived Prefect clients.
+
+    Without a client in context, Prefect's engine opens an async and a sync client for each
+    flow run (each a new TLS context loading the CA bundle, a connection pool and an API
+    version check): tens of milliseconds of CPU per run, which a warm dispatcher running
+    several runs a second pays again and again. Prefect's engine uses the clients it finds
+    in AsyncClientContext / SyncClientContext (the async one when it belongs to the running
+    loop), so a long-lived pair is put there for the duration of the flow call. The
+    variables are set in this task's context only.
+    """
+    from prefect.context import AsyncClientContext, SyncClientContext
+    from prefect.settings import PREFECT_API_URL
+
+    by_url = _prefect_clients.setdefault(asyncio.get_running_loop(), {})
+    url = str(PREFECT_API_URL.value() or "")
+    pair = by_url.get(url)
+    if pair is None:
+        async_context, sync_context = AsyncClientContext(), SyncClientContext()
+        await async_context.client.__aenter__()
+        sync_context.client.__enter__()
+        pair = by_url[url] = (async_context, sync_context)
+    async_token = AsyncClientContext.__var__.set(pair[0])
+    sync_token = SyncClientContext.__var__.set(pair[1])
+    try:
+        yield
+    finally:
+        SyncClientContext.__var__.reset(sync_token)
+        AsyncClientContext.__var__.reset(async_token)
