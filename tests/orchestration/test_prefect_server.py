@@ -134,8 +134,9 @@ async def test_global_concurrency_limit_holds(prefect_server: str, contexten_hom
                     run_id = await orchestrator.trigger_workflow(
                         "health_check", {"check_all_integrations": False}
                     )
-                    # Long enough for the runner to pick the run up and reach the limit.
-                    for _ in range(16):
+                    # Long enough for the runner (it polls every second) to pick the run
+                    # up and reach the limit.
+                    for _ in range(8):
                         await asyncio.sleep(0.5)
                         row = load_execution(orchestrator.store, run_id)
                         assert row is not None and row.status == "scheduled", row.status
