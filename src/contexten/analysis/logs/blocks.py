@@ -87,14 +87,18 @@ _LEVEL_PREFIX = re.compile(
 _NL_ARTEFACT = re.compile(r"^nl(?=$|[^a-z])")
 
 
+def without_nl(text: str) -> str:
+    """`text` without the stray `nl` Travis' macOS workers leave before it."""
+    return _NL_ARTEFACT.sub("", text, count=1) if text.startswith("nl") else text
+
+
 def _text(store: LineStore, number: int) -> str | None:
     """Line `number` as the block rules read it: without a `[info] ` / `[ERROR] ` prefix
     (nor a stray `nl`)."""
     text = store.get(number)
     if text is None:
         return text
-    if text.startswith("nl"):
-        text = _NL_ARTEFACT.sub("", text, count=1)
+    text = without_nl(text)
     if not text.startswith("["):
         return text
     return _LEVEL_PREFIX.sub("", text, count=1)
@@ -432,7 +436,7 @@ def smart_tail(
 
 def _says_nothing(text: str) -> bool:
     """A tail line that only relays the failure: a wrapper's message, a library frame."""
-    plain = _NL_ARTEFACT.sub("", text, count=1)
+    plain = without_nl(text)
     return bool(WRAPPER.match(plain) or (_FRAME.match(plain) and _LIBRARY_FRAME.search(plain)))
 
 

@@ -227,7 +227,7 @@ def _last_of_each(hits: Iterable[Hit]) -> list[Hit]:
     its error again, and the last attempt is the one that failed the job."""
     last: dict[str, Hit] = {}
     for hit in hits:
-        last.pop(key := _NL_PREFIX.sub("", hit.text.strip()), None)
+        last.pop(key := blocks.without_nl(hit.text.strip()), None)
         last[key] = hit
     return list(last.values())
 
@@ -556,13 +556,11 @@ def _with_command(
     text = store.get(echo)
     if text is None or tail[0][0] > first + 2:
         return tail
-    plain = _ANSI_RESET.sub("", text)
-    if plain.startswith("$ "):
+    if text.startswith("$ "):  # the store's text is cleaned (no ANSI codes)
         return [(echo, text), *tail]
     return tail
 
 
-_ANSI_RESET = re.compile(r"^(\x1b\[0K)+")
 _COPIES_SEARCHED = 4000  # lines after a block searched for a later copy of its first line
 
 
@@ -769,7 +767,7 @@ def _distinct(candidates: list[blocks.Block]) -> list[blocks.Block]:
     latest: dict[tuple[str, ...], blocks.Block] = {}
     best: dict[tuple[str, ...], int] = {}
     for block in sorted(candidates, key=lambda b: b.start):
-        key = tuple(_DIGITS.sub("#", _NL_PREFIX.sub("", text.strip())) for _, text in block.lines)
+        key = tuple(_DIGITS.sub("#", blocks.without_nl(text.strip())) for _, text in block.lines)
         latest[key] = block
         best[key] = min(best.get(key, block.rank), block.rank)
     out = [
@@ -780,7 +778,6 @@ def _distinct(candidates: list[blocks.Block]) -> list[blocks.Block]:
     return out
 
 
-_NL_PREFIX = re.compile(r"^nl(?=$|[^a-z])")
 _DIGITS = re.compile(r"\d+")
 
 
