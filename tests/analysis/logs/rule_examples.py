@@ -370,6 +370,18 @@ EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["Failed!  - Failed:     1, Passed:    41, Skipped:     0, Total:    42"],
         ["Passed!  - Failed:     0, Passed:    42, Skipped:     0, Total:    42"],
     ),
+    "sanitizer": (
+        [
+            "==30799==ERROR: AddressSanitizer: heap-use-after-free on address 0x61b000080607 at pc 0x5558",
+            "WARNING: ThreadSanitizer: data race (pid=9337)",
+            "src/util/strencodings.cpp:493:21: runtime error: signed integer overflow: 2147483647 + 1",
+        ],
+        [
+            "-fsanitize=address -fno-omit-frame-pointer",
+            "panic: runtime error: index out of range [3] with length 3",
+            "Building with AddressSanitizer enabled",
+        ],
+    ),
     "gha-canceled": (
         ["##[error]The operation was canceled."],
         ["The operation was completed.", "Canceling the operation is possible via the UI"],

@@ -512,3 +512,79 @@ def test_a_short_failing_command_is_shown_with_its_command_line() -> None:
         'The command "./check_integrity.sh bin/*" exited with 1.',  # 4
     ]
     assert {2, 3} <= _lines(log)
+
+
+def test_prove_s_dubious_on_its_own_line_comes_with_the_test_name_above_it() -> None:
+    log = ["$ make prove"]  # 1
+    log += [f"[22:25:4{n % 10}] t{n:04d}-x.sh .......... ok    12 ms" for n in range(2, 60)]  # 2-59
+    log += [
+        "[22:25:48] t9806-git-p4-options.sh ............................",  # 60
+        "Dubious, test returned 1 (wstat 256, 0x100)",  # 61
+        "Failed 1/5 subtests",  # 62
+    ]
+    log += [
+        f"[22:26:0{n % 10}] t{n:04d}-y.sh .......... ok    9 ms" for n in range(63, 120)
+    ]  # 63-119
+    log += ["make: *** [prove] Error 1", 'The command "make prove" exited with 2.']  # 120-121
+    got = _lines(log)
+    assert {60, 61, 62} <= got
+    assert not set(range(100, 120)) & got  # the passing tests at the end are not evidence
+
+
+def test_an_address_sanitizer_report_is_one_block_with_its_frames() -> None:
+    log = [
+        "$ test/functional/test_runner.py",  # 1
+        "node2 stderr =================================================================",  # 2
+        "==30799==ERROR: AddressSanitizer: heap-use-after-free on address 0x61b000080607 at pc 0x5558 bp 0x7f38 sp 0x7f38",  # 3
+        "READ of size 1 at 0x61b000080607 thread T2 (bitcoin-schedul)",  # 4
+        "    #0 0x555888669d4b in CConnman::GetExtraOutboundCount() src/net.cpp:1636:25",  # 5
+        "    #1 0x555888745612 in PeerLogicValidation::EvictExtraOutboundPeers(long) src/net_processing.cpp:3504:24",  # 6
+        "",  # 7
+        "SUMMARY: AddressSanitizer: heap-use-after-free src/net.cpp:1636:25 in CConnman::GetExtraOutboundCount()",  # 8
+        "==30799==ABORTING",  # 9
+        "wallet_address_types.py                | ✖ Failed  | 94 s",  # 10
+    ]
+    diagnosis = diagnose(log)
+    assert {3, 4, 5, 6} <= {e.line for e in diagnosis.evidence}
+    assert diagnosis.category.value == "test"
+    assert diagnosis.blocks[0].start == 3
+
+
+def test_php_run_tests_expected_failures_are_not_evidence() -> None:
+    log = ["$ sapi/cli/php run-tests.php"]  # 1
+    for number, result in (
+        (2, "XFAIL Inconsistencies [Zend/tests/access_modifiers_008.phpt]"),
+        (8, "FAIL FPM: bug77934 - php-fpm kill -USR2 not working [sapi/fpm/tests/bug77934.phpt]"),
+    ):
+        log += [
+            "========DIFF========",  # 2, 8
+            f"001+ bool(false) {number}",  # 3, 9
+            "",  # 4, 10
+            f"001- bool(true) {number}",  # 5, 11
+            "========DONE========",  # 6, 12
+            result,  # 7, 13
+        ]
+    log += ["SKIP testing binary literals [Zend/tests/binary-32bit.phpt] reason: 32bit only"]  # 14
+    log += ['The command "sapi/cli/php run-tests.php" exited with 1.']  # 15
+    got = _lines(log)
+    assert {9, 11, 12, 13} <= got
+    assert not {3, 5, 7} & got
+
+
+def test_sbt_s_count_summaries_come_after_the_scalatest_failures() -> None:
+    log = ["$ ./sbt finagle-exp/test"]  # 1
+    log += [f"[info] - passing case {n}" for n in range(2, 40)]  # 2-39
+    log += [
+        "[info] - Requests exceeding limit should increase dropped_request count *** FAILED ***",  # 40
+        "[info]   10.0 was not greater than 10 (ConcurrencyEndToEndTest.scala:73)",  # 41
+    ]
+    log += [f"[info] - passing case {n}" for n in range(42, 80)]  # 42-79
+    log += [
+        "[info] *** 1 TEST FAILED ***",  # 80
+        "[error] Failed: Total 16, Failed 1, Errors 0, Passed 15",  # 81
+        "[error] Failed tests:",  # 82
+        "[error] \tcom.twitter.finagle.exp.ConcurrencyEndToEndTest",  # 83
+        "[error] (finagle-exp / Test / test) sbt.TestsFailedException: Tests unsuccessful",  # 84
+        'The command "./sbt finagle-exp/test" exited with 1.',  # 85
+    ]
+    assert {40, 41} <= _lines(log)

@@ -64,6 +64,7 @@ _CHAIN = re.compile(
 _DETAIL = re.compile(
     r"^\s*(\^[~^]*|~+\^?~*|\|\s|\d+\s*\||-->\s|= (note|help):|(note|help|hint):|"
     r"(Expected|Actual|expected|actual|but was|but got|Got|got|want|Diff|Difference|Reason)\b|Failed \d+/\d+ subtests|"
+    r"(READ|WRITE) of size \d+ at |"
     r"[-+]{1}\s|\+\+\+ |@@ )"
 )
 _EXCEPTION_TAIL = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure|Warning)\b")
@@ -166,6 +167,8 @@ def grow(
         pass  # it heads its block
     elif _marked(text) or header_indent > 0:
         start = _back_to_header(store, anchor, lower)
+    if start == anchor and start > lower and _NAMED_ABOVE.match(_text(store, start - 1) or ""):
+        start -= 1  # "t9806-options.sh ......" then "Dubious, test returned 1" below it
     header_indent = min(header_indent, _indent(_text(store, start) or ""))
     # Forward: the lines that belong to the block.
     end = anchor
@@ -215,6 +218,7 @@ def grow(
     return out
 
 
+_NAMED_ABOVE = re.compile(r"^.*\S \.{3,}\s*$")  # a test's name, its result below
 _PYTEST_HEADER = re.compile(r"^_{3,} .+ _{3,}$")
 _PYTEST_LINE = re.compile(r"^(E   |>   |[\w/.-]+\.py:\d+: \w+)")
 _PYTEST_END = re.compile(r"^([\w/.-]+\.py:\d+: \w+|-{5,} Captured |_{3,} .+ _{3,}$|={3,})")
@@ -388,10 +392,11 @@ ERRORISH = re.compile(
     r"wrong|illegal|unknown|unsupported|conflict|broken|crash|killed|segmentation)"
 )
 _NOISE = re.compile(
-    r"^\s*(✓|✔|ok\b|PASS\b|PASSED|--- PASS|--- SKIP|=== (RUN|PAUSE|CONT) |\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
+    r"^\s*(✓|✔|ok\b|PASS\b|XFAIL |SKIP |PASSED|--- PASS|--- SKIP|=== (RUN|PAUSE|CONT) |\[info\]|\[INFO\]|INFO\b|Compiling |Downloading|Installing|"
     r"Collecting|Requirement already|Running |Finished |Building |Linking |CC |CXX |LD |"
     r"\d+ passing|\.+$|[-=#*_~]+$|\[\s*\d+%\]|Resolving |Fetching |Using |Retrieving |"
-    r"Progress|travis_|\[\s*\d+ of \d+\] Compiling |\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$)"
+    r"Progress|travis_|\[\s*\d+ of \d+\] Compiling |\d+(\.\d+)?s$|.*--:--:--|\s*% Total +% Received|\s*Dload +Upload|.*\s(PASS|PASSED|OK|ok|SKIP|SKIPPED)$|"
+    r".*\S\s*\.{3,}\s*(ok|skipped)\b)"  # prove's and unittest's "name ..... ok"
 )
 
 
@@ -545,10 +550,28 @@ def section_blocks(
                 blanks = 0
                 lines.append((cursor, store.get(cursor) or line))
             cursor += 1
+        if _PHPT_DIFF.match(text):
+            lines = _phpt_failure(lines)
         if lines:
             out.append((number - 1, lines))
         number = cursor
     return out
+
+
+_PHPT_DIFF = re.compile(r"=+ ?DIFF ?=+$")
+_PHPT_DONE = re.compile(r"=+ ?DONE ?=+$")
+
+
+def _phpt_failure(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """PHP run-tests' diff up to its `DONE` and the result line under it; nothing when the
+    result is an expected failure (XFAIL) or a pass."""
+    for index, (_, line) in enumerate(lines):
+        if _PHPT_DONE.match(line.strip()):
+            result = lines[index + 1 : index + 2]
+            if result and result[0][1].lstrip().startswith(("XFAIL", "PASS", "SKIP")):
+                return []
+            return lines[: index + 2]
+    return lines
 
 
 def opener_lines(store: LineStore, first: int, last: int, limit: int = 40) -> list[int]:
@@ -594,7 +617,7 @@ def werror_warnings(store: LineStore, first: int, last: int, limit: int = 2) -> 
 # A test's own failure line, unmistakable wherever it is in a long output.
 _TEST_FAILURE = re.compile(
     r"^\s*(.* \*\*\* FAILED \*\*\*$|FAIL .*\[[\w./-]+\]$|[\w:]+ failed on line \d+|--- FAIL: |"
-    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|.* Dubious, test returned [1-9]|.*\b\w+_SUITE:\w+ failed|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
+    r"not ok \d+ |FAIL: \w|ERROR: test\w*|● |\[-\] \S|(Module|Test) Failed: \S|(.* )?Dubious, test returned [1-9]|.*\b\w+_SUITE:\w+ failed|\S.*:\s+FAIL( \([\d.]+m?s\))?$)"
 )
 # Bytes every _TEST_FAILURE (or pytest header) line contains one of.
 _TEST_FAILURE_HINT = re.compile(

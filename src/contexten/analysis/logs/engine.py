@@ -786,7 +786,8 @@ _SHOWN = (Role.CAUSE, Role.CATCHALL, Role.DETAIL)
 _SUMMARY = re.compile(
     r"^\s*(=+ .* =+$|!+ .* !+$|\d+ failed|FAILED \(|Tests run: .*Fail|Tests: \d+|"
     r"\d+ (tests?|examples?), \d+ failures?|Ran \d+ tests?|ERRORS?!|FAILURES!|"
-    r"Test Suites: |\d+ failing|BUILD FAILED|\[ERROR\] Tests run:)"
+    r"Test Suites: |\d+ failing|BUILD FAILED|\[ERROR\] Tests run:|"
+    r"\[\w+\] (Failed: Total \d|\*\*\* \d+ TESTS? FAILED))"
 )
 _SUMMARY_RANK = 15
 _QUIET_LINES = 2000  # lines searched for failure-looking blocks when nothing says it failed

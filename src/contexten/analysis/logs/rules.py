@@ -650,6 +650,16 @@ RULES: tuple[Rule, ...] = (
         pattern=r"Failed!\s+-\s+Failed:\s+[1-9]",
         confidence=0.9,
     ),
+    _r(
+        "sanitizer",
+        C.TEST,
+        r"(Sanitizer|: runtime error: )",
+        "A sanitizer (ASan, UBSan, TSan, MSan, LSan) found a memory or undefined-behaviour bug.",
+        "Fix the bug at the report's first frame in the project's code.",
+        pattern=r"==\d+==ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|^\S+:\d+:\d+: runtime error: ",
+        case_sensitive=True,
+        confidence=0.9,
+    ),
     # --- a cancelled step: weaker than the causes above, stronger than the environment ---
     _r(
         "gha-canceled",
