@@ -653,7 +653,7 @@ EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
             "Error: Invalid configuration: missing key 'name'",
             "yaml: line 12: did not find expected key",
         ],
-        ["configuration loaded"],
+        ["configuration loaded", "Config file /root/.cabal/config not found."],
     ),
     "crash": (
         ["Segmentation fault (core dumped)", "##[error]Process completed with exit code 139."],

@@ -588,3 +588,42 @@ def test_sbt_s_count_summaries_come_after_the_scalatest_failures() -> None:
         'The command "./sbt finagle-exp/test" exited with 1.',  # 85
     ]
     assert {40, 41} <= _lines(log)
+
+
+def test_a_compiler_warning_or_a_test_name_is_not_a_cause() -> None:
+    log = [
+        "$ ./travis.sh",  # 1
+        "DefaultStaticContentProvider.cs(11,18): warning CS1574: XML comment on `Nancy.X' has cref attribute `Y' that could not be resolved",  # 2
+        "admin-report::rate limited",  # 3
+        "Config file /root/.cabal/config not found.",  # 4
+        "Nancy.Tests.Unit.RouteFixture.Should_invoke [FAIL]",  # 5
+        "Assert.Equal() Failure",  # 6
+        "Expected: 1",  # 7
+        "Actual:   0",  # 8
+        'The command "./travis.sh" exited with 1.',  # 9
+    ]
+    diagnosis = diagnose(log)
+    fired = {match.rule_id for match in diagnosis.rules}
+    assert not fired & {"maven-resolution", "api-rate-limit", "invalid-config"}
+    assert diagnosis.category.value not in ("dependency", "rate_limit", "config")
+    assert {5, 6, 7, 8} <= {e.line for e in diagnosis.evidence}
+
+
+def test_what_a_wrapper_s_long_backtrace_relays_is_shown() -> None:
+    frames = [
+        f"/home/travis/.rvm/gems/ruby-2.2.10/gems/bundler-1.17.3/lib/bundler/cli{n}.rb:{n}:in `run'"
+        for n in range(20)
+    ]
+    log = [
+        "$ bundle exec rake",  # 1
+        "/home/travis/.rvm/rubies/ruby-2.2.10/bin/ruby tests/yaml.rb",  # 2
+        "(./tr-tr/clojure-tr.html.markdown): did not find expected ',' or ']' while parsing a flow sequence at line 6 column 7",  # 3
+        "FAILURE!!! 1 files were unable to be parsed!",  # 4
+        "Command failed with status (1): [/home/travis/.rvm/rubies/ruby-2.2.10/bin/r...]",  # 5
+        "rake aborted!",  # 6
+        "Failed 1 tests!!",  # 7
+        *frames,  # 8-27
+        "Tasks: TOP => default => return_code",  # 28
+        'The command "bundle exec rake" exited with 1.',  # 29
+    ]
+    assert {3, 4} <= _lines(log)

@@ -428,7 +428,7 @@ def smart_tail(
     last output lines to the end; without one, its last `size` lines."""
     lines = command_tail(store, exit_line, lower=lower, keep=keep, size=window)
     lines = [(n, t) for n, t in lines if not _NOISE.match(t)] or lines
-    recent = lines[-size:]
+    recent = _past_backtrace(lines, size)
     errorish = [i for i, (_, t) in enumerate(recent) if ERRORISH.search(t)]
     if not errorish:
         return recent
@@ -437,6 +437,34 @@ def smart_tail(
     head = [item for item in grown if item[0] < start and (keep is None or keep(*item))]
     told = [item for item in recent[errorish[0] :] if not _says_nothing(item[1])]
     return sorted(set(head[-4:] + (told or recent[errorish[0] :])))
+
+
+def _past_backtrace(lines: list[tuple[int, str]], size: int) -> list[tuple[int, str]]:
+    """The last `size` lines, reaching further up the same paragraph when most of them are a
+    wrapper's backtrace ("rake aborted!" and its frames): what it relays is just above."""
+    recent = lines[-size:]
+    relaying = sum(_says_nothing(t) for _, t in recent)
+    if 2 * relaying < len(recent):
+        return recent
+    index = len(lines) - len(recent)
+    while index > 0 and relaying > 0 and lines[index - 1][0] == lines[index][0] - 1:
+        index -= 1
+        relaying -= 0 if _says_nothing(lines[index][1]) else 1
+    return lines[index:]
+
+
+_BARE_HEADER = re.compile(r"^\s*\w+ aborted!\s*$")
+
+
+def bare_header(text: str) -> bool:
+    """A header that says only that something stopped ("rake aborted!"): its message is
+    under it."""
+    return bool(_BARE_HEADER.match(text))
+
+
+def only_relays(lines: Sequence[tuple[int, str]]) -> bool:
+    """Do these lines only relay a failure (a wrapper's message, library frames)?"""
+    return all(_says_nothing(text) and text.strip() for _, text in lines)
 
 
 def _says_nothing(text: str) -> bool:

@@ -474,6 +474,10 @@ def evidence_blocks(
             continue
         anchor = number
         grown = blocks.grow(store, number, lower=first, upper=last)
+        if blocks.bare_header(store.get(number) or "") and blocks.only_relays(
+            grown[1:] or [(number + 1, store.get(number + 1) or "")]
+        ):
+            continue  # "rake aborted!" / "Command failed with status (1)": the tail shows it
         add(grown, _kind_for(None, [t for _, t in grown]), None, rank)
     # 3a. The command's first test failure, however long its output.
     if exit_at is not None or (decision.failing_step is None and not scan.steps):
@@ -543,7 +547,7 @@ def evidence_blocks(
             candidates.append(
                 blocks.Block(m.line, m.line, BlockKind.COMMAND, m.rule_id, ((m.line, m.text),), 60)
             )
-    chosen = _without_relay(_merged(candidates)[:MAX_BLOCKS], relay)
+    chosen = _without_relay(_merged(candidates), relay)[:MAX_BLOCKS]
     return blocks.assemble(_latest_copies(chosen, store, first, last), status=status)
 
 

@@ -1028,6 +1028,8 @@ RULES: tuple[Rule, ...] = (
         r"(invalid configuration|configuration error|config(uration)? file .* (not found|invalid)|error parsing|YAMLException|yaml: line [0-9]+|is not valid under any of the given schemas)",
         "A configuration file is invalid.",
         "Fix the configuration file it names.",
+        # cabal's first run says its config file is not found, then writes a default one.
+        pattern=r"(?!.*cabal[/\\]config not found)(invalid configuration|configuration error|config(uration)? file .* (not found|invalid)|error parsing|YAMLException|yaml: line [0-9]+|is not valid under any of the given schemas)",
         confidence=0.7,
     ),
     _r(

@@ -427,7 +427,7 @@ class LogScanner:
             match = item.regex.search(text)
             if match is None:
                 continue
-            if item.role in _NAMED and _names_a_thing(text, match):
+            if item.role in _NAMED and (_names_a_thing(text, match) or _WARNING.match(text)):
                 continue
             if item.requires is not None:
                 last = self._state.recent.get(item.requires)
@@ -469,6 +469,11 @@ _NAMED = (Role.CAUSE, Role.DETAIL)
 # A test id with parameters: what follows `[` is test data, not the failure.
 _TEST_ID = re.compile(r"^\s*\S+\.py::[^\s\[]+\[")
 _IDENTIFIER = re.compile(r"[\w-]")
+# A line that is only a test's name, `module::test name` (QUnit, Ember): no message on it.
+_TEST_NAME = re.compile(r"^\s*[\w-]+(:[\w-]+)*::\w[^:]* [^:]*$")
+# A compiler's warning (`Foo.cs(11,18): warning CS1574: ... could not be resolved`): what it
+# says did not fail the build (warnings-as-errors builds are found from their own message).
+_WARNING = re.compile(r"^\s*[\w./\\-]+(\(\d+(,\d+)?\)|:\d+(:\d+)?):?\s*warning\b", re.IGNORECASE)
 
 
 def _names_a_thing(text: str, match: re.Match[str]) -> bool:
@@ -482,6 +487,8 @@ def _names_a_thing(text: str, match: re.Match[str]) -> bool:
         bool(_IDENTIFIER.match(after[0])) or (after[0] == "." and after[1:2].isalnum())
     )
     if glued_before and glued_after and match.group(0)[:1].isalnum():
+        return True
+    if _TEST_NAME.match(text):
         return True
     test_id = _TEST_ID.match(text)
     return test_id is not None and start >= test_id.end()
