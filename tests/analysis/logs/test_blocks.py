@@ -627,3 +627,20 @@ def test_what_a_wrapper_s_long_backtrace_relays_is_shown() -> None:
         'The command "bundle exec rake" exited with 1.',  # 29
     ]
     assert {3, 4} <= _lines(log)
+
+
+def test_one_long_block_leaves_room_for_the_blocks_after_it() -> None:
+    log = ["$ sapi/cli/php run-tests.php", "========DIFF========"]  # 1-2
+    log += [f"{n:03d}+ Wrong result for Africa/Zone{n}!" for n in range(3, 63)]  # 3-62
+    log += ["========DONE========", "FAIL Timezones [ext/date/tests/zones.phpt]", ""]  # 63-65
+    log += [
+        "========DIFF========",  # 66
+        "001+ ERROR: No terminating lines",  # 67
+        "========DONE========",  # 68
+        "FAIL FPM: bug77934 - php-fpm kill -USR2 not working [sapi/fpm/tests/bug77934.phpt]",  # 69
+        'The command "sapi/cli/php run-tests.php" exited with 1.',  # 70
+    ]
+    diagnosis = diagnose(log)
+    got = {e.line for e in diagnosis.evidence}
+    assert 3 in got and 67 in got
+    assert len(diagnosis.evidence) <= 30

@@ -688,6 +688,9 @@ def _in_failures(store: LineStore, header: int, first: int) -> bool:
     return False
 
 
+RESERVED_LINES = 3
+
+
 def assemble(
     blocks: Iterable[Block],
     *,
@@ -699,11 +702,14 @@ def assemble(
     taken: list[Block] = []
     used: set[int] = set()
     total = 0
-    for block in ordered:
+    for index, block in enumerate(ordered):
         lines = [(n, t) for n, t in block.lines if n not in used]
         if not lines or total >= limit:
             continue
-        lines = trim(lines, min(BLOCK_MAX, limit - total))
+        # the blocks after this one keep a few lines each: one long block never hides them
+        later = min(len(ordered) - index - 1, limit // RESERVED_LINES - 1)
+        room = max(RESERVED_LINES, limit - total - RESERVED_LINES * later)
+        lines = trim(lines, min(BLOCK_MAX, room))
         used.update(n for n, _ in lines)
         total += len(lines)
         taken.append(

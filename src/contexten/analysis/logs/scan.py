@@ -469,6 +469,8 @@ _NAMED = (Role.CAUSE, Role.DETAIL)
 # A test id with parameters: what follows `[` is test data, not the failure.
 _TEST_ID = re.compile(r"^\s*\S+\.py::[^\s\[]+\[")
 _IDENTIFIER = re.compile(r"[\w-]")
+# A passed, skipped or expected-to-fail test's result line: the rest of it is the test's name.
+_RESULT = re.compile(r"^\s*(PASS|SKIP|XFAIL|ok \d+)\b")
 # A line that is only a test's name, `module::test name` (QUnit, Ember): no message on it.
 _TEST_NAME = re.compile(r"^\s*[\w-]+(:[\w-]+)*::\w[^:]* [^:]*$")
 # A compiler's warning (`Foo.cs(11,18): warning CS1574: ... could not be resolved`): what it
@@ -488,7 +490,7 @@ def _names_a_thing(text: str, match: re.Match[str]) -> bool:
     )
     if glued_before and glued_after and match.group(0)[:1].isalnum():
         return True
-    if _TEST_NAME.match(text):
+    if _TEST_NAME.match(text) or _RESULT.match(text):
         return True
     test_id = _TEST_ID.match(text)
     return test_id is not None and start >= test_id.end()
