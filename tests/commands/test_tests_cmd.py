@@ -279,11 +279,11 @@ def test_slow_and_markdown_report(
 
 
 def test_tables_show_long_test_ids_whole(capsys: pytest.CaptureFixture[str]) -> None:
-    from contexten.commands.tests import _print_table
+    from contexten.commands.tests_common import print_test_table
     from contexten.workflows.base import Table
 
     test_id = "tests/integration/test_payments.py::TestRefunds::test_partial_refund_is_idempotent"
-    _print_table(Table(("test", "p50", "p95"), ((test_id, "1.0 s", "2.0 s"),), "Slowest tests"))
+    print_test_table(Table(("test", "p50", "p95"), ((test_id, "1.0 s", "2.0 s"),), "Slowest tests"))
     # Piped: the title, then tab-separated rows; the id whole.
     assert capsys.readouterr().out.splitlines() == [
         "Slowest tests",
