@@ -39,59 +39,45 @@ class GitHubLogs(GitHubPlumbing):
     async def stream_job_log(
         self, repo: str, job_id: int, *, max_bytes: int | None = None
     ) -> AsyncIterator[bytes]:
-        split_repo(repo)
-        cap = self.log_max_bytes if max_bytes is None else max_bytes
+        cap = self._cap(repo, max_bytes)
         state: dict[str, Any] = {}
-        async for chunk in download_stream(
-            self,
-            f"repos/{repo}/actions/jobs/{job_id}/logs",
-            f"download log of job {job_id}",
-            cap,
-            state,
-        ):
+        path, what = _job_log(repo, job_id)
+        async for chunk in download_stream(self, path, what, cap, state):
             yield chunk
 
     async def download_job_log(
         self, repo: str, job_id: int, dest: Path, *, max_bytes: int | None = None
     ) -> LogDownload:
-        split_repo(repo)
-        cap = self.log_max_bytes if max_bytes is None else max_bytes
-        return await download_to(
-            self,
-            f"repos/{repo}/actions/jobs/{job_id}/logs",
-            f"download log of job {job_id}",
-            dest,
-            cap,
-            allow_truncation=True,
-        )
+        cap = self._cap(repo, max_bytes)
+        path, what = _job_log(repo, job_id)
+        return await download_to(self, path, what, dest, cap, allow_truncation=True)
 
     async def download_run_logs(
         self, repo: str, run_id: int, dest: Path, *, max_bytes: int | None = None
     ) -> LogDownload:
-        split_repo(repo)
-        cap = self.log_max_bytes if max_bytes is None else max_bytes
-        return await download_to(
-            self,
-            f"repos/{repo}/actions/runs/{run_id}/logs",
-            f"download logs of run {run_id}",
-            dest,
-            cap,
-            allow_truncation=False,  # a cut zip is useless
-        )
+        cap = self._cap(repo, max_bytes)
+        path = f"repos/{repo}/actions/runs/{run_id}/logs"
+        what = f"download logs of run {run_id}"
+        # a cut zip is useless: no truncation
+        return await download_to(self, path, what, dest, cap, allow_truncation=False)
 
     async def download_artifact(
         self, repo: str, artifact_id: int, dest: Path, *, max_bytes: int | None = None
     ) -> LogDownload:
+        cap = self._cap(repo, max_bytes)
+        path = f"repos/{repo}/actions/artifacts/{artifact_id}/zip"
+        what = f"download artifact {artifact_id}"
+        return await download_to(self, path, what, dest, cap, allow_truncation=False)
+
+    def _cap(self, repo: str, max_bytes: int | None) -> int:
+        """The size cap of a download from `repo` (checked to be owner/name)."""
         split_repo(repo)
-        cap = self.log_max_bytes if max_bytes is None else max_bytes
-        return await download_to(
-            self,
-            f"repos/{repo}/actions/artifacts/{artifact_id}/zip",
-            f"download artifact {artifact_id}",
-            dest,
-            cap,
-            allow_truncation=False,
-        )
+        return self.log_max_bytes if max_bytes is None else max_bytes
+
+
+def _job_log(repo: str, job_id: int) -> tuple[str, str]:
+    """The API path of a job's log and what downloading it is called in errors."""
+    return f"repos/{repo}/actions/jobs/{job_id}/logs", f"download log of job {job_id}"
 
 
 async def location(client: GitHubPlumbing, path: str, what: str) -> httpx.Response:

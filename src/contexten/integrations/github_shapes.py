@@ -293,16 +293,12 @@ def changed_file_from_json(item: Any) -> ChangedFile:
     )
 
 
+# what the ledger keeps of a pull request it opened
+PULL_RESULT_FIELDS = ("number", "html_url", "head", "base", "state", "id", "draft")
+
+
 def pull_result(pull: PullRequestRef) -> Result:
-    return {
-        "number": pull.number,
-        "html_url": pull.html_url,
-        "head": pull.head,
-        "base": pull.base,
-        "state": pull.state,
-        "id": pull.id,
-        "draft": pull.draft,
-    }
+    return {name: getattr(pull, name) for name in PULL_RESULT_FIELDS}
 
 
 def pull_from_result(result: Result) -> PullRequestRef:

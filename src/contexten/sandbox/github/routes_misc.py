@@ -17,8 +17,9 @@ from contexten.sandbox.github.responses import (
     _shapes,
     created,
     error,
+    found,
     not_found,
-    paginate,
+    paged,
     read_json,
 )
 from contexten.sandbox.github.state import GitHubState
@@ -56,8 +57,7 @@ def _routes_misc(app: FastAPI, state: GitHubState) -> None:
     async def list_deliveries(owner: str, repo: str, hook_id: int, request: Request) -> Response:
         wanted = request.query_params.get("status")
         with state.lock:
-            if _repo_or_none(state, owner, repo) is None:
-                return not_found()
+            found(_repo_or_none(state, owner, repo))
             items = [
                 {k: v for k, v in d.items() if not k.startswith("_")}
                 for d in reversed(state.hook_deliveries)
@@ -65,10 +65,7 @@ def _routes_misc(app: FastAPI, state: GitHubState) -> None:
                 and d["_repository"] == f"{owner}/{repo}"
                 and (wanted is None or (wanted == "success") == (d["status"] == "OK"))
             ]
-        page = paginate(request, items)
-        if isinstance(page, JSONResponse):
-            return page
-        return JSONResponse(page[0], headers=page[1])
+        return paged(request, items)
 
     @app.post("/repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts")
     async def redeliver(owner: str, repo: str, hook_id: int, delivery_id: int) -> Response:
