@@ -56,6 +56,12 @@ def created(body: Any, location: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=201, headers=headers)
 
 
+def record_created(state: GitHubState, kind: str, body: dict[str, Any]) -> JSONResponse:
+    """Count a world-changing request of `kind` that took effect; 201 with its Location."""
+    state.received[kind] += 1
+    return created(body, body["url"])
+
+
 async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
     raw = await request.body()
     if not raw:
@@ -67,6 +73,14 @@ async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
     if not isinstance(data, dict):
         return error(400, "Body should be a JSON object")
     return data
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or GitHub's 400 (Abort)."""
+    body = await read_json(request)
+    if isinstance(body, JSONResponse):
+        raise Abort(body)
+    return body
 
 
 def page_params(request: Request) -> tuple[int, int] | JSONResponse:
@@ -208,14 +222,25 @@ def _shapes(state: GitHubState, request: Request) -> Shapes:
     return Shapes(state, str(request.base_url))
 
 
-class NotFoundError(Exception):
-    """Raised in a route when what it names does not exist: the app answers GitHub's 404."""
+class Abort(Exception):
+    """Raised in a route to answer with `response` at once (GitHub's 404, a bad JSON body);
+    the app's exception handler returns it."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def abort_response(_request: Request, exc: Exception) -> Response:
+    """The app's handler of Abort."""
+    assert isinstance(exc, Abort)
+    return exc.response
 
 
 def found(value: T | None) -> T:
-    """`value`, or NotFoundError when it is None."""
+    """`value`, or GitHub's 404 (Abort) when it is None."""
     if value is None:
-        raise NotFoundError
+        raise Abort(not_found())
     return value
 
 

@@ -25,9 +25,9 @@ from contexten.sandbox.github.responses import (
     created,
     error,
     found,
+    json_body,
     not_found,
     paged,
-    read_json,
     validation_failed,
 )
 from contexten.sandbox.github.state import GitHubState
@@ -360,9 +360,7 @@ async def _rerun(
     failed_only: bool,
     job_id: int | None = None,
 ) -> Response:
-    body = await read_json(request)
-    if isinstance(body, JSONResponse):
-        return body
+    await json_body(request)  # a body that is not a JSON object is refused (400)
     with state.lock:
         run = found(_run_or_none(state, owner, repo, run_id))
         status, _ = state.run_status(run)

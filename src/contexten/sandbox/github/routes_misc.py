@@ -18,9 +18,9 @@ from contexten.sandbox.github.responses import (
     created,
     error,
     found,
+    json_body,
     not_found,
     paged,
-    read_json,
 )
 from contexten.sandbox.github.state import GitHubState
 
@@ -106,9 +106,7 @@ def _routes_misc(app: FastAPI, state: GitHubState) -> None:
             return not_found()
         if token is None or not _valid_app_jwt(token, installation):
             return error(401, "A JSON web token could not be decoded")
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         issued = "ghs_" + secrets.token_urlsafe(27)[:36]
         expires = time.time() + 3600
         with state.lock:

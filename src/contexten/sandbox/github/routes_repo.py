@@ -21,12 +21,12 @@ from contexten.sandbox.github.records import (
 from contexten.sandbox.github.responses import (
     _repo_or_none,
     _shapes,
-    created,
     error,
     found,
+    json_body,
     not_found,
     paged,
-    read_json,
+    record_created,
     validation_failed,
 )
 from contexten.sandbox.github.state import GitHubState
@@ -53,9 +53,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
     async def create_comment(
         owner: str, repo: str, issue_number: int, request: Request
     ) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         text = body.get("body")
         if not isinstance(text, str) or not text:
             return validation_failed("IssueComment", "body", "missing_field")
@@ -71,9 +69,9 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
                 id=2_000_000_000 + state.new_id(), issue_number=issue_number, body=text
             )
             record.comments.append(comment)
-            state.received["issue_comment"] += 1
-            data = _shapes(state, request).comment(record, comment)
-        return created(data, data["url"])
+            return record_created(
+                state, "issue_comment", _shapes(state, request).comment(record, comment)
+            )
 
     @app.get("/repos/{owner}/{repo}/issues")
     async def list_issues(owner: str, repo: str, request: Request) -> Response:
@@ -87,9 +85,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.post("/repos/{owner}/{repo}/issues")
     async def create_issue(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         title = body.get("title")
         if not isinstance(title, str | int) or not str(title):
             return validation_failed("Issue", "title", "missing_field")
@@ -97,15 +93,11 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             record = found(_repo_or_none(state, owner, repo))
             issue = state.add_issue(record.full_name, str(title), body.get("body"))
             issue.labels = [str(x) for x in body.get("labels") or [] if isinstance(x, str)]
-            state.received["issue"] += 1
-            data = _shapes(state, request).issue(record, issue)
-        return created(data, data["url"])
+            return record_created(state, "issue", _shapes(state, request).issue(record, issue))
 
     @app.post("/repos/{owner}/{repo}/check-runs")
     async def create_check_run(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         with state.lock:
             record = found(_repo_or_none(state, owner, repo))
             problem = _check_run_problem(body, creating=True)
@@ -127,17 +119,15 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             )
             _apply_check_run(check, body)
             record.check_runs[check.id] = check
-            state.received["check_run"] += 1
-            data = _shapes(state, request).check_run(record, check)
-        return created(data, data["url"])
+            return record_created(
+                state, "check_run", _shapes(state, request).check_run(record, check)
+            )
 
     @app.patch("/repos/{owner}/{repo}/check-runs/{check_run_id}")
     async def update_check_run(
         owner: str, repo: str, check_run_id: int, request: Request
     ) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         with state.lock:
             record = found(_repo_or_none(state, owner, repo))
             if check_run_id not in record.check_runs:
@@ -188,9 +178,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.post("/repos/{owner}/{repo}/git/refs")
     async def create_ref(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         ref, sha = body.get("ref"), body.get("sha")
         if not isinstance(ref, str) or not ref.startswith("refs/") or ref.count("/") < 2:
             return error(
@@ -208,15 +196,11 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             if sha not in record.trees:
                 return error(422, "Object does not exist")
             record.branches[branch] = sha
-            state.received["git_ref"] += 1
-            data = _shapes(state, request).ref(record, branch)
-        return created(data, data["url"])
+            return record_created(state, "git_ref", _shapes(state, request).ref(record, branch))
 
     @app.patch("/repos/{owner}/{repo}/git/refs/{ref:path}")
     async def update_ref(owner: str, repo: str, ref: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         sha = body.get("sha")
         with state.lock:
             record = found(_repo_or_none(state, owner, repo))
@@ -263,9 +247,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.put("/repos/{owner}/{repo}/contents/{path:path}")
     async def put_contents(owner: str, repo: str, path: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         message, content = body.get("message"), body.get("content")
         if not isinstance(message, str) or not message:
             return validation_failed("Content", "message", "missing_field")
@@ -392,9 +374,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.post("/repos/{owner}/{repo}/pulls")
     async def create_pull(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         head, base = body.get("head"), body.get("base")
         if not isinstance(head, str) or not head:
             return validation_failed("PullRequest", "head", "missing_field")
@@ -437,9 +417,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             pull = state._open_pull(
                 record, head_branch, base, str(title), body.get("body"), bool(body.get("draft"))
             )
-            state.received["pull_request"] += 1
-            data = _shapes(state, request).pull(record, pull)
-        return created(data, data["url"])
+            return record_created(state, "pull_request", _shapes(state, request).pull(record, pull))
 
     @app.get("/repos/{owner}/{repo}/releases")
     async def list_releases(owner: str, repo: str, request: Request) -> Response:
@@ -460,9 +438,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.post("/repos/{owner}/{repo}/releases")
     async def create_release(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         tag = body.get("tag_name")
         if not isinstance(tag, str) or not tag:
             return validation_failed("Release", "tag_name", "missing_field")
@@ -480,9 +456,9 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
                 prerelease=bool(body.get("prerelease", False)),
             )
             record.releases.append(release)
-            state.received["release"] += 1
-            data = _shapes(state, request).release(record, release)
-        return created(data, data["url"])
+            return record_created(
+                state, "release", _shapes(state, request).release(record, release)
+            )
 
     @app.get("/repos/{owner}/{repo}/dependabot/alerts")
     async def dependabot_alerts(owner: str, repo: str, request: Request) -> Response:
