@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -79,7 +79,7 @@ def report_options(
     )
 
 
-def history_error(exc: Exception) -> None:
+def history_error(exc: Exception) -> NoReturn:
     fail(str(exc), code=EXIT_FAILED)
 
 

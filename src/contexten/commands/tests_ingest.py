@@ -1,10 +1,16 @@
-"""`contexten tests ingest`: add JUnit/xUnit reports to the test history (each report once)."""
+"""`contexten tests ingest`: add JUnit/xUnit reports to the test history (each report once).
+
+The reports are stored in bulk: one transaction per batch of reports (`ingest_reports`), a
+batch ending at BATCH_REPORTS reports, BATCH_CASES test cases or BATCH_BYTES of XML. When
+the store fails, the batches before are kept; ingesting again stores the rest (each report
+is stored once).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,6 +23,55 @@ from contexten.commands.tests_common import (
     history_store,
     resolve_repository,
 )
+
+if TYPE_CHECKING:
+    from contexten.analysis.junit import JUnitReport
+    from contexten.store.db import Store
+    from contexten.store.test_history import ReportOrigin
+
+# One transaction per batch of reports; a batch ends at the first of these.
+BATCH_REPORTS = 200
+BATCH_CASES = 50_000
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+class _Batch:
+    """Parsed reports waiting to be stored together; each one's output entry is filled in
+    with what the store did when the batch is written."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.items: list[tuple[dict[str, Any], JUnitReport, ReportOrigin, bytes]] = []
+        self.cases = 0
+        self.size = 0
+
+    def add(
+        self, entry: dict[str, Any], report: JUnitReport, run: ReportOrigin, data: bytes
+    ) -> None:
+        self.items.append((entry, report, run, data))
+        self.cases += len(report.cases)
+        self.size += len(data)
+        if (
+            len(self.items) >= BATCH_REPORTS
+            or self.cases >= BATCH_CASES
+            or self.size >= BATCH_BYTES
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        from contexten.store.test_history import TestHistoryError, ingest_reports
+
+        if not self.items:
+            return
+        try:
+            outcomes = ingest_reports(self.store, [item[1:] for item in self.items])
+        except TestHistoryError as exc:
+            history_error(exc)
+        for (entry, *_), outcome in zip(self.items, outcomes, strict=True):
+            entry["stored"] = outcome.stored
+            entry["duplicate"] = outcome.duplicate
+        self.items.clear()
+        self.cases = self.size = 0
 
 
 def _parse_timestamp(value: str | None) -> datetime | None:
@@ -52,12 +107,7 @@ def ingest(
 ) -> None:
     """Parse JUnit/xUnit reports and add them to the test history (each report once)."""
     from contexten.analysis.junit import JUnitError
-    from contexten.store.test_history import (
-        ReportOrigin,
-        TestHistoryError,
-        ingest_report,
-        local_upload_id,
-    )
+    from contexten.store.test_history import ReportOrigin, local_upload_id
 
     run = ReportOrigin(
         repository=resolve_repository(repository),
@@ -69,7 +119,7 @@ def ingest(
         recorded_at=_parse_timestamp(timestamp),
     )
     reports = JUnitFiles(paths)
-    store = None if dry_run else history_store()
+    batch = None if dry_run else _Batch(history_store())
     results: list[dict[str, Any]] = []
     for source, report in reports.parsed(strip_prefix):
         if isinstance(report, JUnitError):
@@ -91,14 +141,11 @@ def ingest(
             # reports of unrelated checkouts must never count as one run (or one commit).
             "upload": run.run_id or local_upload_id(report.source, source.data),
         }
-        if store is not None:
-            try:
-                outcome = ingest_report(store, report, run, source.data)
-            except TestHistoryError as exc:
-                history_error(exc)
-            entry["stored"] = outcome.stored
-            entry["duplicate"] = outcome.duplicate
+        if batch is not None:
+            batch.add(entry, report, run, source.data)
         results.append(entry)
+    if batch is not None:
+        batch.flush()
     ok = [r for r in results if "error" not in r]
     if as_json:
         print_json(
