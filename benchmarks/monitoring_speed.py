@@ -67,7 +67,8 @@ def main() -> None:
     from contexten.monitoring.alerts import Alert, AlertManager, Severity
     from contexten.monitoring.health import HealthChecker
     from contexten.monitoring.metrics import compute_metrics, render_prometheus
-    from contexten.recovery.manager import Failure, RecoveryManager
+    from contexten.recovery.failures import Failure
+    from contexten.recovery.manager import RecoveryManager
     from contexten.recovery.policy import FailureCategory
     from contexten.store.db import Store
     from contexten.store.models import RecoveryRecord, WorkflowExecution

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from contexten.analysis.backoff import exponential_backoff
 
+COMMIT_SHA_PATTERN = r"^[0-9a-fA-F]{7,64}$"  # a full or abbreviated commit sha
+
 
 class AutonomousWorkflowType(StrEnum):
     FAILURE_ANALYSIS = "failure_analysis"
@@ -63,7 +65,7 @@ class PerformanceMonitoringParameters(WorkflowParameters):
     head_sha: str | None = Field(
         default=None,
         description="commit sha; with a regression, a check run goes on this commit",
-        pattern=r"^[0-9a-fA-F]{7,64}$",
+        pattern=COMMIT_SHA_PATTERN,
     )
 
 
@@ -162,7 +164,7 @@ class WorkflowOptimizationParameters(WorkflowParameters):
     head_sha: str | None = Field(
         default=None,
         description="the pull request's head commit (default: read from GitHub)",
-        pattern=r"^[0-9a-fA-F]{7,64}$",
+        pattern=COMMIT_SHA_PATTERN,
     )
 
 

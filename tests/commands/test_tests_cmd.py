@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -279,11 +281,11 @@ def test_slow_and_markdown_report(
 
 
 def test_tables_show_long_test_ids_whole(capsys: pytest.CaptureFixture[str]) -> None:
-    from contexten.commands.tests import _print_table
+    from contexten.commands.tests_common import print_test_table
     from contexten.workflows.base import Table
 
     test_id = "tests/integration/test_payments.py::TestRefunds::test_partial_refund_is_idempotent"
-    _print_table(Table(("test", "p50", "p95"), ((test_id, "1.0 s", "2.0 s"),), "Slowest tests"))
+    print_test_table(Table(("test", "p50", "p95"), ((test_id, "1.0 s", "2.0 s"),), "Slowest tests"))
     # Piped: the title, then tab-separated rows; the id whole.
     assert capsys.readouterr().out.splitlines() == [
         "Slowest tests",
@@ -364,3 +366,98 @@ def test_report_piped_is_the_markdown_itself(
     assert code == 0
     assert out.startswith("# Test report\n\na/b · all branches · last 14 days: 1 tests")
     assert "| tests/test_x.py::tests.test_x::test_a |" in out  # whole, in a Markdown table
+
+
+def test_ingest_in_batches_stores_what_one_by_one_stores(
+    contexten_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Several reports a transaction: the same rows and outcomes as one report at a time."""
+    from sqlalchemy import func, select
+
+    from contexten.analysis.junit import JUnitError, parse_junit
+    from contexten.commands import tests_ingest
+    from contexten.store import test_history as history
+    from contexten.store.db import Store, open_store
+    from contexten.store.models import (
+        TestCaseRecord,
+        TestIngestRecord,
+        TestResultRecord,
+        TestUploadRecord,
+    )
+    from contexten.testhistory.files import ReportFileError, find_report_files, iter_report_sources
+
+    # Two copies of a report of the directory: duplicates, each stored once.
+    for copy in ("a", "b"):
+        (tmp_path / copy).mkdir()
+        shutil.copy(MIKEPENZ / "python" / "report.xml", tmp_path / copy / "report.xml")
+    paths = [MIKEPENZ, tmp_path / "a", tmp_path / "b"]
+    writes: list[int] = []
+    bulk = history.ingest_reports
+
+    def counted(store: Store, items: Iterable[Any]) -> list[history.IngestOutcome]:
+        listed = list(items)
+        writes.append(len(listed))
+        return bulk(store, listed)
+
+    monkeypatch.setattr(history, "ingest_reports", counted)
+    monkeypatch.setattr(tests_ingest, "BATCH_REPORTS", 8)
+    code, out, _ = run(
+        capsys,
+        "ingest",
+        *map(str, paths),
+        "-R",
+        "o/r",
+        "--run-id",
+        "1",
+        "--commit",
+        "c1",
+        "--json",
+        "--skip-invalid",
+    )
+    assert code == 0
+    batched = [
+        (f["file"], f["stored"], f["duplicate"])
+        for f in json.loads(out)["files"]
+        if "error" not in f
+    ]
+    assert len(batched) == 36  # 34 reports and the two copies
+    # One transaction per eight reports; the last four (both copies among them) at the end.
+    assert writes == [8, 8, 8, 8, 4]
+
+    # The same reports one at a time, into a store of their own.
+    single = open_store(f"sqlite:///{tmp_path / 'single.db'}")
+    origin = history.ReportOrigin(repository="o/r", run_id="1", commit="c1")
+    one_by_one = []
+    files, _ = find_report_files(paths)
+    for source in iter_report_sources(files):
+        assert not isinstance(source, ReportFileError)
+        try:
+            report = parse_junit(source.data, source.name)
+        except JUnitError:
+            continue
+        outcome = history.ingest_report(single, report, origin, source.data)
+        one_by_one.append((source.name, outcome.stored, outcome.duplicate))
+    assert batched == one_by_one
+    assert [d for _, _, d in batched].count(True) == 2  # the two copies
+
+    def contents(store: Store) -> tuple[list[int], list[tuple[str, str, float | None]]]:
+        with store.session() as session:
+            counts = [
+                session.scalar(select(func.count()).select_from(table)) or 0
+                for table in (TestCaseRecord, TestIngestRecord, TestResultRecord, TestUploadRecord)
+            ]
+            rows = session.execute(
+                select(
+                    TestCaseRecord.test_id,
+                    TestResultRecord.outcome,
+                    TestResultRecord.duration_seconds,
+                ).join(TestCaseRecord, TestCaseRecord.id == TestResultRecord.case_id)
+            ).all()
+        return counts, sorted((str(a), str(b), c) for a, b, c in rows)
+
+    stored = contents(open_store())
+    assert stored == contents(single)
+    assert stored[0][1] == 34 and stored[0][2] == sum(s for _, s, _ in batched) > 0

@@ -14,7 +14,8 @@ import pytest
 from contexten.config import Settings
 from contexten.monitoring.flow_runs import PrefectFlowRunControl, find_late, find_stuck
 from contexten.monitoring.health import check_workers
-from contexten.recovery.manager import RecoveryManager, failures_from_stuck_runs
+from contexten.recovery.failures import failures_from_stuck_runs
+from contexten.recovery.manager import RecoveryManager
 from contexten.store.db import Store
 
 pytestmark = pytest.mark.prefect_server

@@ -21,17 +21,13 @@ from contexten.monitoring.flow_runs import FlowRunInfo
 from contexten.monitoring.health import ComponentHealth
 from contexten.monitoring.metrics import compute_metrics
 from contexten.recovery.cleanup import clean_temp_files
-from contexten.recovery.manager import (
-    Failure,
-    RecoveryClients,
-    RecoveryManager,
-    confirm_recovered,
-    failed_recoveries,
-    save_last_known_good,
-)
+from contexten.recovery.failures import Failure
+from contexten.recovery.last_known_good import save_last_known_good
+from contexten.recovery.manager import RecoveryClients, RecoveryManager, confirm_recovered
 from contexten.recovery.policy import FailureCategory, RecoveryStrategy
 from contexten.store.db import Store
 from contexten.store.models import RecoveryRecord
+from contexten.store.recoveries import failed_recoveries
 
 C = FailureCategory
 S = RecoveryStrategy
@@ -319,7 +315,7 @@ STUCK = FlowRunInfo(
 
 
 async def test_stuck_flow_run_is_cancelled_and_restarted(store: Store, settings: Settings) -> None:
-    from contexten.recovery.manager import failures_from_stuck_runs
+    from contexten.recovery.failures import failures_from_stuck_runs
 
     runs = FakeFlowRuns()
     manager, _ = make(store, settings, flow_runs=runs)
@@ -336,7 +332,7 @@ async def test_every_stuck_run_of_one_flow_is_restarted_in_one_call(
 ) -> None:
     from dataclasses import replace
 
-    from contexten.recovery.manager import failures_from_stuck_runs
+    from contexten.recovery.failures import failures_from_stuck_runs
 
     runs = FakeFlowRuns()
     manager, _ = make(store, settings, flow_runs=runs)
@@ -368,7 +364,7 @@ async def test_stuck_ad_hoc_run_runs_in_process(store: Store, settings: Settings
 
     runs = FakeFlowRuns(deployment=False)
     manager, _ = make(store, settings, flow_runs=runs, run_in_process=in_process)
-    from contexten.recovery.manager import failures_from_stuck_runs
+    from contexten.recovery.failures import failures_from_stuck_runs
 
     report = await manager.recover(failures_from_stuck_runs([STUCK])[0])
     assert report.outcome == "succeeded"

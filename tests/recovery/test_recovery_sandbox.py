@@ -24,7 +24,8 @@ from contexten.integrations.http import RetryPolicy
 from contexten.monitoring.alerts import Alert, Severity, alert_manager_for
 from contexten.monitoring.clients import IntegrationClients, slack_webhook_notifier
 from contexten.monitoring.health import HealthChecker
-from contexten.recovery.manager import Failure, RecoveryManager, failures_from_health
+from contexten.recovery.failures import Failure, failures_from_health
+from contexten.recovery.manager import RecoveryManager
 from contexten.recovery.policy import BreakerConfig, FailureCategory
 from contexten.sandbox.server import SandboxServer
 from contexten.store.db import Store

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from contexten.recovery.manager import confirm_recovered, settle_awaiting
+from contexten.recovery.manager import confirm_recovered
 from contexten.store.db import Store
 from contexten.store.models import RecoveryRecord
+from contexten.store.recoveries import settle_awaiting
 
 
 def add_awaiting(store: Store, key: str, run_id: int | None) -> None:

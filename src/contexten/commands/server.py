@@ -41,7 +41,7 @@ def server(
         )
         if problem is not None:
             fail(problem)
-    from contexten.recovery.manager import register_supervisor
+    from contexten.recovery.hooks import register_supervisor
 
     supervisor = Supervisor(settings, port=port, with_webhook=webhook, webhook_insecure=insecure)
     register_supervisor(supervisor)

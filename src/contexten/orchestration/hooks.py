@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contexten.config import Settings
-from contexten.recovery.manager import ComponentRestarter, register_orchestration
+from contexten.recovery.hooks import ComponentRestarter, register_orchestration
 from contexten.store.db import Store
 from contexten.workflows.base import register_step_runner
 

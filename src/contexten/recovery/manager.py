@@ -24,26 +24,34 @@ RecoveryRecord row: outcome, the deciding strategy, every attempt in `detail`, a
 time the failure was seen and the time it ended (MTTR). A CI re-run ends as
 `awaiting_result` until `confirm_recovered` (the re-run passed) or the next failure of the
 same key (it did not) settles it.
+
+The failures are `recovery.failures` (with finding them in health reports and stuck runs),
+the results `recovery.results`; what `contexten server` and orchestration lend the manager
+is registered in `recovery.hooks`, and the settings of a healthy moment live in
+`recovery.last_known_good`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 from contexten.config import Settings
 from contexten.integrations import circuits
 from contexten.monitoring.clients import IntegrationClients
-from contexten.monitoring.flow_runs import FlowRunControl, FlowRunInfo
+from contexten.monitoring.flow_runs import FlowRunControl
 from contexten.monitoring.health import INTEGRATIONS, ComponentHealth
+from contexten.recovery import hooks
 from contexten.recovery.cleanup import clean_temp_files
+from contexten.recovery.failures import Failure
+from contexten.recovery.hooks import ComponentRestarter, current_supervisor
+from contexten.recovery.last_known_good import restore_last_known_good
 from contexten.recovery.policy import (
     HINT_DISK_FULL,
     BreakerConfig,
@@ -51,24 +59,22 @@ from contexten.recovery.policy import (
     FailureCategory,
     RecoveryPlan,
     RecoveryStrategy,
-    Scope,
     backoff_delay,
     classify_exception,
     plan_recovery,
 )
+from contexten.recovery.results import Outcome, RecoveryReport, StrategyResult, overall_outcome
 from contexten.store.db import Store
-from contexten.store.recoveries import failed_recoveries as failed_recoveries
-from contexten.store.recoveries import finish_recovery, start_recovery
-from contexten.store.recoveries import settle_awaiting as settle_awaiting
-from contexten.store.state import StateKind, read_state, write_state
+from contexten.store.recoveries import (
+    failed_recoveries,
+    finish_recovery,
+    settle_awaiting,
+    start_recovery,
+)
 
 logger = logging.getLogger("contexten.recovery")
 
 S = RecoveryStrategy
-# "done": an action was taken that does not fix anything by itself (deleting a corrupt
-# cache before the re-run); the next strategy runs.
-Outcome = Literal["succeeded", "failed", "skipped", "awaiting_result", "escalated", "done"]
-LAST_KNOWN_GOOD = "last-known-good"  # StateKind.SETTINGS
 # the supervisor's component for each health component
 SUPERVISED: dict[str, str] = {
     "prefect": "prefect-server",
@@ -77,151 +83,7 @@ SUPERVISED: dict[str, str] = {
     "memory": "runner",
 }
 
-
-@runtime_checkable
-class ComponentRestarter(Protocol):
-    """What `contexten server` (orchestration.supervisor.Supervisor) offers the manager.
-
-    Components: "prefect-server", "runner" (serves the deployments), "webhook" (the
-    receiver). The manager calls `restart` only when AUTO_RESTART_ENABLED is true, then
-    reads `component_status` ("running" or "dead").
-    """
-
-    def component_status(self) -> dict[str, str]: ...
-
-    def restart(self, component: str) -> bool: ...
-
-
-_supervisor: ComponentRestarter | None = None
-
-
-def register_supervisor(supervisor: ComponentRestarter | None) -> None:
-    """`contexten server` registers itself so recoveries in its process can restart parts."""
-    global _supervisor
-    _supervisor = supervisor
-
-
-def current_supervisor() -> ComponentRestarter | None:
-    return _supervisor
-
-
-# What orchestration lends recovery (it sits above it): how to run a workflow in this
-# process, and how to find a `contexten server` running elsewhere on this machine.
-# `contexten.orchestration` registers both when it is imported.
-InProcessRunner = Callable[[str, Mapping[str, Any], Settings, Store], Awaitable[bool]]
-SupervisorFinder = Callable[[Settings], "ComponentRestarter | None"]
-_in_process_runner: InProcessRunner | None = None
-_supervisor_finder: SupervisorFinder | None = None
-
-
-def register_orchestration(runner: InProcessRunner, finder: SupervisorFinder) -> None:
-    global _in_process_runner, _supervisor_finder
-    _in_process_runner, _supervisor_finder = runner, finder
-
-
 RecoveryClients = IntegrationClients  # the clients the strategies use
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failure to recover from.
-
-    `key` is what repeats: a CI failure signature, or a component name ("github",
-    "prefect", "disk"). Fill in what the strategies need: `component` for our own parts;
-    `repository`/`run_id` for a CI run; `flow_run` for a stuck Prefect run;
-    `workflow_type`/`parameters` for a workflow to run in-process; `operation` for a call
-    to repeat.
-    """
-
-    key: str
-    category: FailureCategory
-    scope: Scope = "system"
-    component: str | None = None
-    detail: str = ""
-    seen_at: datetime | None = None
-    retry_at: float | None = None  # a rate limit's reset (epoch seconds)
-    hints: frozenset[str] = frozenset()
-    repository: str | None = None
-    run_id: int | None = None
-    run_attempt: int | None = None
-    cache_key: str | None = None
-    flow_run: FlowRunInfo | None = None
-    workflow_type: str | None = None
-    parameters: Mapping[str, Any] | None = None
-    operation: Callable[[], Awaitable[Any]] | None = None
-
-    @classmethod
-    def from_exception(
-        cls,
-        exc: BaseException,
-        *,
-        key: str | None = None,
-        component: str | None = None,
-        operation: Callable[[], Awaitable[Any]] | None = None,
-    ) -> Failure:
-        """A failure of our own from an exception (classified by the policy)."""
-        found = classify_exception(exc)
-        name = component or found.service
-        hints = frozenset({HINT_DISK_FULL}) if "No space left" in found.detail else frozenset()
-        return cls(
-            key=key or name or found.category.value,
-            category=found.category,
-            component=name,
-            detail=found.detail,
-            seen_at=datetime.now(UTC),
-            retry_at=found.retry_at,
-            hints=hints,
-            operation=operation,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StrategyResult:
-    strategy: RecoveryStrategy
-    outcome: Outcome
-    detail: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy.value,
-            "outcome": self.outcome,
-            "detail": self.detail,
-            **({"data": dict(self.data)} if self.data else {}),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RecoveryReport:
-    key: str
-    category: FailureCategory
-    plan: RecoveryPlan
-    outcome: Outcome
-    attempts: tuple[StrategyResult, ...]
-    record_id: int | None = None
-    dry_run: bool = False
-
-    @property
-    def recovered(self) -> bool:
-        return self.outcome == "succeeded"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "category": self.category.value,
-            "scope": self.plan.scope,
-            "plan": [s.value for s in self.plan.strategies],
-            "automatic": self.plan.automatic,
-            "escalated": self.plan.escalated,
-            "reason": self.plan.reason,
-            "outcome": self.outcome,
-            "attempts": [a.to_dict() for a in self.attempts],
-            "record_id": self.record_id,
-            "dry_run": self.dry_run,
-        }
-
-
-# ----------------------------------------------------------------------------- records
 
 
 def _now() -> datetime:
@@ -231,43 +93,6 @@ def _now() -> datetime:
 def confirm_recovered(store: Store, key: str, *, at: datetime | None = None) -> int:
     """The CI run re-run by a recovery of `key` passed: those recoveries succeeded."""
     return settle_awaiting(store, key, "succeeded", at or _now())
-
-
-def save_last_known_good(store: Store, settings: Settings) -> None:
-    """Remember the non-secret settings of a healthy moment (for configuration reset)."""
-    values = {
-        name: value
-        for name, value in settings.model_dump(mode="json").items()
-        if name in type(settings).model_fields
-        and not _is_secret_field(settings, name)
-        and isinstance(value, str | int | float | bool)
-    }
-    payload = {"values": values, "at": _now().isoformat()}
-    write_state(store, StateKind.SETTINGS, LAST_KNOWN_GOOD, payload)
-
-
-def _is_secret_field(settings: Settings, name: str) -> bool:
-    from pydantic import SecretStr
-
-    annotation = str(type(settings).model_fields[name].annotation)
-    return "SecretStr" in annotation or isinstance(getattr(settings, name, None), SecretStr)
-
-
-def restore_last_known_good(store: Store, settings: Settings) -> list[str]:
-    """For each setting named in a validate() problem, put its last-known-good value back
-    into this process's environment. Returns the variables restored."""
-    saved = dict((read_state(store, StateKind.SETTINGS, LAST_KNOWN_GOOD) or {}).get("values", {}))
-    if not saved:
-        return []
-    problems = " ".join(settings.validate())
-    restored = []
-    for name, value in saved.items():
-        env_name = name.upper()
-        if env_name not in problems or value == getattr(settings, name, None):
-            continue
-        os.environ[env_name] = str(value)
-        restored.append(env_name)
-    return restored
 
 
 # ----------------------------------------------------------------------------- manager
@@ -408,7 +233,7 @@ class RecoveryManager:
             )
             if result.outcome in ("succeeded", "awaiting_result", "escalated"):
                 break
-        outcome = _overall(attempts)
+        outcome = overall_outcome(attempts)
         deciding = next(
             (a for a in reversed(attempts) if a.outcome not in ("skipped",)),
             attempts[-1],
@@ -736,9 +561,10 @@ class RecoveryManager:
         )
 
     async def _default_in_process(self, workflow_type: str, parameters: Mapping[str, Any]) -> bool:
-        if _in_process_runner is None:
+        runner = hooks.in_process_runner()
+        if runner is None:
             raise RuntimeError("no workflow runner: contexten.orchestration is not loaded")
-        return await _in_process_runner(workflow_type, parameters, self.settings, self.store)
+        return await runner(workflow_type, parameters, self.settings, self.store)
 
     async def configuration_reset(self, failure: Failure) -> StrategyResult:
         from contexten.config import reload_settings
@@ -793,8 +619,9 @@ class RecoveryManager:
         if not self.settings.auto_restart_enabled:
             return StrategyResult(S.SYSTEM_RESTART, "skipped", "AUTO_RESTART_ENABLED is false")
         supervisor = self.supervisor or current_supervisor()
-        if supervisor is None and _supervisor_finder is not None:
-            supervisor = _supervisor_finder(self.settings)
+        finder = hooks.supervisor_finder()
+        if supervisor is None and finder is not None:
+            supervisor = finder(self.settings)
         if supervisor is None:
             return StrategyResult(
                 S.SYSTEM_RESTART, "skipped", "no `contexten server` is running on this machine"
@@ -901,115 +728,3 @@ def _redacted(value: Any, settings: Settings) -> Any:
     from contexten.integrations.redaction import redact
 
     return json.loads(redact(json.dumps(value, default=str), settings.secret_values()))
-
-
-def _overall(attempts: Sequence[StrategyResult]) -> Outcome:
-    outcomes = [a.outcome for a in attempts]
-    final: tuple[Outcome, ...] = ("succeeded", "awaiting_result", "escalated")
-    for outcome in final:
-        if outcome in outcomes:
-            return outcome
-    if outcomes and all(o == "skipped" for o in outcomes):
-        return "skipped"
-    return "failed"
-
-
-def failures_from_health(report: Any, *, now: datetime | None = None) -> list[Failure]:
-    """The failures to recover from in a health report: each unhealthy component and each
-    degraded resource. Integrations already disabled by a configuration reset wait for
-    new credentials and are not retried."""
-    seen = now or _now()
-    failures: list[Failure] = []
-    for component in report.components:
-        if component.status not in ("unhealthy", "degraded"):
-            continue
-        name = component.name
-        if name in ("disk", "memory", "cpu"):
-            hints = frozenset({HINT_DISK_FULL}) if name == "disk" else frozenset()
-            failures.append(
-                Failure(
-                    key=name,
-                    category=FailureCategory.RESOURCE_EXHAUSTION,
-                    component=name,
-                    detail=component.detail,
-                    seen_at=seen,
-                    hints=hints,
-                )
-            )
-            continue
-        if name == "workers":
-            continue  # stuck runs: failures_from_stuck_runs, with the runs themselves
-        if component.status != "unhealthy" or name == "error_rate":
-            continue
-        if name in INTEGRATIONS and "disabled since" in component.detail:
-            continue  # already reset and escalated; waits for new credentials
-        failures.append(
-            Failure(
-                key=name,
-                category=category_from_detail(component.detail, name),
-                component=name,
-                detail=component.detail,
-                seen_at=seen,
-                retry_at=component.data.get("rate_limit_reset_at"),
-            )
-        )
-    return failures
-
-
-def failures_from_stuck_runs(
-    runs: Sequence[FlowRunInfo], *, now: datetime | None = None
-) -> list[Failure]:
-    """One failure per flow run stuck in Running; the key is the flow, so a flow that
-    keeps getting stuck reaches the escalation threshold."""
-    seen = now or _now()
-    return [
-        Failure(
-            key=f"flow-stuck:{run.flow_name or run.id}",
-            category=FailureCategory.TIMEOUT,
-            component="workers",
-            detail=f"flow run {run.name} ({run.id}) stuck in Running past its timeout",
-            seen_at=seen,
-            flow_run=run,
-        )
-        for run in runs
-    ]
-
-
-# Phrases in a failed check's detail, most specific first. Clients report a rate-limited
-# service as "degraded" (never "down"), so a down integration is only classed as rate
-# limited by an explicit phrase, and "rate limit" alone (GitHub's check calls GET
-# /rate_limit) is not one.
-_DETAIL_PHRASES: tuple[tuple[FailureCategory, tuple[str, ...]], ...] = (
-    (FailureCategory.INTEGRATION, ("circuit open", "circuit half_open")),
-    (
-        FailureCategory.AUTH,
-        (
-            "401",
-            "bad credentials",
-            "invalid_auth",
-            "not_authed",
-            "token_revoked",
-            "account_inactive",
-            "invalid_token",
-            "unauthorized",
-            "authentication",
-            "credentials",
-            "forbidden",
-        ),
-    ),
-    (FailureCategory.RATE_LIMIT, ("rate limit exceeded", "ratelimited", "rate_limited", "429")),
-    (FailureCategory.TIMEOUT, ("timed out", "timeout")),
-    (FailureCategory.NETWORK, ("connect", "refused", "unreachable", "name resolution", "dns")),
-    (FailureCategory.RESOURCE_EXHAUSTION, ("no space left", "disk full", "out of memory")),
-)
-
-
-def category_from_detail(detail: str, component: str) -> FailureCategory:
-    """The category of a failed component check, from its one-line detail."""
-    text = detail.lower()
-    for category, phrases in _DETAIL_PHRASES:
-        if any(p in text for p in phrases):
-            return category
-    if component in INTEGRATIONS or component in ("prefect", "webhook"):
-        return FailureCategory.INTEGRATION
-    return FailureCategory.UNKNOWN

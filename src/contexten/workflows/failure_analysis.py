@@ -359,12 +359,10 @@ class Analysis:
     ) -> list[tuple[esc.JobDiagnosis, str]]:
         """Re-run transient failures; returns the jobs to escalate instead, with the reason."""
         from contexten.monitoring.clients import IntegrationClients
-        from contexten.recovery.manager import (
-            Failure,
-            RecoveryManager,
-            settle_awaiting,
-        )
+        from contexten.recovery.failures import Failure
+        from contexten.recovery.manager import RecoveryManager
         from contexten.recovery.policy import parse_category
+        from contexten.store.recoveries import settle_awaiting
 
         settings = self.ctx.settings
         manager = RecoveryManager(

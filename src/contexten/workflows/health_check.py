@@ -123,7 +123,8 @@ async def raise_alerts(
 async def recover(
     ctx: WorkflowContext, report: HealthReport, clients: IntegrationClients
 ) -> list[dict[str, Any]]:
-    from contexten.recovery.manager import RecoveryManager, failures_from_health
+    from contexten.recovery.failures import failures_from_health
+    from contexten.recovery.manager import RecoveryManager
 
     failures = failures_from_health(report)
     stuck = report.component("workers")
@@ -177,7 +178,7 @@ async def run(params: HealthCheckParameters, ctx: WorkflowContext) -> WorkflowOu
             )
         await asyncio.to_thread(record_report, ctx, report)
         if report.status == "healthy":
-            from contexten.recovery.manager import save_last_known_good
+            from contexten.recovery.last_known_good import save_last_known_good
 
             await asyncio.to_thread(save_last_known_good, ctx.store, settings)
         ctx.publish_table("health-check", health_table(report))

@@ -17,16 +17,16 @@ from contexten.config import Settings
 from contexten.monitoring.alerts import alert_manager_for
 from contexten.monitoring.clients import IntegrationClients, build_clients
 from contexten.monitoring.health import WEIGHTS, HealthChecker
-from contexten.recovery.manager import (
+from contexten.recovery.failures import (
     Failure,
-    RecoveryManager,
-    RecoveryReport,
     category_from_detail,
-    current_supervisor,
     failures_from_health,
     failures_from_stuck_runs,
 )
+from contexten.recovery.hooks import current_supervisor
+from contexten.recovery.manager import RecoveryManager
 from contexten.recovery.policy import FailureCategory, parse_category
+from contexten.recovery.results import RecoveryReport
 from contexten.workflows.base import Table, WorkflowContext, WorkflowError, WorkflowOutcome
 
 COMPONENTS = tuple(WEIGHTS)

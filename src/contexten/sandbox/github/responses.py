@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from contexten.sandbox.faults import FaultInjector
@@ -18,12 +19,16 @@ from contexten.sandbox.github.records import (
     DEFAULT_PER_PAGE,
     DOCS,
     MAX_PER_PAGE,
+    ArtifactRecord,
+    JobRecord,
     RepoRecord,
     RunRecord,
     utc,
 )
 from contexten.sandbox.github.shapes import Shapes
 from contexten.sandbox.github.state import GitHubState
+
+T = TypeVar("T")
 
 # ============================================================================ HTTP helpers
 
@@ -51,6 +56,12 @@ def created(body: Any, location: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=201, headers=headers)
 
 
+def record_created(state: GitHubState, kind: str, body: dict[str, Any]) -> JSONResponse:
+    """Count a world-changing request of `kind` that took effect; 201 with its Location."""
+    state.received[kind] += 1
+    return created(body, body["url"])
+
+
 async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
     raw = await request.body()
     if not raw:
@@ -62,6 +73,14 @@ async def read_json(request: Request) -> dict[str, Any] | JSONResponse:
     if not isinstance(data, dict):
         return error(400, "Body should be a JSON object")
     return data
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or GitHub's 400 (Abort)."""
+    body = await read_json(request)
+    if isinstance(body, JSONResponse):
+        raise Abort(body)
+    return body
 
 
 def page_params(request: Request) -> tuple[int, int] | JSONResponse:
@@ -94,6 +113,23 @@ def paginate(request: Request, items: list[Any]) -> tuple[list[Any], dict[str, s
     if page > 1:
         links.append(f'<{url(1)}>; rel="first"')
     return chunk, ({"Link": ", ".join(links)} if links else {})
+
+
+def paged(
+    request: Request,
+    items: list[Any],
+    render: Callable[[Any], Any] | None = None,
+    *,
+    key: str | None = None,
+) -> Response:
+    """One page of `items` (each through `render`) with the Link header: a JSON list, or
+    with `key` the object GitHub wraps some lists in, `{"total_count": n, key: [...]}`."""
+    page = paginate(request, items)
+    if isinstance(page, JSONResponse):
+        return page
+    rendered = page[0] if render is None else [render(item) for item in page[0]]
+    body = rendered if key is None else {"total_count": len(items), key: rendered}
+    return JSONResponse(body, headers=page[1])
 
 
 def _compare(op: str, bound: datetime) -> Any:
@@ -186,6 +222,28 @@ def _shapes(state: GitHubState, request: Request) -> Shapes:
     return Shapes(state, str(request.base_url))
 
 
+class Abort(Exception):
+    """Raised in a route to answer with `response` at once (GitHub's 404, a bad JSON body);
+    the app's exception handler returns it."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def abort_response(_request: Request, exc: Exception) -> Response:
+    """The app's handler of Abort."""
+    assert isinstance(exc, Abort)
+    return exc.response
+
+
+def found(value: T | None) -> T:
+    """`value`, or GitHub's 404 (Abort) when it is None."""
+    if value is None:
+        raise Abort(not_found())
+    return value
+
+
 def _repo_or_none(state: GitHubState, owner: str, repo: str) -> RepoRecord | None:
     return state.repos.get(f"{owner}/{repo}")
 
@@ -195,6 +253,29 @@ def _run_or_none(state: GitHubState, owner: str, repo: str, run_id: int) -> RunR
     if run is None or run.repo != f"{owner}/{repo}":
         return None
     return run
+
+
+def _job_or_none(state: GitHubState, owner: str, repo: str, job_id: int) -> JobRecord | None:
+    job = state.jobs.get(job_id)
+    if job is None or state.runs[job.run_id].repo != f"{owner}/{repo}":
+        return None
+    return job
+
+
+def _artifact_or_none(
+    state: GitHubState, owner: str, repo: str, artifact_id: int
+) -> ArtifactRecord | None:
+    artifact = state.artifacts.get(artifact_id)
+    if artifact is None or state.runs[artifact.run_id].repo != f"{owner}/{repo}":
+        return None
+    return artifact
+
+
+def _blob_redirect(
+    state: GitHubState, faults: FaultInjector, request: Request, kind: str, ident: int
+) -> RedirectResponse:
+    """The 302 to a signed loopback URL, as GitHub redirects logs and archives to storage."""
+    return RedirectResponse(_blob_url(state, faults, request, kind, ident), status_code=302)
 
 
 def _blob_url(

@@ -10,21 +10,24 @@ import zipfile
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from contexten.sandbox.faults import FaultInjector
 from contexten.sandbox.github.records import CONCLUSIONS, STATUSES, JobRecord, iso, utc
 from contexten.sandbox.github.responses import (
-    _blob_url,
+    _artifact_or_none,
+    _blob_redirect,
     _created_filter,
+    _job_or_none,
     _repo_or_none,
     _run_or_none,
     _shapes,
     created,
     error,
+    found,
+    json_body,
     not_found,
-    paginate,
-    read_json,
+    paged,
     validation_failed,
 )
 from contexten.sandbox.github.state import GitHubState
@@ -44,9 +47,7 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
     @app.get("/repos/{owner}/{repo}/actions/workflows")
     async def list_workflows(owner: str, repo: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             base = str(request.base_url).rstrip("/")
             items = [
                 {
@@ -63,17 +64,12 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
                 }
                 for w in record.workflows.values()
             ]
-        page = paginate(request, items)
-        if isinstance(page, JSONResponse):
-            return page
-        return JSONResponse({"total_count": len(items), "workflows": page[0]}, headers=page[1])
+        return paged(request, items, key="workflows")
 
     @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}")
     async def get_run(owner: str, repo: str, run_id: int, request: Request) -> Response:
         with state.lock:
-            run = _run_or_none(state, owner, repo, run_id)
-            if run is None:
-                return not_found()
+            run = found(_run_or_none(state, owner, repo, run_id))
             return JSONResponse(_shapes(state, request).run(run))
 
     @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}")
@@ -81,8 +77,8 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
         owner: str, repo: str, run_id: int, attempt_number: int, request: Request
     ) -> Response:
         with state.lock:
-            run = _run_or_none(state, owner, repo, run_id)
-            if run is None or not 1 <= attempt_number <= len(run.attempts):
+            run = found(_run_or_none(state, owner, repo, run_id))
+            if not 1 <= attempt_number <= len(run.attempts):
                 return not_found()
             return JSONResponse(_shapes(state, request).run(run, run.attempts[attempt_number - 1]))
 
@@ -99,42 +95,31 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
     @app.get("/repos/{owner}/{repo}/actions/jobs/{job_id}")
     async def get_job(owner: str, repo: str, job_id: int, request: Request) -> Response:
         with state.lock:
-            job = state.jobs.get(job_id)
-            if job is None or state.runs[job.run_id].repo != f"{owner}/{repo}":
-                return not_found()
+            job = found(_job_or_none(state, owner, repo, job_id))
             return JSONResponse(_shapes(state, request).job(job))
 
     @app.get("/repos/{owner}/{repo}/actions/jobs/{job_id}/logs")
     async def job_logs(owner: str, repo: str, job_id: int, request: Request) -> Response:
         with state.lock:
-            job = state.jobs.get(job_id)
-            if job is None or state.runs[job.run_id].repo != f"{owner}/{repo}":
-                return not_found()
-        return RedirectResponse(
-            _blob_url(state, faults, request, "job-log", job_id), status_code=302
-        )
+            found(_job_or_none(state, owner, repo, job_id))
+        return _blob_redirect(state, faults, request, "job-log", job_id)
 
     @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}/logs")
     async def run_logs(owner: str, repo: str, run_id: int, request: Request) -> Response:
         with state.lock:
-            if _run_or_none(state, owner, repo, run_id) is None:
-                return not_found()
-        return RedirectResponse(
-            _blob_url(state, faults, request, "run-logs", run_id), status_code=302
-        )
+            found(_run_or_none(state, owner, repo, run_id))
+        return _blob_redirect(state, faults, request, "run-logs", run_id)
 
     @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs")
     async def attempt_logs(
         owner: str, repo: str, run_id: int, attempt_number: int, request: Request
     ) -> Response:
         with state.lock:
-            run = _run_or_none(state, owner, repo, run_id)
-            if run is None or not 1 <= attempt_number <= len(run.attempts):
+            run = found(_run_or_none(state, owner, repo, run_id))
+            if not 1 <= attempt_number <= len(run.attempts):
                 return not_found()
         ident = run_id * 1000 + attempt_number
-        return RedirectResponse(
-            _blob_url(state, faults, request, "attempt-logs", ident), status_code=302
-        )
+        return _blob_redirect(state, faults, request, "attempt-logs", ident)
 
     @app.get("/_blobs/{kind}/{ident}")
     async def blob(kind: str, ident: int, request: Request) -> Response:
@@ -168,9 +153,7 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
     @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}/timing")
     async def timing(owner: str, repo: str, run_id: int) -> Response:
         with state.lock:
-            run = _run_or_none(state, owner, repo, run_id)
-            if run is None:
-                return not_found()
+            run = found(_run_or_none(state, owner, repo, run_id))
             jobs = run.attempt.jobs
             job_runs = []
             for job in jobs:
@@ -196,25 +179,16 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
     @app.get("/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts")
     async def artifacts(owner: str, repo: str, run_id: int, request: Request) -> Response:
         with state.lock:
-            run = _run_or_none(state, owner, repo, run_id)
-            if run is None:
-                return not_found()
+            run = found(_run_or_none(state, owner, repo, run_id))
             name = request.query_params.get("name")
             items = [a for a in run.artifacts if name is None or a.name == name]
             items.sort(key=lambda a: a.created_at, reverse=True)
-            shapes = _shapes(state, request)
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
-            body = {"total_count": len(items), "artifacts": [shapes.artifact(a) for a in page[0]]}
-            return JSONResponse(body, headers=page[1])
+            return paged(request, items, _shapes(state, request).artifact, key="artifacts")
 
     @app.get("/repos/{owner}/{repo}/actions/artifacts/{artifact_id}")
     async def get_artifact(owner: str, repo: str, artifact_id: int, request: Request) -> Response:
         with state.lock:
-            artifact = state.artifacts.get(artifact_id)
-            if artifact is None or state.runs[artifact.run_id].repo != f"{owner}/{repo}":
-                return not_found()
+            artifact = found(_artifact_or_none(state, owner, repo, artifact_id))
             return JSONResponse(_shapes(state, request).artifact(artifact))
 
     @app.get("/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}")
@@ -222,23 +196,17 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
         owner: str, repo: str, artifact_id: int, archive_format: str, request: Request
     ) -> Response:
         with state.lock:
-            artifact = state.artifacts.get(artifact_id)
-            if artifact is None or state.runs[artifact.run_id].repo != f"{owner}/{repo}":
-                return not_found()
+            artifact = found(_artifact_or_none(state, owner, repo, artifact_id))
             if archive_format != "zip":
                 return validation_failed("Artifact", "archive_format", "invalid")
             if artifact.expired:
                 return error(410, "Artifact has expired")
-        return RedirectResponse(
-            _blob_url(state, faults, request, "artifact", artifact_id), status_code=302
-        )
+        return _blob_redirect(state, faults, request, "artifact", artifact_id)
 
     @app.get("/repos/{owner}/{repo}/actions/caches")
     async def list_caches(owner: str, repo: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             key = request.query_params.get("key")
             ref = request.query_params.get("ref")
             items = [
@@ -246,12 +214,7 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
                 for c in record.caches
                 if (key is None or c.key.startswith(key)) and (ref is None or c.ref == ref)
             ]
-            shapes = _shapes(state, request)
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
-            body = {"total_count": len(items), "actions_caches": [shapes.cache(c) for c in page[0]]}
-            return JSONResponse(body, headers=page[1])
+            return paged(request, items, _shapes(state, request).cache, key="actions_caches")
 
     @app.delete("/repos/{owner}/{repo}/actions/caches")
     async def delete_caches_by_key(owner: str, repo: str, request: Request) -> Response:
@@ -260,9 +223,7 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
             return validation_failed("ActionsCache", "key", "missing_field")
         ref = request.query_params.get("ref")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             gone = [c for c in record.caches if c.key == key and (ref is None or c.ref == ref)]
             if not gone:
                 return not_found()
@@ -276,9 +237,7 @@ def _routes_actions(app: FastAPI, state: GitHubState, faults: FaultInjector) -> 
     @app.delete("/repos/{owner}/{repo}/actions/caches/{cache_id}")
     async def delete_cache(owner: str, repo: str, cache_id: int) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             before = len(record.caches)
             record.caches = [c for c in record.caches if c.id != cache_id]
             if len(record.caches) == before:
@@ -292,9 +251,7 @@ def _list_runs(
 ) -> Response:
     q = request.query_params
     with state.lock:
-        record = _repo_or_none(state, owner, repo)
-        if record is None:
-            return not_found()
+        record = found(_repo_or_none(state, owner, repo))
         runs = [r for r in state.runs.values() if r.repo == record.full_name]
         if workflow is not None:
             wanted = [
@@ -330,21 +287,14 @@ def _list_runs(
         runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         if any(q.get(k) for k in ("branch", "event", "actor", "status", "created", "head_sha")):
             runs = runs[:1000]  # GitHub returns at most 1,000 filtered results
-        page = paginate(request, runs)
-        if isinstance(page, JSONResponse):
-            return page
-        shapes = _shapes(state, request)
-        body = {"total_count": len(runs), "workflow_runs": [shapes.run(r) for r in page[0]]}
-        return JSONResponse(body, headers=page[1])
+        return paged(request, runs, _shapes(state, request).run, key="workflow_runs")
 
 
 def _list_jobs(
     state: GitHubState, request: Request, owner: str, repo: str, run_id: int, attempt: int | None
 ) -> Response:
     with state.lock:
-        run = _run_or_none(state, owner, repo, run_id)
-        if run is None:
-            return not_found()
+        run = found(_run_or_none(state, owner, repo, run_id))
         if attempt is not None:
             if not 1 <= attempt <= len(run.attempts):
                 return not_found()
@@ -354,12 +304,7 @@ def _list_jobs(
             if which not in ("latest", "all"):
                 return validation_failed("Job", "filter", "invalid")
             jobs = run.latest_jobs() if which == "latest" else run.all_jobs()
-        page = paginate(request, jobs)
-        if isinstance(page, JSONResponse):
-            return page
-        shapes = _shapes(state, request)
-        body = {"total_count": len(jobs), "jobs": [shapes.job(j) for j in page[0]]}
-        return JSONResponse(body, headers=page[1])
+        return paged(request, jobs, _shapes(state, request).job, key="jobs")
 
 
 def _blob(state: GitHubState, kind: str, ident: int, request: Request) -> Response:
@@ -415,13 +360,9 @@ async def _rerun(
     failed_only: bool,
     job_id: int | None = None,
 ) -> Response:
-    body = await read_json(request)
-    if isinstance(body, JSONResponse):
-        return body
+    await json_body(request)  # a body that is not a JSON object is refused (400)
     with state.lock:
-        run = _run_or_none(state, owner, repo, run_id)
-        if run is None:
-            return not_found()
+        run = found(_run_or_none(state, owner, repo, run_id))
         status, _ = state.run_status(run)
         if status != "completed":
             return error(403, "This workflow is already running")
@@ -437,9 +378,7 @@ async def _rerun(
 
 def _cancel(state: GitHubState, owner: str, repo: str, run_id: int, *, force: bool) -> Response:
     with state.lock:
-        run = _run_or_none(state, owner, repo, run_id)
-        if run is None:
-            return not_found()
+        run = found(_run_or_none(state, owner, repo, run_id))
         status, _ = state.run_status(run)
         if status == "completed":
             return error(409, "Cannot cancel a workflow run that is completed.")

@@ -17,9 +17,10 @@ from contexten.sandbox.github.responses import (
     _shapes,
     created,
     error,
+    found,
+    json_body,
     not_found,
-    paginate,
-    read_json,
+    paged,
 )
 from contexten.sandbox.github.state import GitHubState
 
@@ -56,8 +57,7 @@ def _routes_misc(app: FastAPI, state: GitHubState) -> None:
     async def list_deliveries(owner: str, repo: str, hook_id: int, request: Request) -> Response:
         wanted = request.query_params.get("status")
         with state.lock:
-            if _repo_or_none(state, owner, repo) is None:
-                return not_found()
+            found(_repo_or_none(state, owner, repo))
             items = [
                 {k: v for k, v in d.items() if not k.startswith("_")}
                 for d in reversed(state.hook_deliveries)
@@ -65,10 +65,7 @@ def _routes_misc(app: FastAPI, state: GitHubState) -> None:
                 and d["_repository"] == f"{owner}/{repo}"
                 and (wanted is None or (wanted == "success") == (d["status"] == "OK"))
             ]
-        page = paginate(request, items)
-        if isinstance(page, JSONResponse):
-            return page
-        return JSONResponse(page[0], headers=page[1])
+        return paged(request, items)
 
     @app.post("/repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts")
     async def redeliver(owner: str, repo: str, hook_id: int, delivery_id: int) -> Response:
@@ -109,9 +106,7 @@ def _routes_misc(app: FastAPI, state: GitHubState) -> None:
             return not_found()
         if token is None or not _valid_app_jwt(token, installation):
             return error(401, "A JSON web token could not be decoded")
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         issued = "ghs_" + secrets.token_urlsafe(27)[:36]
         expires = time.time() + 3600
         with state.lock:

@@ -21,11 +21,12 @@ from contexten.sandbox.github.records import (
 from contexten.sandbox.github.responses import (
     _repo_or_none,
     _shapes,
-    created,
     error,
+    found,
+    json_body,
     not_found,
-    paginate,
-    read_json,
+    paged,
+    record_created,
     validation_failed,
 )
 from contexten.sandbox.github.state import GitHubState
@@ -35,31 +36,24 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
     @app.get("/repos/{owner}/{repo}")
     async def get_repo(owner: str, repo: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             return JSONResponse(_shapes(state, request).repo_full(record))
 
     @app.get("/repos/{owner}/{repo}/issues/{issue_number}/comments")
     async def list_comments(owner: str, repo: str, issue_number: int, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None or issue_number not in record.issues:
+            record = found(_repo_or_none(state, owner, repo))
+            if issue_number not in record.issues:
                 return not_found()
             items = [c for c in record.comments if c.issue_number == issue_number]
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
             shapes = _shapes(state, request)
-            return JSONResponse([shapes.comment(record, c) for c in page[0]], headers=page[1])
+            return paged(request, items, lambda c: shapes.comment(record, c))
 
     @app.post("/repos/{owner}/{repo}/issues/{issue_number}/comments")
     async def create_comment(
         owner: str, repo: str, issue_number: int, request: Request
     ) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         text = body.get("body")
         if not isinstance(text, str) or not text:
             return validation_failed("IssueComment", "body", "missing_field")
@@ -68,59 +62,44 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
                 "IssueComment", "body", "custom", "Body is too long (maximum is 65536 characters)"
             )
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None or issue_number not in record.issues:
+            record = found(_repo_or_none(state, owner, repo))
+            if issue_number not in record.issues:
                 return not_found()
             comment = CommentRecord(
                 id=2_000_000_000 + state.new_id(), issue_number=issue_number, body=text
             )
             record.comments.append(comment)
-            state.received["issue_comment"] += 1
-            data = _shapes(state, request).comment(record, comment)
-        return created(data, data["url"])
+            return record_created(
+                state, "issue_comment", _shapes(state, request).comment(record, comment)
+            )
 
     @app.get("/repos/{owner}/{repo}/issues")
     async def list_issues(owner: str, repo: str, request: Request) -> Response:
         wanted = request.query_params.get("state", "open")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             items = [i for i in record.issues.values() if wanted == "all" or i.state == wanted]
             items.sort(key=lambda i: i.number, reverse=True)
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
             shapes = _shapes(state, request)
-            return JSONResponse([shapes.issue(record, i) for i in page[0]], headers=page[1])
+            return paged(request, items, lambda i: shapes.issue(record, i))
 
     @app.post("/repos/{owner}/{repo}/issues")
     async def create_issue(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         title = body.get("title")
         if not isinstance(title, str | int) or not str(title):
             return validation_failed("Issue", "title", "missing_field")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             issue = state.add_issue(record.full_name, str(title), body.get("body"))
             issue.labels = [str(x) for x in body.get("labels") or [] if isinstance(x, str)]
-            state.received["issue"] += 1
-            data = _shapes(state, request).issue(record, issue)
-        return created(data, data["url"])
+            return record_created(state, "issue", _shapes(state, request).issue(record, issue))
 
     @app.post("/repos/{owner}/{repo}/check-runs")
     async def create_check_run(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             problem = _check_run_problem(body, creating=True)
             if problem is not None:
                 return problem
@@ -140,20 +119,18 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             )
             _apply_check_run(check, body)
             record.check_runs[check.id] = check
-            state.received["check_run"] += 1
-            data = _shapes(state, request).check_run(record, check)
-        return created(data, data["url"])
+            return record_created(
+                state, "check_run", _shapes(state, request).check_run(record, check)
+            )
 
     @app.patch("/repos/{owner}/{repo}/check-runs/{check_run_id}")
     async def update_check_run(
         owner: str, repo: str, check_run_id: int, request: Request
     ) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None or check_run_id not in record.check_runs:
+            record = found(_repo_or_none(state, owner, repo))
+            if check_run_id not in record.check_runs:
                 return not_found()
             problem = _check_run_problem(body, creating=False)
             if problem is not None:
@@ -166,8 +143,8 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
     @app.get("/repos/{owner}/{repo}/check-runs/{check_run_id}")
     async def get_check_run(owner: str, repo: str, check_run_id: int, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None or check_run_id not in record.check_runs:
+            record = found(_repo_or_none(state, owner, repo))
+            if check_run_id not in record.check_runs:
                 return not_found()
             return JSONResponse(
                 _shapes(state, request).check_run(record, record.check_runs[check_run_id])
@@ -176,9 +153,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
     @app.get("/repos/{owner}/{repo}/commits/{ref}/check-runs")
     async def list_check_runs(owner: str, repo: str, ref: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             sha = record.resolve(ref) or ref
             name = request.query_params.get("check_name")
             items = [
@@ -187,22 +162,13 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
                 if c.head_sha == sha and (name is None or c.name == name)
             ]
             items.sort(key=lambda c: c.id, reverse=True)
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
             shapes = _shapes(state, request)
-            body = {
-                "total_count": len(items),
-                "check_runs": [shapes.check_run(record, c) for c in page[0]],
-            }
-            return JSONResponse(body, headers=page[1])
+            return paged(request, items, lambda c: shapes.check_run(record, c), key="check_runs")
 
     @app.get("/repos/{owner}/{repo}/git/ref/{ref:path}")
     async def get_ref(owner: str, repo: str, ref: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             if not ref.startswith("heads/"):
                 return not_found()
             branch = ref.removeprefix("heads/")
@@ -212,9 +178,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.post("/repos/{owner}/{repo}/git/refs")
     async def create_ref(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         ref, sha = body.get("ref"), body.get("sha")
         if not isinstance(ref, str) or not ref.startswith("refs/") or ref.count("/") < 2:
             return error(
@@ -223,9 +187,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
         if not isinstance(sha, str):
             return validation_failed("Reference", "sha", "missing_field")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             if not ref.startswith("refs/heads/"):
                 return error(422, "Only branch references are supported by the sandbox")
             branch = ref.removeprefix("refs/heads/")
@@ -234,20 +196,14 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             if sha not in record.trees:
                 return error(422, "Object does not exist")
             record.branches[branch] = sha
-            state.received["git_ref"] += 1
-            data = _shapes(state, request).ref(record, branch)
-        return created(data, data["url"])
+            return record_created(state, "git_ref", _shapes(state, request).ref(record, branch))
 
     @app.patch("/repos/{owner}/{repo}/git/refs/{ref:path}")
     async def update_ref(owner: str, repo: str, ref: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         sha = body.get("sha")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             branch = ref.removeprefix("heads/")
             if branch not in record.branches:
                 return error(422, "Reference does not exist")
@@ -260,9 +216,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
     @app.get("/repos/{owner}/{repo}/contents/{path:path}")
     async def get_contents(owner: str, repo: str, path: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             ref = request.query_params.get("ref") or record.default_branch
             files = record.files_at(ref)
             if files is None:
@@ -293,9 +247,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.put("/repos/{owner}/{repo}/contents/{path:path}")
     async def put_contents(owner: str, repo: str, path: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         message, content = body.get("message"), body.get("content")
         if not isinstance(message, str) or not message:
             return validation_failed("Content", "message", "missing_field")
@@ -307,9 +259,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             return error(422, "content is not valid Base64")
         path = path.strip("/")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             branch = body.get("branch") or record.default_branch
             if branch not in record.branches:
                 return error(404, f"Branch {branch} not found")
@@ -363,9 +313,7 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
         q = request.query_params
         wanted = q.get("state", "open")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             items = [p for p in record.pulls.values() if wanted == "all" or p.state == wanted]
             if q.get("head"):
                 head_owner, _, head_branch = q["head"].rpartition(":")
@@ -375,17 +323,14 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             if q.get("base"):
                 items = [p for p in items if p.base == q["base"]]
             items.sort(key=lambda p: p.number, reverse=True)
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
             shapes = _shapes(state, request)
-            return JSONResponse([shapes.pull_simple(record, p) for p in page[0]], headers=page[1])
+            return paged(request, items, lambda p: shapes.pull_simple(record, p))
 
     @app.get("/repos/{owner}/{repo}/pulls/{number}")
     async def get_pull(owner: str, repo: str, number: int, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None or number not in record.pulls:
+            record = found(_repo_or_none(state, owner, repo))
+            if number not in record.pulls:
                 return not_found()
             return JSONResponse(_shapes(state, request).pull(record, record.pulls[number]))
 
@@ -393,8 +338,8 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
     async def list_pull_files(owner: str, repo: str, number: int, request: Request) -> Response:
         """The files the head branch changes against the base branch (a two-tree diff)."""
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None or number not in record.pulls:
+            record = found(_repo_or_none(state, owner, repo))
+            if number not in record.pulls:
                 return not_found()
             pull = record.pulls[number]
             head = record.files_at(pull.head) or {}
@@ -425,25 +370,18 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
                         f"{record.full_name}/contents/{path}?ref={pull.head}",
                     }
                 )
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
-            return JSONResponse(page[0], headers=page[1])
+            return paged(request, items)
 
     @app.post("/repos/{owner}/{repo}/pulls")
     async def create_pull(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         head, base = body.get("head"), body.get("base")
         if not isinstance(head, str) or not head:
             return validation_failed("PullRequest", "head", "missing_field")
         if not isinstance(base, str) or not base:
             return validation_failed("PullRequest", "base", "missing_field")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             head_owner, _, head_branch = head.rpartition(":")
             if head_owner not in ("", record.owner) or head_branch not in record.branches:
                 return validation_failed("PullRequest", "head", "invalid")
@@ -479,29 +417,20 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
             pull = state._open_pull(
                 record, head_branch, base, str(title), body.get("body"), bool(body.get("draft"))
             )
-            state.received["pull_request"] += 1
-            data = _shapes(state, request).pull(record, pull)
-        return created(data, data["url"])
+            return record_created(state, "pull_request", _shapes(state, request).pull(record, pull))
 
     @app.get("/repos/{owner}/{repo}/releases")
     async def list_releases(owner: str, repo: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             items = sorted(record.releases, key=lambda r: r.id, reverse=True)
-            page = paginate(request, items)
-            if isinstance(page, JSONResponse):
-                return page
             shapes = _shapes(state, request)
-            return JSONResponse([shapes.release(record, r) for r in page[0]], headers=page[1])
+            return paged(request, items, lambda r: shapes.release(record, r))
 
     @app.get("/repos/{owner}/{repo}/releases/tags/{tag:path}")
     async def release_by_tag(owner: str, repo: str, tag: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             for release in record.releases:
                 if release.tag_name == tag and not release.draft:  # drafts are not found by tag
                     return JSONResponse(_shapes(state, request).release(record, release))
@@ -509,16 +438,12 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
 
     @app.post("/repos/{owner}/{repo}/releases")
     async def create_release(owner: str, repo: str, request: Request) -> Response:
-        body = await read_json(request)
-        if isinstance(body, JSONResponse):
-            return body
+        body = await json_body(request)
         tag = body.get("tag_name")
         if not isinstance(tag, str) or not tag:
             return validation_failed("Release", "tag_name", "missing_field")
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             if any(r.tag_name == tag for r in record.releases):
                 return validation_failed("Release", "tag_name", "already_exists")
             release = ReleaseRecord(
@@ -531,26 +456,21 @@ def _routes_repo(app: FastAPI, state: GitHubState) -> None:
                 prerelease=bool(body.get("prerelease", False)),
             )
             record.releases.append(release)
-            state.received["release"] += 1
-            data = _shapes(state, request).release(record, release)
-        return created(data, data["url"])
+            return record_created(
+                state, "release", _shapes(state, request).release(record, release)
+            )
 
     @app.get("/repos/{owner}/{repo}/dependabot/alerts")
     async def dependabot_alerts(owner: str, repo: str, request: Request) -> Response:
         with state.lock:
-            record = _repo_or_none(state, owner, repo)
-            if record is None:
-                return not_found()
+            record = found(_repo_or_none(state, owner, repo))
             wanted = request.query_params.get("state")
             items = [
                 a
                 for a in record.dependabot_alerts
                 if wanted is None or a.get("state") in wanted.split(",")
             ]
-        page = paginate(request, items)
-        if isinstance(page, JSONResponse):
-            return page
-        return JSONResponse(page[0], headers=page[1])
+        return paged(request, items)
 
 
 def _check_run_problem(body: dict[str, Any], *, creating: bool) -> JSONResponse | None:
