@@ -644,3 +644,17 @@ def test_one_long_block_leaves_room_for_the_blocks_after_it() -> None:
     got = {e.line for e in diagnosis.evidence}
     assert 3 in got and 67 in got
     assert len(diagnosis.evidence) <= 30
+
+
+def test_a_usage_error_above_the_usage_text_is_shown() -> None:
+    log = [
+        "$ ./sapi/cli/php run-tests.php -j2",  # 1
+        "Illegal switch 'j' specified!",  # 2
+        "Synopsis:",  # 3
+        "php run-tests.php [options] [files] [directories]",  # 4
+        "",  # 5
+        "Options:",  # 6
+    ]
+    log += [f"-{chr(97 + n)} <value>   an option that does thing {n}" for n in range(25)]  # 7-31
+    log += ['The command "./sapi/cli/php run-tests.php -j2" exited with 1.']  # 32
+    assert 2 in _lines(log)

@@ -538,7 +538,8 @@ _OPENER = re.compile(
     r"[\w.+-]+: (fatal )?error: |[\w.<>`'-]+ \[FAIL\]$|"
     r"Traceback \(most recent|Exception in thread|[\w.]+(Error|Exception): |"
     r"[Ff]ailure → |[Ee]rror → |Assertion failed|AssertionError|Failed asserting|"
-    r".*\S\s+(FAIL|FAILED|ERROR|\[FAILED\]|\[ERROR\])$|Failure:$|Error:$)"
+    r".*\S\s+(FAIL|FAILED|ERROR|\[FAILED\]|\[ERROR\])$|Failure:$|Error:$|"
+    r"([Ii]llegal|[Uu]nknown|[Ii]nvalid|[Uu]nrecognized) (option|switch|argument|flag)s?\b)"
 )
 
 
