@@ -469,8 +469,10 @@ _NAMED = (Role.CAUSE, Role.DETAIL)
 # A test id with parameters: what follows `[` is test data, not the failure.
 _TEST_ID = re.compile(r"^\s*\S+\.py::[^\s\[]+\[")
 _IDENTIFIER = re.compile(r"[\w-]")
-# A passed, skipped or expected-to-fail test's result line: the rest of it is the test's name.
-_RESULT = re.compile(r"^\s*(PASS|SKIP|XFAIL|ok \d+)\b")
+# A test's start line or its passed, skipped or expected-to-fail result: the rest is its name.
+_RESULT = re.compile(
+    r"^\s*((PASS|SKIP|XFAIL|ok \d+)\b|(# )?Starting [Tt]est:|=== RUN |Running [Tt]est:? )"
+)
 # A line that is only a test's name, `module::test name` (QUnit, Ember): no message on it.
 _TEST_NAME = re.compile(r"^\s*[\w-]+(:[\w-]+)*::\w[^:]* [^:]*$")
 # A compiler's warning (`Foo.cs(11,18): warning CS1574: ... could not be resolved`): what it
