@@ -11,7 +11,10 @@ Printed:
   no failing test at all: passing jobs, build failures), the share that name a labelled test
   not already named by an earlier entry (so entries that are not tests and duplicates count
   against it);
-- the verdicts on passing logs (a passing job must not be called failed with confidence).
+- the verdicts on passing logs (a passing job must not be called failed with confidence);
+- the category where BugSwarm's labels imply it: a job whose tests failed must come out
+  `test` or `flaky_test`, a job that could not resolve a dependency `dependency` (BugSwarm
+  labels no other root cause).
 
 BugSwarm names tests its own way (`method(pkg.Class)` for Maven, `tests.mod::test` for
 pytest, `Suite test:` for Mocha, ...); we print runner-native ids. A reported name names a
@@ -76,6 +79,25 @@ class Tally:
     passing: int = 0
     passing_high: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
+    categories: dict[str, list[int]] = field(default_factory=dict)  # kind -> [right, all]
+    wrong_categories: list[str] = field(default_factory=list)
+
+
+_IMPLIED = {
+    "tests failed": ("test", "flaky_test"),
+    "a dependency was not resolved": ("dependency",),
+}
+
+
+def implied_kind(expected: dict[str, object]) -> str | None:
+    """The root-cause kind BugSwarm's labels imply for a failed job, if any."""
+    if expected.get("status") == "ok":
+        return None
+    if expected.get("could_not_resolve_dep"):
+        return "a dependency was not resolved"
+    if expected.get("tests_failed_bool") and expected.get("num_tests_failed") not in (0, "NA"):
+        return "tests failed"
+    return None
 
 
 def score_names(found: list[str], wanted: list[str]) -> tuple[list[str], list[str]]:
@@ -113,6 +135,14 @@ def measure(data: Path) -> Tally:
                 tally.passing_high.append(
                     f"{record['log']}: {diagnosis.category} {diagnosis.confidence}"
                 )
+        kind = implied_kind(expected)
+        if kind is not None:
+            counts = tally.categories.setdefault(kind, [0, 0])
+            counts[1] += 1
+            if diagnosis.category.value in _IMPLIED[kind]:
+                counts[0] += 1
+            else:
+                tally.wrong_categories.append(f"{record['log']}: {kind} -> {diagnosis.category}")
         found = list(diagnosis.failing_tests)
         labels = expected.get("tests_failed_names") or ""
         if labels:
@@ -154,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{HIGH_CONFIDENCE}: {len(tally.passing_high)}"
     )
     for line in tally.passing_high:
+        print(f"  {line}")
+    for kind, (right, total) in sorted(tally.categories.items()):
+        wanted = " or ".join(_IMPLIED[kind])
+        print(f"category where {kind}: {wanted} in {right}/{total} = {right / total:.2f}")
+    for line in tally.wrong_categories:
         print(f"  {line}")
     if args.verbose:
         for line in tally.mismatches:
