@@ -24,7 +24,7 @@ import httpx
 from pydantic import SecretStr
 
 from contexten.integrations.http import (
-    Failure,
+    AttemptFailure,
     RetryPolicy,
     classify_response,
     request_with_retries,
@@ -204,7 +204,7 @@ def _first_error(data: Any) -> dict[str, Any] | None:
 
 def classify_linear(
     status_code: int, headers: Mapping[str, str], body: bytes | str | None, now: float
-) -> Failure | None:
+) -> AttemptFailure | None:
     """Linear answers errors in the GraphQL `errors` list (HTTP 400, sometimes 200)."""
     try:
         data = json.loads(body) if body else None
@@ -238,7 +238,7 @@ def classify_linear(
     elif raw.startswith("Entity not found"):
         reason = ErrorReason.NOT_FOUND
     elif kind in ("internal error", "lock timeout", "network error"):
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             detail,
             retryable=True,
@@ -247,7 +247,7 @@ def classify_linear(
         )
     else:
         reason = ErrorReason.INVALID
-    return Failure(reason, detail, retryable=False, status_code=status_code)
+    return AttemptFailure(reason, detail, retryable=False, status_code=status_code)
 
 
 def _auth_header(key: str) -> str:

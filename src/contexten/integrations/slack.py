@@ -28,8 +28,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from contexten.integrations.http import (
+    AttemptFailure,
     FailedAttempt,
-    Failure,
     RetryPolicy,
     call_with_retries,
     classify_response,
@@ -260,7 +260,7 @@ def render_diagnosis_message(
 # ----------------------------------------------------------------------------- errors
 
 
-def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> Failure:
+def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> AttemptFailure:
     """What a Slack error code means (Web API `error`, or a webhook's plain-text body)."""
     detail = f"HTTP {status}: {error}" if error else f"HTTP {status}"
     if status == 429 or error in _RATE_LIMIT_ERRORS:
@@ -268,7 +268,7 @@ def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> Failu
         assert limited is not None
         return replace(limited, status_code=status, detail=detail)
     if status >= 500 or error in _UNAVAILABLE_ERRORS:
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             detail,
             retryable=True,
@@ -276,13 +276,13 @@ def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> Failu
             maybe_processed=True,
         )
     if error in _AUTH_ERRORS:
-        return Failure(ErrorReason.AUTH, detail, retryable=False, status_code=status)
+        return AttemptFailure(ErrorReason.AUTH, detail, retryable=False, status_code=status)
     if error in _NOT_FOUND_ERRORS:
-        return Failure(ErrorReason.NOT_FOUND, detail, retryable=False, status_code=status)
-    return Failure(ErrorReason.INVALID, detail, retryable=False, status_code=status)
+        return AttemptFailure(ErrorReason.NOT_FOUND, detail, retryable=False, status_code=status)
+    return AttemptFailure(ErrorReason.INVALID, detail, retryable=False, status_code=status)
 
 
-def classify_slack_exception(exc: BaseException) -> Failure | None:
+def classify_slack_exception(exc: BaseException) -> AttemptFailure | None:
     """slack-sdk errors and the aiohttp transport errors under them."""
     import aiohttp
     from slack_sdk.errors import SlackApiError
@@ -296,9 +296,9 @@ def classify_slack_exception(exc: BaseException) -> Failure | None:
         return _slack_failure(status, headers, error[:100])
     name = type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError):  # nothing was sent
-        return Failure(ErrorReason.UNAVAILABLE, f"cannot connect ({name})", retryable=True)
+        return AttemptFailure(ErrorReason.UNAVAILABLE, f"cannot connect ({name})", retryable=True)
     if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             f"connection failed ({name})",
             retryable=True,
