@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +30,7 @@ from contexten.integrations.http import (
     request_with_retries,
     shared_ssl_context,
 )
-from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
+from contexten.integrations.idempotency import ActionLedger, ActsOnce, idempotency_key
 from contexten.integrations.interface import (
     CheckResult,
     CheckStatus,
@@ -274,7 +274,7 @@ def _ref(node: Mapping[str, Any]) -> IssueRef:
 # ----------------------------------------------------------------------------- client
 
 
-class LinearClient(IssueTracker):
+class LinearClient(ActsOnce, IssueTracker):
     """Linear for one team. `api_key`: a personal key (`lin_api_…`) or an OAuth token."""
 
     def __init__(
@@ -305,18 +305,6 @@ class LinearClient(IssueTracker):
         )
         self._label_ids: dict[str, str] = {}
         self._completed_state: str | None = None
-
-    async def _once(
-        self,
-        key: str,
-        kind: str,
-        target: str,
-        perform: Callable[[], Awaitable[dict[str, Any]]],
-        find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
-    ) -> dict[str, Any]:
-        return await perform_once(
-            self.ledger, self.policy, key, kind, target, perform, find_existing
-        )
 
     def __repr__(self) -> str:
         return f"LinearClient(api_url={self.api_url!r}, team_id={self.team_id!r})"

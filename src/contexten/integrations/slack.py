@@ -21,7 +21,7 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -34,7 +34,7 @@ from contexten.integrations.http import (
     call_with_retries,
     classify_response,
 )
-from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
+from contexten.integrations.idempotency import ActionLedger, ActsOnce, idempotency_key
 from contexten.integrations.interface import (
     CheckResult,
     ErrorReason,
@@ -316,7 +316,7 @@ def _secret(value: SecretStr | str | None) -> str | None:
     return value or None
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier(ActsOnce, Notifier):
     """Posts with `chat.postMessage` when a bot token and channel are set, else the webhook."""
 
     def __init__(
@@ -358,18 +358,6 @@ class SlackNotifier(Notifier):
             AsyncWebClient(token=token, base_url=api_url, timeout=timeout, retry_handlers=[])
             if token and channel
             else None
-        )
-
-    async def _once(
-        self,
-        key: str,
-        kind: str,
-        target: str,
-        perform: Callable[[], Awaitable[dict[str, Any]]],
-        find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
-    ) -> dict[str, Any]:
-        return await perform_once(
-            self.ledger, self.policy, key, kind, target, perform, find_existing
         )
 
     def __repr__(self) -> str:
