@@ -207,13 +207,19 @@ def grow(
             forward += 1
             continue
         break
+    return _shown(store, start, end, anchor)
+
+
+def _shown(store: LineStore, start: int, end: int, anchor: int) -> list[tuple[int, str]]:
+    """The lines of a block from `start` to `end`: no blank ones, and no progress or
+    passing-subtest lines other than the anchor."""
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
         if line is None or _blank(_text(store, number)):
             continue
         if number != anchor and _NOISE.match(_text(store, number) or ""):
-            continue  # a passing subtest or a progress line inside the block
+            continue
         out.append((number, line))
     return out
 
@@ -250,15 +256,7 @@ def _pytest_section(
             if _PYTEST_HEADER.match(text) or text.startswith("=") or "Captured" in text:
                 end = number - 1
             break
-    out = []
-    for number in range(start, end + 1):
-        line = store.get(number)
-        if line is None or _blank(_text(store, number)):
-            continue
-        if number != anchor and _NOISE.match(_text(store, number) or ""):
-            continue  # a passing subtest or a progress line inside the block
-        out.append((number, line))
-    return out
+    return _shown(store, start, end, anchor)
 
 
 def _marked(text: str) -> bool:
