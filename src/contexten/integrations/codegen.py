@@ -267,13 +267,7 @@ class CodegenClient(ActsOnce, CodingAgent):
                 "GET", "/v1/organizations", what="list organizations", policy=quick
             )
         except CodingAgentError as exc:
-            return CheckResult(
-                SERVICE,
-                "degraded" if exc.rate_limited else "down",
-                detail=str(exc),
-                rate_limit_remaining=0 if exc.rate_limited else None,
-                rate_limit_reset_at=exc.reset_at,
-            )
+            return CheckResult.failed(SERVICE, exc)
         latency = (self.policy.monotonic() - started) * 1000
         orgs = {int(o["id"]): o.get("name") for o in data.get("items") or () if "id" in o}
         if self.org_id not in orgs:

@@ -574,13 +574,7 @@ class LinearClient(ActsOnce, IssueTracker):
                 CHECK, {"team": self.team_id}, what="health check", policy=quick
             )
         except IssueTrackerError as exc:
-            return CheckResult(
-                SERVICE,
-                "degraded" if exc.rate_limited else "down",
-                detail=str(exc),
-                rate_limit_remaining=0 if exc.rate_limited else None,
-                rate_limit_reset_at=exc.reset_at,
-            )
+            return CheckResult.failed(SERVICE, exc)
         latency = (self.policy.monotonic() - started) * 1000
         remaining, limit, reset_at = _rate_headers(response.headers)
         status: CheckStatus = "ok"

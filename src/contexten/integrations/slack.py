@@ -516,13 +516,7 @@ class SlackNotifier(ActsOnce, Notifier):
             else:
                 detail = await self._check_webhook(quick)
         except NotifierError as exc:
-            return CheckResult(
-                SERVICE,
-                "degraded" if exc.rate_limited else "down",
-                detail=str(exc),
-                rate_limit_remaining=0 if exc.rate_limited else None,
-                rate_limit_reset_at=exc.reset_at,
-            )
+            return CheckResult.failed(SERVICE, exc)
         latency = (self.policy.monotonic() - started) * 1000
         return CheckResult(SERVICE, "ok", latency_ms=latency, detail=detail)
 
