@@ -100,13 +100,7 @@ def exit_line(decision: RuleDecision, scan: ScanResult) -> int | None:
         return line
     if not _TRAVIS_TAIL.match(markers[0].text):
         return None
-    for number in range(line - 1, max(0, line - _MAX_ECHO), -1):
-        text = scan.lines.get(number)
-        if text is None:
-            break
-        if 'The command "' in text:
-            return number
-    return None
+    return _status_start(scan, line)
 
 
 def _status_line(scan: ScanResult, hit: Hit) -> int | None:
@@ -114,7 +108,12 @@ def _status_line(scan: ScanResult, hit: Hit) -> int | None:
     multi-line command's status ends lines below its start."""
     if _TRAVIS_STATUS.search(hit.text):
         return hit.line
-    for number in range(hit.line - 1, max(0, hit.line - _MAX_ECHO), -1):
+    return _status_start(scan, hit.line)
+
+
+def _status_start(scan: ScanResult, line: int) -> int | None:
+    """The `The command "...` line above `line` where a multi-line Travis status starts."""
+    for number in range(line - 1, max(0, line - _MAX_ECHO), -1):
         text = scan.lines.get(number)
         if text is None:
             break
