@@ -43,7 +43,7 @@ BOUNDARY = re.compile(
     r"Done\. Your build exited|##\[error\]Process completed|Post job cleanup|"
     r"Worker information|Build system information|Cleaning up orphan processes|"
     r"\+ [\w./-]+ |Step \d+/\d+ : |> Task :|\[INFO\] -{10,}|\[INFO\] BUILD|"
-    r"Ran \d+ tests? in|={5,} .* ={5,}$|_{5,} .* _{5,}$)"
+    r"Ran \d+ tests? in|={5,} .* ={5,}$|_{5,} .* _{5,}$|\* Try:$)"  # Gradle's advice
 )
 # Lines that say a command failed without saying why (skipped at the end of a command).
 WRAPPER = re.compile(
@@ -284,7 +284,27 @@ def _unittest_section(
         if text is None or _UNITTEST_END.match(text):
             break
         end = number
-    return [item for item in _shown(store, anchor, end, anchor) if item[0] != rule]
+    shown = [item for item in _shown(store, anchor, end, anchor) if item[0] != rule]
+    return _errors_in_captures(shown)
+
+
+_CAPTURE = re.compile(r"^-+ >> (begin|end) captured (stdout|stderr|logging) << -+$")
+
+
+def _errors_in_captures(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Of what nose captured (a test's log output, its stdout), only the error-looking lines
+    and tracebacks: a captured DEBUG log says nothing about the failure."""
+    out: list[tuple[int, str]] = []
+    inside = False
+    for number, line in lines:
+        text = line.strip()
+        marker = _CAPTURE.match(text)
+        if marker:
+            inside = marker.group(1) == "begin"
+            continue
+        if not inside or ERRORISH.search(text) or _FRAME.match(line) or _TRACEBACK.match(text):
+            out.append((number, line))
+    return out
 
 
 def _marked(text: str) -> bool:
