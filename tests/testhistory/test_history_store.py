@@ -388,3 +388,30 @@ def test_a_few_tests_of_a_large_suite_keep_their_identities(store: Store) -> Non
     assert suites["test_new"] == "pytest" and suites["test_7"] == "pytest"
     assert new_rows == ["skipped", "passed"]
     assert total == 44
+
+
+def test_the_remembered_test_ids_stay_bounded_and_right(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test ids are remembered across ingests up to a bound; past it they are forgotten
+    and computed again, the same."""
+    from contexten.analysis.junit import test_id
+    from contexten.store import test_history
+
+    monkeypatch.setattr(test_history, "_KNOWN_LIMIT", 5)
+    monkeypatch.setattr(test_history, "_KNOWN_TESTS", {})
+    for run in range(4):
+        for repository in ("o/a", "o/b", "o/c"):
+            data = junit(*((f"test_{run}_{i}", "passed") for i in range(3)))
+            ingest(store, data, repository=repository, run_id=str(run))
+            assert sum(map(len, test_history._KNOWN_TESTS.values())) <= 5 + 3
+    stored = {i.test_id for i in identities(store).values()}
+    assert len(stored) == 36
+    assert stored == {
+        test_id(repository, None, "tests.test_a.TestA", f"test_{run}_{i}")
+        for run in range(4)
+        for repository in ("o/a", "o/b", "o/c")
+        for i in range(3)
+    }
+    executions = list(iter_executions(store, HistoryFilter()))
+    assert {e.test_id for e in executions} == stored and len(executions) == 36

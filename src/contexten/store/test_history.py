@@ -236,8 +236,7 @@ _DURATION = attrgetter("duration_seconds")
 # ingests, per repository, bounded. Reports of one repository mostly repeat the same tests:
 # after the first, a report's ids are dictionary lookups.
 _KNOWN_TESTS: dict[str | None, dict[tuple[str | None, str | None, str], str]] = {}
-_KNOWN_LIMIT = 1 << 17  # tests remembered per repository
-_KNOWN_REPOSITORIES = 64
+_KNOWN_LIMIT = 1 << 17  # tests remembered, all repositories together (~40 MB at most)
 
 
 def _report_test_ids(repository: str | None, cases: Sequence[TestCaseResult]) -> list[str]:
@@ -245,7 +244,7 @@ def _report_test_ids(repository: str | None, cases: Sequence[TestCaseResult]) ->
     freed as soon as it is looked up, unless it is new)."""
     known = _KNOWN_TESTS.get(repository)
     if known is None or len(known) > _KNOWN_LIMIT:
-        if len(_KNOWN_TESTS) >= _KNOWN_REPOSITORIES:
+        if sum(map(len, _KNOWN_TESTS.values())) > _KNOWN_LIMIT:
             _KNOWN_TESTS.clear()
         known = _KNOWN_TESTS[repository] = {}
     ids: list[str | None] = list(map(known.get, map(_CASE_KEY, cases)))
