@@ -99,6 +99,7 @@ _GROUPS = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -106,3 +107,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if fixture in names:
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+
+
+class _GroupCheck:
+    """In an xdist worker with --dist loadgroup, runs after xdist has suffixed each grouped
+    test's node id with `@group`; a pytest/xdist pair that cannot do that would silently
+    start one shared server per worker (see the pytest pin in pyproject.toml)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if not getattr(config.option, "loadgroup", False):
+            return
+        lost = [
+            i.nodeid for i in items if any(i.iter_markers("xdist_group")) and "@" not in i.nodeid
+        ]
+        if lost:
+            raise pytest.UsageError(
+                f"--dist loadgroup is not grouping ({lost[0]} has no @group suffix): "
+                "this pytest-xdist cannot group tests on this pytest"
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_GroupCheck(), "contexten-group-check")

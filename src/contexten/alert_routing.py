@@ -43,7 +43,7 @@ def parse_severity(value: str) -> Severity:
 
 
 @dataclass(frozen=True, slots=True)
-class RoutingRule:
+class AlertRoutingRule:
     channels: tuple[Channel, ...]
     min_severity: Severity = Severity.INFO
     match: str = "*"
@@ -52,10 +52,10 @@ class RoutingRule:
         return severity.rank >= self.min_severity.rank and fnmatch.fnmatchcase(key, self.match)
 
 
-DEFAULT_RULES: tuple[RoutingRule, ...] = (
-    RoutingRule(("log", "slack", "linear"), Severity.CRITICAL),
-    RoutingRule(("log", "slack"), Severity.WARNING),
-    RoutingRule(("log",), Severity.INFO),
+DEFAULT_RULES: tuple[AlertRoutingRule, ...] = (
+    AlertRoutingRule(("log", "slack", "linear"), Severity.CRITICAL),
+    AlertRoutingRule(("log", "slack"), Severity.WARNING),
+    AlertRoutingRule(("log",), Severity.INFO),
 )
 
 
@@ -67,7 +67,7 @@ class EscalationPolicy:
     max_notifications_per_hour: int = 30
 
 
-def route(rules: Sequence[RoutingRule], key: str, severity: Severity) -> tuple[Channel, ...]:
+def route(rules: Sequence[AlertRoutingRule], key: str, severity: Severity) -> tuple[Channel, ...]:
     """The channels of the first matching rule; "log" when none matches."""
     for rule in rules:
         if rule.applies(key, severity):
@@ -75,7 +75,7 @@ def route(rules: Sequence[RoutingRule], key: str, severity: Severity) -> tuple[C
     return ("log",)
 
 
-def load_routing(path: Path) -> tuple[tuple[RoutingRule, ...], EscalationPolicy]:
+def load_routing(path: Path) -> tuple[tuple[AlertRoutingRule, ...], EscalationPolicy]:
     """Rules and policy from a JSON file; the defaults when the file does not exist."""
     if not path.exists():
         return DEFAULT_RULES, EscalationPolicy()
@@ -96,7 +96,7 @@ def load_routing(path: Path) -> tuple[tuple[RoutingRule, ...], EscalationPolicy]
     return rules, policy
 
 
-def _rule(path: Path, index: int, item: Any) -> RoutingRule:
+def _rule(path: Path, index: int, item: Any) -> AlertRoutingRule:
     where = f"{path}: rules[{index}]"
     if not isinstance(item, dict):
         raise AlertConfigError(f"{where} must be an object")
@@ -115,7 +115,7 @@ def _rule(path: Path, index: int, item: Any) -> RoutingRule:
     match = item.get("match", "*")
     if not isinstance(match, str):
         raise AlertConfigError(f"{where}.match must be a string")
-    return RoutingRule(tuple(channels), severity, match)
+    return AlertRoutingRule(tuple(channels), severity, match)
 
 
 def _policy(path: Path, raw: Any) -> EscalationPolicy:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from contexten.analysis.executions import (
-    Execution,
+    CaseExecution,
     TestIdentity,
     UploadCounts,
     infrastructure_uploads,
@@ -40,8 +40,8 @@ def ex(
     test: str = "t",
     job: str | None = "test",
     duration: float | None = 1.0,
-) -> Execution:
-    return Execution(test, outcome, duration, commit, run, attempt, job, at)
+) -> CaseExecution:
+    return CaseExecution(test, outcome, duration, commit, run, attempt, job, at)
 
 
 def test_pass_and_fail_on_one_commit_across_attempts_is_flaky() -> None:

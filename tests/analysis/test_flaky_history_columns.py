@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from contexten.analysis.executions import Execution, summarize_history
+from contexten.analysis.executions import CaseExecution, summarize_history
 from contexten.analysis.history_columns import OUTCOME_CODES, HistoryAccumulator
 
 
-def random_history(seed: int, tests: int = 40, runs: int = 60) -> list[Execution]:
+def random_history(seed: int, tests: int = 40, runs: int = 60) -> list[CaseExecution]:
     rng = random.Random(seed)
-    rows: list[Execution] = []
+    rows: list[CaseExecution] = []
     at = 1_700_000_000.0
     for run in range(runs):
         commit = (
@@ -37,7 +37,7 @@ def random_history(seed: int, tests: int = 40, runs: int = 60) -> list[Execution
                 )
                 at += rng.random()
                 rows.append(
-                    Execution(
+                    CaseExecution(
                         f"test-{t:03d}",
                         outcome,
                         duration,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contexten.analysis.executions import Execution, TestStats, summarize_test
+from contexten.analysis.executions import CaseExecution, TestStats, summarize_test
 from contexten.analysis.slow import getting_slower, slowest
 
 
 def history(test: str, durations: list[float]) -> TestStats:
     rows = [
-        Execution(test, "passed", d, f"c{i}", str(i), 1, "test", 1000.0 + i)
+        CaseExecution(test, "passed", d, f"c{i}", str(i), 1, "test", 1000.0 + i)
         for i, d in enumerate(durations)
     ]
     stats = summarize_test(test, rows)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from contexten.integrations.http import (
-    Failure,
+    AttemptFailure,
     RetryPolicy,
     classify_exception,
     classify_response,
@@ -355,10 +355,12 @@ async def test_get_is_retried_after_timeouts_and_5xx() -> None:
 async def test_custom_classifier_can_fail_a_200() -> None:
     def graphql(
         status: int, headers: object, content: bytes | str | None, now: float
-    ) -> Failure | None:
+    ) -> AttemptFailure | None:
         data = json.loads(content or b"{}")
         if data.get("errors"):
-            return Failure(ErrorReason.INVALID, data["errors"][0]["message"], retryable=False)
+            return AttemptFailure(
+                ErrorReason.INVALID, data["errors"][0]["message"], retryable=False
+            )
         return None
 
     client, _ = scripted([httpx.Response(200, json={"errors": [{"message": "Entity not found"}]})])

@@ -22,10 +22,10 @@ from contexten.monitoring.alerts import (
     Alert,
     AlertConfigError,
     AlertManager,
+    AlertRoutingRule,
     AlertView,
     EscalationPolicy,
     LinearSink,
-    RoutingRule,
     Severity,
     load_routing,
     route,
@@ -281,8 +281,8 @@ async def test_linear_sink_creates_urgent_issue_once_then_comments(
 
 def test_routing_rules_first_match_wins() -> None:
     rules = (
-        RoutingRule(("github", "log"), Severity.WARNING, "ci:*"),
-        RoutingRule(("slack",), Severity.INFO),
+        AlertRoutingRule(("github", "log"), Severity.WARNING, "ci:*"),
+        AlertRoutingRule(("slack",), Severity.INFO),
     )
     assert route(rules, "ci:sig", Severity.CRITICAL) == ("github", "log")
     assert route(rules, "ci:sig", Severity.INFO) == ("slack",)
@@ -303,7 +303,7 @@ def test_load_routing_file(tmp_path: Path) -> None:
         )
     )
     rules, policy = load_routing(path)
-    assert rules == (RoutingRule(("github",), Severity.WARNING, "ci:*"),)
+    assert rules == (AlertRoutingRule(("github",), Severity.WARNING, "ci:*"),)
     assert policy.repeat_after_seconds == 60 and policy.escalate_after_repeats == 1
     for bad, message in [
         ("{", "not valid JSON"),

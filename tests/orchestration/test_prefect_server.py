@@ -61,7 +61,8 @@ async def test_schedule_fires_and_run_completes(prefect_server: str, contexten_h
             entrypoint_type=EntrypointType.MODULE_PATH,
             parameters={"parameters": {"check_all_integrations": False}},
         )
-        async with serving(deployment):
+        # One run at a time: every run is a Python subprocess, and one completed is enough.
+        async with serving(deployment, limit=1):
             completed = None
             for _ in range(120):
                 await asyncio.sleep(0.5)

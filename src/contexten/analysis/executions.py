@@ -29,7 +29,7 @@ FLAKY_OUTCOME = "flaky"
 SKIP_OUTCOME = "skipped"
 
 
-class Execution(NamedTuple):
+class CaseExecution(NamedTuple):
     """One recorded execution of one test (a row of the test history)."""
 
     test_id: str
@@ -45,7 +45,7 @@ class Execution(NamedTuple):
 UploadKey = tuple[str | None, int, str | None]  # (run id, run attempt, job)
 
 
-def upload_key(e: Execution) -> UploadKey:
+def upload_key(e: CaseExecution) -> UploadKey:
     return (e.run_id, e.run_attempt, e.job)
 
 
@@ -128,7 +128,7 @@ def median(values: Iterable[float]) -> float:
 
 def summarize_test(
     test_id: str,
-    executions: Sequence[Execution],
+    executions: Sequence[CaseExecution],
     *,
     excluded_uploads: frozenset[UploadKey] = frozenset(),
     max_duration_samples: int = MAX_DURATION_SAMPLES,
@@ -139,7 +139,7 @@ def summarize_test(
     Executions from `excluded_uploads` (infrastructure failures: most of the upload
     failed) are ignored. Durations of skipped executions are ignored.
     """
-    groups: dict[object, list[Execution]] = {}
+    groups: dict[object, list[CaseExecution]] = {}
     passed = failed = skipped = retried = 0
     durations: list[float] = []
     first_seen = math.inf
@@ -262,7 +262,7 @@ def duration_fields(window: Sequence[float], slower_min_percent: float) -> Durat
     return DurationFields(p50, p90, p95, ordered[-1], older_p50, recent_p50, older, recent)
 
 
-def _run_label(e: Execution) -> str:
+def _run_label(e: CaseExecution) -> str:
     label = e.run_id or "local"
     if e.run_attempt and e.run_attempt > 1:
         label += f"#{e.run_attempt}"
@@ -271,7 +271,7 @@ def _run_label(e: Execution) -> str:
     return label
 
 
-def _flaky_events(groups: dict[object, list[Execution]]) -> list[FlakyEvent]:
+def _flaky_events(groups: dict[object, list[CaseExecution]]) -> list[FlakyEvent]:
     events: list[FlakyEvent] = []
     for members in groups.values():
         outcomes = {m.outcome for m in members}
@@ -302,7 +302,7 @@ def _flaky_events(groups: dict[object, list[Execution]]) -> list[FlakyEvent]:
 
 
 def summarize_history(
-    executions: Iterable[Execution],
+    executions: Iterable[CaseExecution],
     *,
     excluded_uploads: frozenset[UploadKey] = frozenset(),
     max_duration_samples: int = MAX_DURATION_SAMPLES,
@@ -321,7 +321,7 @@ def summarize_history(
             yield stats
 
 
-def _test_of(e: Execution) -> str:
+def _test_of(e: CaseExecution) -> str:
     return e.test_id
 
 

@@ -27,7 +27,7 @@ from contexten.analysis.executions import (
     MAX_DURATION_SAMPLES,
     TIMELINE_LENGTH,
     TIMELINE_SYMBOLS,
-    Execution,
+    CaseExecution,
     TestStats,
     duration_fields,
     summarize_test,
@@ -168,7 +168,7 @@ class HistoryAccumulator:
         ids = list(self._tests)
         return [ids[i] for i in self._np.nonzero(needs[: len(ids)])[0]]
 
-    def stats(self, details: Mapping[str, Sequence[Execution]]) -> Iterator[TestStats]:
+    def stats(self, details: Mapping[str, Sequence[CaseExecution]]) -> Iterator[TestStats]:
         """TestStats for every test; candidates from their `details` (full executions)."""
         np = self._np
         ids = list(self._tests)

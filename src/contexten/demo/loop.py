@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from contexten.config import Settings, reload_settings
 from contexten.demo import scenario
 from contexten.events.dispatcher import DispatchOutcome, Trigger
+from contexten.sandbox.clients import WebhookPoster
 from contexten.sandbox.server import SandboxServer
 from contexten.store import executions as run_records
 from contexten.store.db import Store, open_store
@@ -375,7 +374,7 @@ class Demo:
             settings.github_token.get_secret_value() if settings.github_token else "",
         )
         try:
-            with httpx.Client(base_url=receiver.url, timeout=10.0) as client:
+            with WebhookPoster(receiver.url) as client:
                 self._deliver_all(client, payloads, runs, secret, store)
                 self._conversations(client, payloads, runs, secret, store, sandbox, receiver.url)
         finally:
@@ -384,7 +383,7 @@ class Demo:
 
     def _deliver_all(
         self,
-        client: httpx.Client,
+        client: WebhookPoster,
         payloads: scenario.Payloads,
         runs: scenario.SeededRuns,
         secret: str,
@@ -433,7 +432,7 @@ class Demo:
 
     def _conversations(
         self,
-        client: httpx.Client,
+        client: WebhookPoster,
         payloads: scenario.Payloads,
         runs: scenario.SeededRuns,
         secret: str,
@@ -498,17 +497,13 @@ class Demo:
                 return
             time.sleep(0.1)
 
-    def _send(self, client: httpx.Client, delivery: scenario.ScriptedWebhook, secret: str) -> None:
-        response = client.post(
-            WEBHOOK_PATH, content=delivery.body, headers=delivery.headers(secret)
-        )
-        reply = ""
-        with contextlib.suppress(ValueError):
-            reply = str(response.json().get("status", ""))
+    def _send(self, client: WebhookPoster, delivery: scenario.ScriptedWebhook, secret: str) -> None:
+        answer = client.post(WEBHOOK_PATH, delivery.body, delivery.headers(secret))
+        reply = answer.status
         key = delivery.name
-        self.records[key] = EventRecord(delivery, response.status_code, reply)
+        self.records[key] = EventRecord(delivery, answer.status_code, reply)
         self.progress(
-            f"sent {delivery.event} '{delivery.title}': HTTP {response.status_code} {reply}"
+            f"sent {delivery.event} '{delivery.title}': HTTP {answer.status_code} {reply}"
         )
 
     def _record_for(self, delivery_id: str) -> list[EventRecord]:

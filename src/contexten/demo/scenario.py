@@ -21,10 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from contexten.events.routing import DEFAULT_RULE_DATA, RoutingRule, parse_rules
 from contexten.events.signature import sign
+from contexten.sandbox.clients import GitHubReader
 from contexten.sandbox.github import JobSpec
 from contexten.sandbox.state import SandboxState
 
@@ -252,21 +251,13 @@ class Payloads:
 
     def __init__(self, github_url: str, token: str, repo: str = REPO) -> None:
         self.repo = repo
-        self.client = httpx.Client(
-            base_url=github_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
-            timeout=10.0,
-        )
+        self.client = GitHubReader(github_url, token)
 
     def close(self) -> None:
         self.client.close()
 
     def _get(self, path: str) -> dict[str, Any]:
-        response = self.client.get(path)
-        response.raise_for_status()
-        data = response.json()
-        assert isinstance(data, dict)
-        return data
+        return self.client.get(path)
 
     def workflow_run(self, run_id: int, name: str, title: str) -> ScriptedWebhook:
         run = self._get(f"/repos/{self.repo}/actions/runs/{run_id}")

@@ -13,7 +13,7 @@ run's `metadata` (`contexten_key`), so after an ambiguous failure the ledger fin
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from contexten.integrations.http import RetryPolicy, request_with_retries, shared_ssl_context
-from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
+from contexten.integrations.idempotency import ActionLedger, ActsOnce, idempotency_key
 from contexten.integrations.interface import (
     AgentRun,
     CheckResult,
@@ -77,7 +77,7 @@ def _agent_run_dict(run: AgentRun) -> dict[str, Any]:
     }
 
 
-class CodegenClient(CodingAgent):
+class CodegenClient(ActsOnce, CodingAgent):
     """Codegen for one organisation."""
 
     def __init__(
@@ -107,18 +107,6 @@ class CodegenClient(CodingAgent):
         self._headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json"}
         self._http = http or httpx.AsyncClient(
             headers={"User-Agent": "contexten"}, verify=shared_ssl_context()
-        )
-
-    async def _once(
-        self,
-        key: str,
-        kind: str,
-        target: str,
-        perform: Callable[[], Awaitable[dict[str, Any]]],
-        find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
-    ) -> dict[str, Any]:
-        return await perform_once(
-            self.ledger, self.policy, key, kind, target, perform, find_existing
         )
 
     def __repr__(self) -> str:
@@ -279,13 +267,7 @@ class CodegenClient(CodingAgent):
                 "GET", "/v1/organizations", what="list organizations", policy=quick
             )
         except CodingAgentError as exc:
-            return CheckResult(
-                SERVICE,
-                "degraded" if exc.rate_limited else "down",
-                detail=str(exc),
-                rate_limit_remaining=0 if exc.rate_limited else None,
-                rate_limit_reset_at=exc.reset_at,
-            )
+            return CheckResult.failed(SERVICE, exc)
         latency = (self.policy.monotonic() - started) * 1000
         orgs = {int(o["id"]): o.get("name") for o in data.get("items") or () if "id" in o}
         if self.org_id not in orgs:

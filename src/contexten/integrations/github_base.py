@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 
 from contexten.integrations.github_shapes import SERVICE, classify, has_next
-from contexten.integrations.http import Failure, RetryPolicy, SharedTransport, call_with_retries
+from contexten.integrations.http import (
+    AttemptFailure,
+    RetryPolicy,
+    SharedTransport,
+    call_with_retries,
+)
 from contexten.integrations.idempotency import ActionLedger, Result, run_checked
 from contexten.integrations.interface import CIProviderError
 
@@ -52,8 +57,8 @@ class GitHubPlumbing:
             unsafe=unsafe,
         )
 
-    def _classify(self, exc: BaseException) -> Failure | None:
-        """A githubkit (or httpx, or parsing) exception as a Failure."""
+    def _classify(self, exc: BaseException) -> AttemptFailure | None:
+        """A githubkit (or httpx, or parsing) exception as a AttemptFailure."""
         return classify(exc, self.policy.wall_clock())
 
     def _auth(self) -> httpx.Auth:

@@ -18,8 +18,8 @@ import httpx
 from contexten.integrations.github_base import GitHubPlumbing
 from contexten.integrations.github_shapes import SERVICE, split_repo
 from contexten.integrations.http import (
+    AttemptFailure,
     FailedAttempt,
-    Failure,
     classify_exception,
     classify_response,
     make_error,
@@ -134,7 +134,7 @@ async def download_stream(
                 body = await response.aread()
                 failure = classify_response(
                     response.status_code, response.headers, body, client.policy.wall_clock()
-                ) or Failure(ErrorReason.ERROR, f"HTTP {response.status_code}", False)
+                ) or AttemptFailure(ErrorReason.ERROR, f"HTTP {response.status_code}", False)
                 raise make_error(CIProviderError, failure, what=what, service=SERVICE)
             try:
                 async for chunk in response.aiter_bytes(64 * 1024):
@@ -148,7 +148,7 @@ async def download_stream(
                     state["size"] += len(chunk)
                     yield chunk
             except httpx.TransportError as exc:
-                dropped = classify_exception(exc) or Failure(
+                dropped = classify_exception(exc) or AttemptFailure(
                     ErrorReason.UNAVAILABLE, "connection failed", retryable=True
                 )
                 raise make_error(CIProviderError, dropped, what=what, service=SERVICE) from exc
@@ -192,7 +192,7 @@ async def download_to(
         except CIProviderError as exc:
             if exc.reason is ErrorReason.UNAVAILABLE:
                 raise FailedAttempt(
-                    Failure(ErrorReason.UNAVAILABLE, exc.message, retryable=True)
+                    AttemptFailure(ErrorReason.UNAVAILABLE, exc.message, retryable=True)
                 ) from exc
             raise
 

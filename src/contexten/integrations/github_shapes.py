@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from contexten.integrations.http import Failure, classify_exception, classify_response
+from contexten.integrations.http import AttemptFailure, classify_exception, classify_response
 from contexten.integrations.idempotency import Result
 from contexten.integrations.interface import (
     Annotation,
@@ -55,8 +55,8 @@ def has_next(headers: httpx.Headers) -> bool:
     return 'rel="next"' in headers.get("link", "")
 
 
-def classify(exc: BaseException, now: float) -> Failure | None:
-    """A githubkit (or httpx, or parsing) exception as a Failure; `now` is epoch seconds."""
+def classify(exc: BaseException, now: float) -> AttemptFailure | None:
+    """A githubkit (or httpx, or parsing) exception as a AttemptFailure; `now` is epoch seconds."""
     from githubkit.exception import (
         AuthCredentialError,
         AuthExpiredError,
@@ -73,13 +73,13 @@ def classify(exc: BaseException, now: float) -> Failure | None:
         inner = exc.exc
         if isinstance(inner, GitHubException):
             return classify(inner, now)
-        return classify_exception(inner) or Failure(
+        return classify_exception(inner) or AttemptFailure(
             ErrorReason.ERROR, f"request failed ({type(inner).__name__})", retryable=False
         )
     if isinstance(exc, AuthCredentialError | AuthExpiredError):
-        return Failure(ErrorReason.AUTH, f"credentials rejected: {exc}", retryable=False)
+        return AttemptFailure(ErrorReason.AUTH, f"credentials rejected: {exc}", retryable=False)
     if isinstance(exc, ValidationError):
-        return Failure(
+        return AttemptFailure(
             ErrorReason.ERROR,
             f"unexpected response shape ({exc.error_count()} validation errors)",
             retryable=False,

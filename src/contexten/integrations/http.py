@@ -98,7 +98,7 @@ class RetryPolicy:
         ceiling = exponential_backoff(attempt, self.base_delay, self.max_delay)
         return self.rng.uniform(0, ceiling) if self.jitter else ceiling
 
-    def delay_for(self, failure: Failure, attempt: int) -> float:
+    def delay_for(self, failure: AttemptFailure, attempt: int) -> float:
         """Seconds to wait before retrying after `failure` (attempt = retries so far + 1)."""
         if failure.wait_seconds is not None:
             wait = max(0.0, failure.wait_seconds)
@@ -130,7 +130,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
+class AttemptFailure:
     """What went wrong with one attempt, and whether/when to retry."""
 
     reason: ErrorReason
@@ -232,7 +232,7 @@ def _linear_rate_limited(data: Any) -> bool:
 
 def classify_response(
     status_code: int, headers: Mapping[str, str], body: bytes | str | None, now: float
-) -> Failure | None:
+) -> AttemptFailure | None:
     """None for a success (2xx/3xx); otherwise what the failure means."""
     if status_code < 400:
         return None
@@ -263,7 +263,7 @@ def classify_response(
             reset_at = now + max(wait or 0.0, SECONDARY_LIMIT_MIN_WAIT)
         elif reset_at is None and wait is not None:
             reset_at = now + wait
-        return Failure(
+        return AttemptFailure(
             ErrorReason.RATE_LIMITED,
             detail,
             retryable=True,
@@ -273,7 +273,7 @@ def classify_response(
             secondary=secondary,
         )
     if status_code >= 500:
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             detail,
             retryable=True,
@@ -282,30 +282,34 @@ def classify_response(
             maybe_processed=True,
         )
     if status_code in (401, 403):
-        return Failure(ErrorReason.AUTH, detail, retryable=False, status_code=status_code)
+        return AttemptFailure(ErrorReason.AUTH, detail, retryable=False, status_code=status_code)
     if status_code in (404, 410):
-        return Failure(ErrorReason.NOT_FOUND, detail, retryable=False, status_code=status_code)
+        return AttemptFailure(
+            ErrorReason.NOT_FOUND, detail, retryable=False, status_code=status_code
+        )
     if status_code == 409 or (status_code == 422 and "already exist" in text.lower()):
-        return Failure(ErrorReason.CONFLICT, detail, retryable=False, status_code=status_code)
+        return AttemptFailure(
+            ErrorReason.CONFLICT, detail, retryable=False, status_code=status_code
+        )
     if status_code == 408:
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE, detail, retryable=True, status_code=408, maybe_processed=False
         )
-    return Failure(ErrorReason.INVALID, detail, retryable=False, status_code=status_code)
+    return AttemptFailure(ErrorReason.INVALID, detail, retryable=False, status_code=status_code)
 
 
-def classify_exception(exc: BaseException) -> Failure | None:
+def classify_exception(exc: BaseException) -> AttemptFailure | None:
     """Connection errors and timeouts from httpx; None for anything else (not retried)."""
     name = type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         # Nothing reached the server: safe to retry any method.
-        return Failure(ErrorReason.UNAVAILABLE, f"cannot connect ({name})", retryable=True)
+        return AttemptFailure(ErrorReason.UNAVAILABLE, f"cannot connect ({name})", retryable=True)
     if isinstance(exc, httpx.TimeoutException):
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE, f"timed out ({name})", retryable=True, maybe_processed=True
         )
     if isinstance(exc, httpx.TransportError):
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             f"connection failed ({name})",
             retryable=True,
@@ -372,13 +376,13 @@ class SharedTransport(httpx.AsyncBaseTransport):
 class FailedAttempt(Exception):
     """Raised inside a retried call to hand a classified failure to the loop."""
 
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: AttemptFailure) -> None:
         super().__init__(failure.detail)
         self.failure = failure
 
 
 def make_error(
-    error_type: type[IntegrationError], failure: Failure, *, what: str, service: str
+    error_type: type[IntegrationError], failure: AttemptFailure, *, what: str, service: str
 ) -> IntegrationError:
     detail = failure.detail
     if failure.reason is ErrorReason.RATE_LIMITED and failure.reset_at is not None:
@@ -393,7 +397,7 @@ def make_error(
     )
 
 
-def _may_retry(failure: Failure, unsafe: bool) -> bool:
+def _may_retry(failure: AttemptFailure, unsafe: bool) -> bool:
     if not failure.retryable:
         return False
     # An unsafe request that may have taken effect is the ledger's decision, not ours.
@@ -404,7 +408,7 @@ async def call_with_retries(
     call: Callable[[], Awaitable[T]],
     *,
     policy: RetryPolicy,
-    classify: Callable[[BaseException], Failure | None],
+    classify: Callable[[BaseException], AttemptFailure | None],
     error_type: type[IntegrationError],
     what: str,
     service: str,
@@ -412,7 +416,7 @@ async def call_with_retries(
 ) -> T:
     """Run `call` until it succeeds, a failure is final, or attempts/time run out.
 
-    `classify` maps an exception raised by `call` to a Failure (None: not ours, re-raise).
+    `classify` maps an exception raised by `call` to a AttemptFailure (None: not ours, re-raise).
     `unsafe`: the call changes the world, so failures with maybe_processed are not retried.
     """
     started = policy.monotonic()
@@ -464,7 +468,7 @@ async def request_with_retries(
     service: str,
     what: str | None = None,
     classify: Callable[
-        [int, Mapping[str, str], bytes | str | None, float], Failure | None
+        [int, Mapping[str, str], bytes | str | None, float], AttemptFailure | None
     ] = classify_response,
     idempotent: bool | None = None,
     **kwargs: Any,

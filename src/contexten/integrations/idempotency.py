@@ -284,3 +284,22 @@ async def perform_once(
     if ledger is not None:
         return await ledger.once(key, kind, target, perform, find_existing)
     return await run_checked(perform, find_existing, policy=policy, check_first=True, label=kind)
+
+
+class ActsOnce:
+    """A client whose writes are done once per key (`perform_once` with its ledger/policy)."""
+
+    ledger: ActionLedger | None
+    policy: RetryPolicy
+
+    async def _once(
+        self,
+        key: str,
+        kind: str,
+        target: str,
+        perform: Callable[[], Awaitable[dict[str, Any]]],
+        find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
+    ) -> dict[str, Any]:
+        return await perform_once(
+            self.ledger, self.policy, key, kind, target, perform, find_existing
+        )

@@ -134,6 +134,17 @@ class CheckResult:
     rate_limit_remaining: int | None = None
     rate_limit_reset_at: float | None = None
 
+    @classmethod
+    def failed(cls, name: str, error: IntegrationError) -> CheckResult:
+        """A check that failed with `error`: degraded when rate limited, else down."""
+        return cls(
+            name,
+            "degraded" if error.rate_limited else "down",
+            detail=str(error),
+            rate_limit_remaining=0 if error.rate_limited else None,
+            rate_limit_reset_at=error.reset_at,
+        )
+
 
 # ----------------------------------------------------------------------------- CI values
 

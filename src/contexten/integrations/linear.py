@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,13 +24,13 @@ import httpx
 from pydantic import SecretStr
 
 from contexten.integrations.http import (
-    Failure,
+    AttemptFailure,
     RetryPolicy,
     classify_response,
     request_with_retries,
     shared_ssl_context,
 )
-from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
+from contexten.integrations.idempotency import ActionLedger, ActsOnce, idempotency_key
 from contexten.integrations.interface import (
     CheckResult,
     CheckStatus,
@@ -204,7 +204,7 @@ def _first_error(data: Any) -> dict[str, Any] | None:
 
 def classify_linear(
     status_code: int, headers: Mapping[str, str], body: bytes | str | None, now: float
-) -> Failure | None:
+) -> AttemptFailure | None:
     """Linear answers errors in the GraphQL `errors` list (HTTP 400, sometimes 200)."""
     try:
         data = json.loads(body) if body else None
@@ -238,7 +238,7 @@ def classify_linear(
     elif raw.startswith("Entity not found"):
         reason = ErrorReason.NOT_FOUND
     elif kind in ("internal error", "lock timeout", "network error"):
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             detail,
             retryable=True,
@@ -247,7 +247,7 @@ def classify_linear(
         )
     else:
         reason = ErrorReason.INVALID
-    return Failure(reason, detail, retryable=False, status_code=status_code)
+    return AttemptFailure(reason, detail, retryable=False, status_code=status_code)
 
 
 def _auth_header(key: str) -> str:
@@ -274,7 +274,7 @@ def _ref(node: Mapping[str, Any]) -> IssueRef:
 # ----------------------------------------------------------------------------- client
 
 
-class LinearClient(IssueTracker):
+class LinearClient(ActsOnce, IssueTracker):
     """Linear for one team. `api_key`: a personal key (`lin_api_…`) or an OAuth token."""
 
     def __init__(
@@ -305,18 +305,6 @@ class LinearClient(IssueTracker):
         )
         self._label_ids: dict[str, str] = {}
         self._completed_state: str | None = None
-
-    async def _once(
-        self,
-        key: str,
-        kind: str,
-        target: str,
-        perform: Callable[[], Awaitable[dict[str, Any]]],
-        find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
-    ) -> dict[str, Any]:
-        return await perform_once(
-            self.ledger, self.policy, key, kind, target, perform, find_existing
-        )
 
     def __repr__(self) -> str:
         return f"LinearClient(api_url={self.api_url!r}, team_id={self.team_id!r})"
@@ -586,13 +574,7 @@ class LinearClient(IssueTracker):
                 CHECK, {"team": self.team_id}, what="health check", policy=quick
             )
         except IssueTrackerError as exc:
-            return CheckResult(
-                SERVICE,
-                "degraded" if exc.rate_limited else "down",
-                detail=str(exc),
-                rate_limit_remaining=0 if exc.rate_limited else None,
-                rate_limit_reset_at=exc.reset_at,
-            )
+            return CheckResult.failed(SERVICE, exc)
         latency = (self.policy.monotonic() - started) * 1000
         remaining, limit, reset_at = _rate_headers(response.headers)
         status: CheckStatus = "ok"

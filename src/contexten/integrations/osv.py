@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 from contexten.analysis.deps import Advisory
 from contexten.analysis.osv import advisory_from_osv
 from contexten.integrations.http import (
-    Failure,
+    AttemptFailure,
     RetryPolicy,
     classify_response,
     request_with_retries,
@@ -176,7 +176,7 @@ class OSVDatabase(JsonApiClient, VulnerabilityDatabase):
 
 def _missing_is_an_answer(
     status: int, headers: Mapping[str, str], body: bytes | str | None, now: float
-) -> Failure | None:
+) -> AttemptFailure | None:
     return None if status == 404 else classify_response(status, headers, body, now)
 
 

@@ -21,20 +21,20 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from pydantic import SecretStr
 
 from contexten.integrations.http import (
+    AttemptFailure,
     FailedAttempt,
-    Failure,
     RetryPolicy,
     call_with_retries,
     classify_response,
 )
-from contexten.integrations.idempotency import ActionLedger, idempotency_key, perform_once
+from contexten.integrations.idempotency import ActionLedger, ActsOnce, idempotency_key
 from contexten.integrations.interface import (
     CheckResult,
     ErrorReason,
@@ -260,7 +260,7 @@ def render_diagnosis_message(
 # ----------------------------------------------------------------------------- errors
 
 
-def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> Failure:
+def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> AttemptFailure:
     """What a Slack error code means (Web API `error`, or a webhook's plain-text body)."""
     detail = f"HTTP {status}: {error}" if error else f"HTTP {status}"
     if status == 429 or error in _RATE_LIMIT_ERRORS:
@@ -268,7 +268,7 @@ def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> Failu
         assert limited is not None
         return replace(limited, status_code=status, detail=detail)
     if status >= 500 or error in _UNAVAILABLE_ERRORS:
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             detail,
             retryable=True,
@@ -276,13 +276,13 @@ def _slack_failure(status: int, headers: Mapping[str, str], error: str) -> Failu
             maybe_processed=True,
         )
     if error in _AUTH_ERRORS:
-        return Failure(ErrorReason.AUTH, detail, retryable=False, status_code=status)
+        return AttemptFailure(ErrorReason.AUTH, detail, retryable=False, status_code=status)
     if error in _NOT_FOUND_ERRORS:
-        return Failure(ErrorReason.NOT_FOUND, detail, retryable=False, status_code=status)
-    return Failure(ErrorReason.INVALID, detail, retryable=False, status_code=status)
+        return AttemptFailure(ErrorReason.NOT_FOUND, detail, retryable=False, status_code=status)
+    return AttemptFailure(ErrorReason.INVALID, detail, retryable=False, status_code=status)
 
 
-def classify_slack_exception(exc: BaseException) -> Failure | None:
+def classify_slack_exception(exc: BaseException) -> AttemptFailure | None:
     """slack-sdk errors and the aiohttp transport errors under them."""
     import aiohttp
     from slack_sdk.errors import SlackApiError
@@ -296,9 +296,9 @@ def classify_slack_exception(exc: BaseException) -> Failure | None:
         return _slack_failure(status, headers, error[:100])
     name = type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError):  # nothing was sent
-        return Failure(ErrorReason.UNAVAILABLE, f"cannot connect ({name})", retryable=True)
+        return AttemptFailure(ErrorReason.UNAVAILABLE, f"cannot connect ({name})", retryable=True)
     if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):
-        return Failure(
+        return AttemptFailure(
             ErrorReason.UNAVAILABLE,
             f"connection failed ({name})",
             retryable=True,
@@ -316,7 +316,7 @@ def _secret(value: SecretStr | str | None) -> str | None:
     return value or None
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier(ActsOnce, Notifier):
     """Posts with `chat.postMessage` when a bot token and channel are set, else the webhook."""
 
     def __init__(
@@ -358,18 +358,6 @@ class SlackNotifier(Notifier):
             AsyncWebClient(token=token, base_url=api_url, timeout=timeout, retry_handlers=[])
             if token and channel
             else None
-        )
-
-    async def _once(
-        self,
-        key: str,
-        kind: str,
-        target: str,
-        perform: Callable[[], Awaitable[dict[str, Any]]],
-        find_existing: Callable[[], Awaitable[dict[str, Any] | None]],
-    ) -> dict[str, Any]:
-        return await perform_once(
-            self.ledger, self.policy, key, kind, target, perform, find_existing
         )
 
     def __repr__(self) -> str:
@@ -528,13 +516,7 @@ class SlackNotifier(Notifier):
             else:
                 detail = await self._check_webhook(quick)
         except NotifierError as exc:
-            return CheckResult(
-                SERVICE,
-                "degraded" if exc.rate_limited else "down",
-                detail=str(exc),
-                rate_limit_remaining=0 if exc.rate_limited else None,
-                rate_limit_reset_at=exc.reset_at,
-            )
+            return CheckResult.failed(SERVICE, exc)
         latency = (self.policy.monotonic() - started) * 1000
         return CheckResult(SERVICE, "ok", latency_ms=latency, detail=detail)
 

@@ -244,7 +244,7 @@ class Delivery:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class Payloads:
+class WebhookPayloads:
     """Webhook bodies built from the GitHub sandbox's state."""
 
     def __init__(self, state: GitHubState, base_url: str) -> None:
@@ -381,7 +381,7 @@ class WebhookSender:
         self.url = url
         self.secret = state.webhook_secret if secret is None else secret
         self.hook_id = hook_id
-        self.payloads = Payloads(state, base_url or state.base_url)
+        self.payloads = WebhookPayloads(state, base_url or state.base_url)
         self.timeout = timeout
         self.deliveries: list[Delivery] = []
         with state.lock:

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from contexten.analysis.executions import Execution, TestIdentity, UploadCounts
+from contexten.analysis.executions import CaseExecution, TestIdentity, UploadCounts
 from contexten.analysis.history_columns import OUTCOME_CODES
 from contexten.analysis.junit import JUnitReport, TestCaseResult, TestSummary, test_id
 from contexten.store.db import Store
@@ -466,7 +466,7 @@ def _joined(query: Select[*Columns], *, cases: bool = True) -> Select[*Columns]:
 
 def iter_executions(
     store: Store, f: HistoryFilter, *, test_ids: Sequence[str] | None = None, batch: int = 20_000
-) -> Iterator[Execution]:
+) -> Iterator[CaseExecution]:
     """Executions ordered by test id, then time; streamed in batches (bounded memory)."""
     r, u, c = TestResultRecord, TestUploadRecord, TestCaseRecord
     query = _joined(
@@ -493,7 +493,7 @@ def iter_executions(
             for rows in result.partitions():
                 for row in rows:
                     at: datetime = row[7]
-                    yield Execution(
+                    yield CaseExecution(
                         row[0],
                         row[1],
                         row[2],

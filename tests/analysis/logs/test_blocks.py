@@ -658,3 +658,38 @@ def test_a_usage_error_above_the_usage_text_is_shown() -> None:
     log += [f"-{chr(97 + n)} <value>   an option that does thing {n}" for n in range(25)]  # 7-31
     log += ['The command "./sapi/cli/php run-tests.php -j2" exited with 1.']  # 32
     assert 2 in _lines(log)
+
+
+def test_a_unittest_failure_is_its_traceback_and_captured_output() -> None:
+    rule = "-" * 70
+    log = [
+        "$ nosetests-2.7 -v",  # 1
+        "tests.openface_batch_represent_tests.test_batch_represent ... FAIL",  # 2
+        "",  # 3
+        "=" * 70,  # 4
+        "FAIL: tests.openface_batch_represent_tests.test_batch_represent",  # 5
+        rule,  # 6
+        "Traceback (most recent call last):",  # 7
+        '  File "/usr/lib/python2.7/dist-packages/nose/case.py", line 197, in runTest',  # 8
+        "    self.test(*self.arg)",  # 9
+        '  File "/root/src/openface/tests/openface_batch_represent_tests.py", line 50, in test_batch_represent',  # 10
+        "    assert p.returncode == 0",  # 11
+        "AssertionError:",  # 12
+        "-------------------- >> begin captured stdout << ---------------------",  # 13
+        "",  # 14
+        "Traceback (most recent call last):",  # 15
+        '  File "/root/src/openface/util/align-dlib.py", line 18, in <module>',  # 16
+        "    import cv2",  # 17
+        "ImportError: No module named 'cv2'",  # 18
+        "",  # 19
+        "--------------------- >> end captured stdout << ----------------------",  # 20
+        "",  # 21
+        rule,  # 22
+        "Ran 4 tests in 12.345s",  # 23
+        "",  # 24
+        "FAILED (failures=1)",  # 25
+        'The command "nosetests-2.7 -v" exited with 1.',  # 26
+    ]
+    got = _lines(log)
+    assert {5, 7, 11, 12, 13, 15, 18, 20} <= got
+    assert 6 not in got and 22 not in got  # the rule lines say nothing

@@ -23,15 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import compress, count
 
-from contexten.analysis.logs.engine import (
-    RuleDecision,
-    _region,
-    build,
-    candidate_evidence,
-    decide,
-    evidence_blocks,
-    exit_line,
-)
+from contexten.analysis.logs.engine import build, candidate_evidence, decide
+from contexten.analysis.logs.evidence import RuleDecision, _region, evidence_blocks, exit_line
 from contexten.analysis.logs.model import (
     BaselineLog,
     BaselineReport,

@@ -161,6 +161,10 @@ def grow(
         section = _pytest_section(store, anchor, lower, upper)
         if section is not None:
             return section
+    if _UNITTEST_HEADER.match(text):
+        section = _unittest_section(store, anchor, upper)
+        if section is not None:
+            return section
     if _EXCEPTION_TAIL.match(text):
         start = _back_through_traceback(store, anchor, lower)
     elif _OPENER.match(text):
@@ -207,13 +211,19 @@ def grow(
             forward += 1
             continue
         break
+    return _shown(store, start, end, anchor)
+
+
+def _shown(store: LineStore, start: int, end: int, anchor: int) -> list[tuple[int, str]]:
+    """The lines of a block from `start` to `end`: no blank ones, and no progress or
+    passing-subtest lines other than the anchor."""
     out = []
     for number in range(start, end + 1):
         line = store.get(number)
         if line is None or _blank(_text(store, number)):
             continue
         if number != anchor and _NOISE.match(_text(store, number) or ""):
-            continue  # a passing subtest or a progress line inside the block
+            continue
         out.append((number, line))
     return out
 
@@ -250,15 +260,31 @@ def _pytest_section(
             if _PYTEST_HEADER.match(text) or text.startswith("=") or "Captured" in text:
                 end = number - 1
             break
-    out = []
-    for number in range(start, end + 1):
-        line = store.get(number)
-        if line is None or _blank(_text(store, number)):
-            continue
-        if number != anchor and _NOISE.match(_text(store, number) or ""):
-            continue  # a passing subtest or a progress line inside the block
-        out.append((number, line))
-    return out
+    return _shown(store, start, end, anchor)
+
+
+_UNITTEST_HEADER = re.compile(r"^(FAIL|ERROR): \S")
+_RULE_LINE = re.compile(r"^(-{20,}|={20,})$")
+_UNITTEST_END = re.compile(r"^(-{20,}$|={20,}$|Ran \d+ tests? in )")
+
+
+def _unittest_section(
+    store: LineStore, anchor: int, upper: int | None
+) -> list[tuple[int, str]] | None:
+    """A unittest/nose failure: `FAIL: test_x (mod.Case)`, its rule line, then its traceback
+    and captured output up to the next rule line."""
+    rule = anchor + 1
+    if not _RULE_LINE.match(_text(store, rule) or ""):
+        return None
+    end = rule
+    for number in range(rule + 1, rule + 1 + MAX_FORWARD):
+        if upper is not None and number > upper:
+            break
+        text = _text(store, number)
+        if text is None or _UNITTEST_END.match(text):
+            break
+        end = number
+    return [item for item in _shown(store, anchor, end, anchor) if item[0] != rule]
 
 
 def _marked(text: str) -> bool:
