@@ -217,3 +217,31 @@ def test_test_id_is_stable_and_keeps_parameters() -> None:
     one = parse_junit(xml.format("/home/runner/work/p/p/t.py").encode(), "a").cases[0]
     two = parse_junit(xml.format("D:\\a\\p\\p\\t.py").encode(), "b").cases[0]
     assert one.test_id("o/r") == two.test_id("o/r")
+
+
+_RANK = {Outcome.SKIPPED: 0, Outcome.PASSED: 1, Outcome.FLAKY: 1, Outcome.FAILED: 2}
+
+
+@pytest.mark.parametrize("row", JUNIT_OK, ids=lambda r: r["file"])
+def test_test_summary_is_each_distinct_tests_worst_state(row: dict[str, str]) -> None:
+    """Reports with and without repeated test cases: one state per (file, class, name),
+    error > failure > success > skipped."""
+    report = parse_junit((DATA / row["file"]).read_bytes(), row["file"])
+    if not report.cases:
+        return
+    states: dict[tuple[str | None, str | None, str], int] = {}
+    for case in report.cases:
+        key = (case.file, case.classname, case.name)
+        states[key] = max(states.get(key, -1), _RANK.get(case.outcome, 3))
+    ranks = list(states.values())
+    t = report.test_summary()
+    assert (t.tests, t.skipped, t.passed, t.failed, t.errors) == (
+        len(ranks),
+        *(ranks.count(rank) for rank in range(4)),
+    )
+
+
+def test_test_summary_of_a_repeated_test_takes_its_worst_outcome() -> None:
+    path = DATA / "mikepenz-action-junit-report/flaky_retries/flaky_success_first.xml"
+    t = parse_junit(path.read_bytes(), path.name).test_summary()
+    assert (t.tests, t.passed, t.failed, t.errors) == (1, 0, 0, 1)

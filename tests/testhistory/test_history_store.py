@@ -337,3 +337,81 @@ def test_a_report_without_a_run_id_is_its_own_upload(store: Store) -> None:
     assert len(set(runs)) == 2 and all(r.startswith("report.xml@") for r in runs)
     built = build_report(store, ReportOptions(repository="o/r", now=NOW))
     assert list(built.flaky) == []
+
+
+def test_a_few_tests_of_a_large_suite_keep_their_identities(store: Store) -> None:
+    """A report of the whole suite, then one of two known tests and a new one: the known
+    tests' rows go to their identities, the new test's identity comes from its first case
+    (its suite), and each test's rows read back in arrival order."""
+    from sqlalchemy import func, select
+
+    from contexten.store.models import TestCaseRecord, TestResultRecord
+
+    suite = [(f"test_{i}", "passed") for i in range(40)]
+    ingest(store, junit(*suite), run_id="1", recorded_at=NOW - timedelta(hours=2))
+    few = junit(("test_7", "failed"), ("test_new", "skipped"), ("test_31", "error"))
+    again = junit(("test_new", "passed"), suite="second")
+    run2 = ReportOrigin(repository="o/r", run_id="2", recorded_at=NOW - timedelta(hours=1))
+    outcomes = ingest_reports(
+        store,
+        [
+            (parse_junit(few, "few.xml"), run2, few),
+            (parse_junit(again, "again.xml"), run2, again),
+        ],
+    )
+    assert [o.stored for o in outcomes] == [3, 1]
+    names = {i.test_id: i.name for i in identities(store).values()}
+    assert len(names) == 41
+    rows = [
+        (names[e.test_id], e.run_id, e.outcome)
+        for e in iter_executions(store, HistoryFilter(repository="o/r"))
+        if names[e.test_id] in ("test_7", "test_31", "test_new")
+    ]
+    assert sorted(rows) == [
+        ("test_31", "1", "passed"),
+        ("test_31", "2", "error"),
+        ("test_7", "1", "passed"),
+        ("test_7", "2", "failed"),
+        ("test_new", "2", "passed"),
+        ("test_new", "2", "skipped"),
+    ]
+    with store.session() as session:
+        suites = dict(session.execute(select(TestCaseRecord.name, TestCaseRecord.suite)).all())
+        # Rows in arrival order: the first report's skip before the second's pass.
+        new_case = select(TestCaseRecord.id).where(TestCaseRecord.name == "test_new")
+        new_rows = session.scalars(
+            select(TestResultRecord.outcome)
+            .where(TestResultRecord.case_id.in_(new_case))
+            .order_by(TestResultRecord.id)
+        ).all()
+        total = session.scalar(select(func.count()).select_from(TestResultRecord))
+    assert suites["test_new"] == "pytest" and suites["test_7"] == "pytest"
+    assert new_rows == ["skipped", "passed"]
+    assert total == 44
+
+
+def test_the_remembered_test_ids_stay_bounded_and_right(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test ids are remembered across ingests up to a bound; past it they are forgotten
+    and computed again, the same."""
+    from contexten.analysis.junit import test_id
+    from contexten.store import test_history
+
+    monkeypatch.setattr(test_history, "_KNOWN_LIMIT", 5)
+    monkeypatch.setattr(test_history, "_KNOWN_TESTS", {})
+    for run in range(4):
+        for repository in ("o/a", "o/b", "o/c"):
+            data = junit(*((f"test_{run}_{i}", "passed") for i in range(3)))
+            ingest(store, data, repository=repository, run_id=str(run))
+            assert sum(map(len, test_history._KNOWN_TESTS.values())) <= 5 + 3
+    stored = {i.test_id for i in identities(store).values()}
+    assert len(stored) == 36
+    assert stored == {
+        test_id(repository, None, "tests.test_a.TestA", f"test_{run}_{i}")
+        for run in range(4)
+        for repository in ("o/a", "o/b", "o/c")
+        for i in range(3)
+    }
+    executions = list(iter_executions(store, HistoryFilter()))
+    assert {e.test_id for e in executions} == stored and len(executions) == 36

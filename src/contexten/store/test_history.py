@@ -14,14 +14,13 @@ deleted).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import typing
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -53,6 +52,7 @@ from contexten.store.models import (
 Columns = TypeVarTuple("Columns")
 INGEST_KIND = "tests.ingest"
 INSERT_BATCH = 50_000
+WAL_CHECKPOINT_PAGES = 10_000  # SQLite: log pages between automatic checkpoints
 
 
 class TestHistoryError(Exception):
@@ -168,32 +168,62 @@ def _case_row(test: str, repository: str | None, item: TestCaseResult) -> tuple[
 def _case_ids(
     store: Store,
     connection: Connection,
-    wanted: dict[str, tuple[str | None, TestCaseResult]],
+    fresh: Sequence[tuple[JUnitReport, ReportOrigin]],
+    per_report: Sequence[list[str]],
 ) -> dict[str, int]:
-    """The integer id of each wanted test id, creating the identities not stored yet.
+    """The integer id of each test id in `per_report` (the test ids of `fresh`'s cases),
+    creating the identities not stored yet from the first case of each.
 
-    `wanted` maps a test id to its repository and a case of it. A test another writer
-    creates meanwhile is taken as it is (ON CONFLICT DO NOTHING, then read back).
+    A test another writer creates meanwhile is taken as it is (ON CONFLICT DO NOTHING,
+    then read back).
     """
-    found: dict[str, int] = {}
-
-    def lookup(ids: list[str]) -> None:
-        # Plain driver statements: a bulk ingest looks up thousands of tests per batch.
-        for start in range(0, len(ids), 500):
-            chunk = tuple(ids[start : start + 500])
-            marks = _marks(store, len(chunk))
-            sql = f"SELECT test_id, id FROM test_cases WHERE test_id IN ({marks})"  # noqa: S608
-            found.update(connection.exec_driver_sql(sql, chunk).fetchall())
-
-    lookup(list(wanted))
+    wanted = set().union(*per_report)
+    found = _lookup_case_ids(store, connection, wanted)
     # Sorted: two writers adding the same new tests take their keys in the same order
     # (PostgreSQL would otherwise let them wait on each other: a deadlock).
-    missing = sorted(test for test in wanted if test not in found)
+    missing = sorted(wanted.difference(found))
     if missing:
+        first: dict[str, tuple[str | None, TestCaseResult]] = {}
+        new = set(missing)
+        for (report, run), tests in zip(fresh, per_report, strict=True):
+            for n, test in enumerate(tests):
+                if test in new and test not in first:
+                    first[test] = (run.repository, report.cases[n])
         sql = _insert_sql(store, "test_cases", CASE_COLUMNS, " ON CONFLICT (test_id) DO NOTHING")
-        rows = [_case_row(test, *wanted[test]) for test in missing]
+        rows = [_case_row(test, *first[test]) for test in missing]
         connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
-        lookup(missing)
+        found.update(_lookup_case_ids(store, connection, new))
+    return found
+
+
+def _lookup_case_ids(store: Store, connection: Connection, ids: set[str]) -> dict[str, int]:
+    """The stored integer ids of these test ids, read on the transaction's own DBAPI
+    connection (plain cursors: a bulk ingest looks up thousands of tests per batch).
+
+    When they are a good part of all the stored tests (a repository's whole suite, the
+    usual report), one pass over test_cases costs less than probing its index per id.
+    """
+    found: dict[str, int] = {}
+    if not ids:
+        return found
+    raw: Any = connection.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute("SELECT max(id) FROM test_cases")
+        stored = cursor.fetchone()[0] or 0  # at least the number of stored tests
+        if len(ids) * 4 >= stored:
+            cursor.execute("SELECT test_id, id FROM test_cases")
+            found.update(row for row in cursor if row[0] in ids)
+            return found
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = _marks(store, len(chunk))
+            sql = f"SELECT test_id, id FROM test_cases WHERE test_id IN ({marks})"  # noqa: S608
+            cursor.execute(sql, chunk)
+            found.update(cursor)
+    finally:
+        cursor.close()
     return found
 
 
@@ -203,8 +233,30 @@ _CASE_KEY = attrgetter("file", "classname", "name")
 _OUTCOME = attrgetter("outcome._value_")
 _DURATION = attrgetter("duration_seconds")
 # Test ids are a pure function of (repository, file, class, name): remembered across
-# batches, bounded.
-_test_id = functools.lru_cache(maxsize=1 << 16)(test_id)
+# ingests, per repository, bounded. Reports of one repository mostly repeat the same tests:
+# after the first, a report's ids are dictionary lookups.
+_KNOWN_TESTS: dict[str | None, dict[tuple[str | None, str | None, str], str]] = {}
+_KNOWN_LIMIT = 1 << 17  # tests remembered, all repositories together (~40 MB at most)
+
+
+def _report_test_ids(repository: str | None, cases: Sequence[TestCaseResult]) -> list[str]:
+    """Each case's test id (map and attrgetter run the lookups in C; each key tuple is
+    freed as soon as it is looked up, unless it is new)."""
+    known = _KNOWN_TESTS.get(repository)
+    if known is None or len(known) > _KNOWN_LIMIT:
+        if sum(map(len, _KNOWN_TESTS.values())) > _KNOWN_LIMIT:
+            _KNOWN_TESTS.clear()
+        known = _KNOWN_TESTS[repository] = {}
+    ids: list[str | None] = list(map(known.get, map(_CASE_KEY, cases)))
+    if None in ids:
+        for n, found in enumerate(ids):
+            if found is None:
+                key = _CASE_KEY(cases[n])
+                test = known.get(key)
+                if test is None:
+                    test = known[key] = test_id(repository, *key)
+                ids[n] = test
+    return typing.cast("list[str]", ids)  # every id filled in
 
 
 def _store_results(
@@ -213,30 +265,16 @@ def _store_results(
     fresh: list[tuple[JUnitReport, ReportOrigin]],
     now: datetime,
 ) -> None:
-    """One upload row per report, the tests' identities once, and the narrow result rows."""
-    wanted: dict[str, tuple[str | None, TestCaseResult]] = {}
-    # Per repository: (file, class, name) -> test id. The reports of one batch mostly
-    # repeat the same tests: after the first, a report's ids are dictionary lookups (map
-    # and attrgetter run them in C).
-    seen: dict[str | None, dict[tuple[str | None, str | None, str], str]] = {}
-    per_report: list[list[str]] = []
-    for report, run in fresh:
-        repository = run.repository
-        known = seen.setdefault(repository, {})
-        keys = list(map(_CASE_KEY, report.cases))
-        ids: list[str | None] = list(map(known.get, keys))
-        if None in ids:
-            for n, key in enumerate(keys):
-                if ids[n] is None:
-                    test = known.get(key)
-                    if test is None:
-                        test = known[key] = _test_id(repository, *key)
-                        wanted.setdefault(test, (repository, report.cases[n]))
-                    ids[n] = test
-        per_report.append(typing.cast("list[str]", ids))  # every id filled in
-    case_ids = _case_ids(store, connection, wanted)
-    sql = _insert_sql(store, "test_case_results", RESULT_COLUMNS)
-    pending: list[tuple[Any, ...]] = []
+    """One upload row per report, the tests' identities once, and the narrow result rows.
+
+    The rows are gathered as columns (lists of ints, strings and floats, which the garbage
+    collector does not track) and handed to the driver as tuples made one at a time: no
+    container objects pile up, so no collection walks the heap during a bulk ingest (with a
+    list of tuples, collections took a third of the ingest's CPU).
+    """
+    per_report = [_report_test_ids(run.repository, report.cases) for report, run in fresh]
+    case_ids = _case_ids(store, connection, fresh, per_report)
+    columns = _ResultColumns()
     for (report, run), tests in zip(fresh, per_report, strict=True):
         if not tests:
             continue
@@ -255,44 +293,65 @@ def _store_results(
             )
         ).inserted_primary_key
         assert added is not None
-        upload = added[0]
         cases = report.cases
-        pending += zip(
-            repeat(upload, len(cases)),
-            map(case_ids.__getitem__, tests),
-            map(_OUTCOME, cases),
-            map(_DURATION, cases),
+        columns.uploads += repeat(added[0], len(cases))
+        columns.cases += map(case_ids.__getitem__, tests)
+        columns.outcomes += map(_OUTCOME, cases)
+        columns.durations += map(_DURATION, cases)
+        if len(columns.cases) >= INSERT_BATCH:
+            _insert_results(store, connection, columns)
+            columns = _ResultColumns()
+    if columns.cases:
+        _insert_results(store, connection, columns)
+
+
+@dataclass(slots=True)
+class _ResultColumns:
+    """Result rows being gathered, as columns in RESULT_COLUMNS order."""
+
+    uploads: list[int] = dataclasses.field(default_factory=list)
+    cases: list[int] = dataclasses.field(default_factory=list)
+    outcomes: list[str] = dataclasses.field(default_factory=list)
+    durations: list[float | None] = dataclasses.field(default_factory=list)
+
+    def rows_by_case(self) -> Iterator[tuple[int, int, str, float | None]]:
+        """The rows ordered by case id, each test's rows in arrival order (a stable
+        sort); each tuple is made as the driver asks for it."""
+        order = sorted(range(len(self.cases)), key=self.cases.__getitem__)
+        return zip(
+            map(self.uploads.__getitem__, order),
+            map(self.cases.__getitem__, order),
+            map(self.outcomes.__getitem__, order),
+            map(self.durations.__getitem__, order),
             strict=True,
         )
-        if len(pending) >= INSERT_BATCH:
-            _insert_results(store, connection, sql, pending)
-            pending = []
-    if pending:
-        _insert_results(store, connection, sql, pending)
 
 
-def _insert_results(
-    store: Store, connection: Connection, sql: str, rows: list[tuple[Any, ...]]
-) -> None:
+def _insert_results(store: Store, connection: Connection, columns: _ResultColumns) -> None:
     """One bulk write, the rows ordered by test: the test index's pages are then visited in
     order rather than at random (a third faster on SQLite). The sort is stable: each test's
     rows keep their arrival order, which is all the readers rely on.
 
-    SQLite: the driver's executemany. PostgreSQL through psycopg: COPY, in the same
-    transaction (executemany sends one INSERT per row).
+    SQLite: the driver's executemany, fed one row at a time. PostgreSQL through psycopg:
+    COPY, in the same transaction (executemany sends one INSERT per row). Both on the
+    transaction's own DBAPI connection.
     """
-    rows.sort(key=itemgetter(1))
+    raw: Any = connection.connection.dbapi_connection
+    rows = columns.rows_by_case()
     if store.engine.dialect.driver == "psycopg":
-        raw: Any = connection.connection.dbapi_connection
-        columns = ", ".join(RESULT_COLUMNS)
+        names = ", ".join(RESULT_COLUMNS)
         with (
             raw.cursor() as cursor,
-            cursor.copy(f"COPY test_case_results ({columns}) FROM STDIN") as copy,
+            cursor.copy(f"COPY test_case_results ({names}) FROM STDIN") as copy,
         ):
             for row in rows:
                 copy.write_row(row)
         return
-    connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(_insert_sql(store, "test_case_results", RESULT_COLUMNS), rows)
+    finally:
+        cursor.close()
 
 
 def _dbapi_error(store: Store) -> type[Exception]:
@@ -335,6 +394,11 @@ def ingest_reports(
             if store.is_sqlite:
                 # Index pages of a large history stay in memory: inserts several times faster.
                 connection.exec_driver_sql("PRAGMA cache_size=-65536")
+                # Each bulk write touches most of the test index's pages: with SQLite's
+                # default (a checkpoint once the log holds 1,000 pages) every ingest copied
+                # them back to the database and synced twice. A longer log (up to ~40 MB)
+                # is checkpointed every few ingests, each page once. Durability is the same.
+                connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             fresh: list[tuple[JUnitReport, ReportOrigin]] = []
             for (report, run, _content), key in zip(items, keys, strict=True):
                 summary = report.test_summary()
