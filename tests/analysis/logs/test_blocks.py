@@ -716,3 +716,18 @@ def test_a_captured_debug_log_under_a_unittest_failure_is_left_out() -> None:
     got = _lines(log)
     assert {2, 4, 5, 6, 7, 11} <= got
     assert not {9, 10} & got
+
+
+def test_a_pod_lint_error_comes_with_the_pod_it_is_about() -> None:
+    log = [
+        "$ pod lib lint ReactiveMapKit.podspec",  # 1
+        " -> ReactiveMapKit (10.0.0)",  # 2
+        "",  # 3
+        "    - WARN  | file patterns: The `public_header_files` pattern did not match any file.",  # 4
+        "",  # 5
+        '    - ERROR | [OSX] unknown: Encountered an unknown error (CocoaPods could not find compatible versions for pod "ReactiveCocoa":',  # 6
+        "",  # 7
+        "[!] ReactiveMapKit did not pass validation, due to 1 error.",  # 8
+        'The command "pod lib lint ReactiveMapKit.podspec" exited with 1.',  # 9
+    ]
+    assert {2, 6} <= _lines(log)

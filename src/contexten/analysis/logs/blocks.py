@@ -173,6 +173,8 @@ def grow(
         start = _back_to_header(store, anchor, lower)
     if start == anchor and start > lower and _NAMED_ABOVE.match(_text(store, start - 1) or ""):
         start -= 1  # "t9806-options.sh ......" then "Dubious, test returned 1" below it
+    if _POD_RESULT.match(text):
+        start = _pod_header(store, anchor, lower)
     header_indent = min(header_indent, _indent(_text(store, start) or ""))
     # Forward: the lines that belong to the block.
     end = anchor
@@ -226,6 +228,24 @@ def _shown(store: LineStore, start: int, end: int, anchor: int) -> list[tuple[in
             continue
         out.append((number, line))
     return out
+
+
+# `pod lib lint`: "-> ReactiveMapKit (10.0.0)", then its "- ERROR | ..." lines.
+_POD_RESULT = re.compile(r"^\s*- (ERROR|WARN|NOTE) *\| ")
+_POD_HEADER = re.compile(r"^\s*-> \S+ \(")
+
+
+def _pod_header(store: LineStore, anchor: int, lower: int) -> int:
+    """The `-> Pod (version)` line a pod lint result belongs to (else the result itself)."""
+    for number in range(anchor - 1, max(lower, anchor - 12) - 1, -1):
+        text = _text(store, number)
+        if text is None:
+            break
+        if _POD_HEADER.match(text):
+            return number
+        if not (_blank(text) or _POD_RESULT.match(text)):
+            break
+    return anchor
 
 
 _NAMED_ABOVE = re.compile(r"^.*\S \.{3,}\s*$")  # a test's name, its result below
