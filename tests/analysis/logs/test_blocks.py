@@ -731,3 +731,28 @@ def test_a_pod_lint_error_comes_with_the_pod_it_is_about() -> None:
         'The command "pod lib lint ReactiveMapKit.podspec" exited with 1.',  # 9
     ]
     assert {2, 6} <= _lines(log)
+
+
+def test_an_exunit_failure_keeps_its_parts_across_blank_lines() -> None:
+    log = [
+        "$ mix test",  # 1
+        "..........",  # 2
+        "",  # 3
+        "  1) test adapters serves requests (Phoenix.Integration.EndpointTest)",  # 4
+        "     test/phoenix/integration/endpoint_test.exs:153",  # 5
+        "     ** (ExUnit.TimeoutError) test timed out after 60000ms. You can change the timeout:",  # 6
+        "",  # 7
+        '         1. per test by setting "@tag timeout: x"',  # 8
+        "",  # 9
+        "     code: capture_log fn ->",  # 10
+        "     stacktrace:",  # 11
+        "       (inets) httpc.erl:623: :httpc.handle_answer/3",  # 12
+        "       test/phoenix/integration/endpoint_test.exs:158: (test)",  # 13
+        "",  # 14
+        "..........",  # 15
+        "",  # 16
+        "Finished in 65.2 seconds",  # 17
+        "400 tests, 1 failure",  # 18
+        'The command "mix test" exited with 2.',  # 19
+    ]
+    assert {4, 5, 6, 8, 10, 11, 12, 13} <= _lines(log)

@@ -197,7 +197,11 @@ def grow(
                 and (upper is None or end + skip <= upper)
                 and _continues(after, header_indent)
                 and (_indent(after) > header_indent or _CHAIN.match(after) or _marked(after))
-                and (_marked(after) or _indent(after) >= _indent(following_last))
+                and (
+                    _marked(after)
+                    or _indent(after) >= _indent(following_last)
+                    or _NUMBERED.match(header)  # all of "  1) test ..." is indented under it
+                )
             ):
                 end += skip
                 forward += skip
@@ -248,6 +252,7 @@ def _pod_header(store: LineStore, anchor: int, lower: int) -> int:
     return anchor
 
 
+_NUMBERED = re.compile(r"^\s*\d+\) \S")
 _NAMED_ABOVE = re.compile(r"^.*\S \.{3,}\s*$")  # a test's name, its result below
 _PYTEST_HEADER = re.compile(r"^_{3,} .+ _{3,}$")
 _PYTEST_LINE = re.compile(r"^(E   |>   |[\w/.-]+\.py:\d+: \w+)")
