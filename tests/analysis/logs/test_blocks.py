@@ -741,18 +741,21 @@ def test_an_exunit_failure_keeps_its_parts_across_blank_lines() -> None:
         "  1) test adapters serves requests (Phoenix.Integration.EndpointTest)",  # 4
         "     test/phoenix/integration/endpoint_test.exs:153",  # 5
         "     ** (ExUnit.TimeoutError) test timed out after 60000ms. You can change the timeout:",  # 6
-        "",  # 7
-        '         1. per test by setting "@tag timeout: x"',  # 8
-        "",  # 9
-        "     code: capture_log fn ->",  # 10
-        "     stacktrace:",  # 11
-        "       (inets) httpc.erl:623: :httpc.handle_answer/3",  # 12
-        "       test/phoenix/integration/endpoint_test.exs:158: (test)",  # 13
-        "",  # 14
-        "..........",  # 15
-        "",  # 16
-        "Finished in 65.2 seconds",  # 17
-        "400 tests, 1 failure",  # 18
-        'The command "mix test" exited with 2.',  # 19
+        "     ",  # 7
+        '       1. per test by setting "@tag timeout: x"',  # 8
+        "          (useful when using IEx.pry)",  # 9
+        "     ",  # 10
+        "     Timeouts are given as integers in milliseconds.",  # 11
+        "     ",  # 12
+        "     code: capture_log fn ->",  # 13
+        "     stacktrace:",  # 14
+        "       (inets) httpc.erl:623: :httpc.handle_answer/3",  # 15
+        "       test/phoenix/integration/endpoint_test.exs:158: (test)",  # 16
+        "",  # 17
+        "..........",  # 18
+        "",  # 19
+        "Finished in 65.2 seconds",  # 20
+        "400 tests, 1 failure",  # 21
+        'The command "mix test" exited with 2.',  # 22
     ]
-    assert {4, 5, 6, 8, 10, 11, 12, 13} <= _lines(log)
+    assert {4, 5, 6, 8, 11, 13, 14, 15, 16} <= _lines(log)
