@@ -759,3 +759,23 @@ def test_an_exunit_failure_keeps_its_parts_across_blank_lines() -> None:
         'The command "mix test" exited with 2.',  # 22
     ]
     assert {4, 5, 6, 8, 11, 13, 14, 15, 16} <= _lines(log)
+
+
+def test_a_compiler_error_reaches_its_caret_across_stray_nl_lines() -> None:
+    log = [
+        "$ set -o pipefail && xcodebuild test | xcpretty",  # 1
+        "▸ Compiling SwiftyJSON.swift",  # 2
+        "nl",  # 3
+        "nl",  # 4
+        "nl❌  /Users/travis/build/SwiftyJSON/Source/SwiftyJSON.swift:97:2: unknown attribute 'dynamicMemberLookup'",  # 5
+        "nl",  # 6
+        "nl",  # 7
+        "nl",  # 8
+        "nl@dynamicMemberLookup",  # 9
+        "",  # 10
+        " ^",  # 11
+        "nl",  # 12
+        "** TEST FAILED **",  # 13
+        'The command "set -o pipefail && xcodebuild test | xcpretty" exited with 65.',  # 14
+    ]
+    assert {5, 9, 11} <= _lines(log)

@@ -217,7 +217,29 @@ def grow(
             forward += 1
             continue
         break
+    if _AT_COLUMN.match(header):
+        end = _to_caret(store, end, upper)
     return _shown(store, start, end, anchor)
+
+
+# A compiler's `file:line:col: message`, and the caret under its source excerpt.
+_AT_COLUMN = re.compile(r"^\W{0,3}\s*[\w./-]+\.\w+:\d+:\d+: ")
+_CARET = re.compile(r"^\s*\^[~^]*\s*$")
+_TO_CARET = 8
+
+
+def _to_caret(store: LineStore, end: int, upper: int | None) -> int:
+    """The caret line closing a compiler error's excerpt, when blank lines (or the stray
+    `nl` of macOS workers) stand between it and the error: the block ends there."""
+    for number in range(end + 1, end + 1 + _TO_CARET):
+        if upper is not None and number > upper:
+            break
+        text = _text(store, number)
+        if text is None or boundary(text) or _AT_COLUMN.match(text):
+            break
+        if _CARET.match(text):
+            return number
+    return end
 
 
 def _shown(store: LineStore, start: int, end: int, anchor: int) -> list[tuple[int, str]]:
