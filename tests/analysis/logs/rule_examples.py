@@ -204,7 +204,10 @@ EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
             "✖ 1 problem (1 error, 0 warnings)",
             "  12:7  error  'x' is assigned a value but never used  no-unused-vars",
         ],
-        ["  12:7  warning  Unexpected console statement  no-console"],
+        [
+            "  12:7  warning  Unexpected console statement  no-console",
+            "✖ 1 problem (0 errors, 1 warning)",
+        ],
     ),
     "prettier": (
         ["[warn] Code style issues found in the above file. Run Prettier to fix."],

@@ -167,7 +167,8 @@ CODE_RULES: tuple[Rule, ...] = (
         r"([0-9]+ problems? \(|[0-9]+:[0-9]+ +error )",
         "ESLint reported problems.",
         "Fix them or run `eslint --fix`.",
-        pattern=r"✖ \d+ problems? \(\d+ errors?|^\s+\d+:\d+\s+error\s+",
+        # "✖ 1 problem (0 errors, 1 warning)" passes unless warnings are errors
+        pattern=r"✖ \d+ problems? \([1-9]\d* errors?|^\s+\d+:\d+\s+error\s+",
         confidence=0.9,
     ),
     _r(
