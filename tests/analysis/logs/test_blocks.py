@@ -779,3 +779,24 @@ def test_a_compiler_error_reaches_its_caret_across_stray_nl_lines() -> None:
         'The command "set -o pipefail && xcodebuild test | xcpretty" exited with 65.',  # 14
     ]
     assert {5, 9, 11} <= _lines(log)
+
+
+def test_an_eslint_run_with_warnings_only_is_not_the_failure() -> None:
+    log = [
+        "$ npm test",  # 1
+        "/home/travis/build/twbs/bootstrap/js/src/button/button.js",  # 2
+        "  85:13  warning  Blocks are nested too deeply (5). Maximum allowed is 4  max-depth",  # 3
+        "",  # 4
+        "✖ 1 problem (0 errors, 1 warning)",  # 5
+        "",  # 6
+    ]
+    log += [f"> step {n}" for n in range(7, 40)]  # 7-39
+    log += [
+        "ERROR: Detected 1 broken links. Scanned 1 links in 0.06 seconds.",  # 40
+        "npm ERR! code ELIFECYCLE",  # 41
+        'The command "npm test" exited with 1.',  # 42
+    ]
+    diagnosis = diagnose(log)
+    assert 5 not in {e.line for e in diagnosis.evidence}
+    assert 40 in {e.line for e in diagnosis.evidence}
+    assert diagnosis.category.value != "lint"

@@ -494,7 +494,8 @@ _NOISE = re.compile(
 
 
 _PASSED = re.compile(
-    r"^.*\S\s+(PASS|PASSED|OK|ok)( \([\d.]+m?s\))?$|^\s*(✓|✔|--- PASS|PASS\b|ok \d+ )"
+    r"^.*\S\s+(PASS|PASSED|OK|ok)( \([\d.]+m?s\))?$|^\s*(✓|✔|--- PASS|PASS\b|ok \d+ )|"
+    r"^\s*✖ \d+ problems? \(0 errors"  # ESLint with warnings only
 )
 
 
@@ -701,7 +702,7 @@ def opener_lines(store: LineStore, first: int, last: int, limit: int = 40) -> li
     found: list[int] = []
     for number in range(first, last + 1):
         text = _text(store, number)
-        if text is not None and _OPENER.match(text):
+        if text is not None and _OPENER.match(text) and not passed(text):
             found.append(number)
     return found[-limit:]
 
