@@ -508,8 +508,12 @@ EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
         [
             "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io",
             "ERROR: No matching distribution found for foo==9.9",
+            "ERROR: Cannot install a==1 and b==2 because these package versions have conflicting dependencies.",
         ],
-        ["Successfully installed foo-1.0"],
+        [
+            "Successfully installed foo-1.0",
+            "Make sure that type Any is in your classpath and check for conflicting dependencies with `-Ylog-classpath`.",
+        ],
     ),
     "npm-resolution": (
         ["npm ERR! code ERESOLVE", "npm ERR! ERESOLVE unable to resolve dependency tree"],

@@ -175,6 +175,9 @@ ENVIRONMENT_RULES: tuple[Rule, ...] = (
         r"(ResolutionImpossible|conflicting dependencies|Could not find a version that satisfies the requirement|No matching distribution found for)",
         "pip could not find or reconcile the required package versions.",
         "Relax or fix the version constraints; check the package name and Python version.",
+        # pip: "... because these package versions have conflicting dependencies." (scalac's
+        # "check for conflicting dependencies with -Ylog-classpath" is advice, not this)
+        pattern=r"ResolutionImpossible|(have|has) conflicting dependencies|Could not find a version that satisfies the requirement|No matching distribution found for",
         confidence=0.95,
     ),
     _r(
