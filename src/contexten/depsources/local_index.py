@@ -13,6 +13,7 @@ counts what was asked, so tests can check caching and batching.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -124,6 +125,18 @@ def osv_record(
     return record
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (it gave up on a 503, its timeout ran out) is no error of the
+    stand-in: nothing is printed to the stderr of the process it runs in."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class LocalIndexServer:
     """Serve `projects` (canonical name -> PyPI JSON document) and `vulns` (OSV records)."""
 
@@ -148,8 +161,7 @@ class LocalIndexServer:
     # --- lifecycle ---
     def start(self) -> LocalIndexServer:
         handler = _handler_for(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         # a short poll interval so stop() returns quickly
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
