@@ -5,6 +5,7 @@ error or a rate-limit reply says. No I/O: `GitHubClient` (integrations.github) d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -355,11 +356,4 @@ def health_from_rate_limit(limit: RateLimit, auth_kind: str, latency_ms: float) 
 
 
 def health_from_error(exc: CIProviderError, latency_ms: float) -> CheckResult:
-    return CheckResult(
-        name=SERVICE,
-        status="degraded" if exc.rate_limited else "down",
-        latency_ms=round(latency_ms, 1),
-        detail=exc.message,
-        rate_limit_remaining=0 if exc.rate_limited else None,
-        rate_limit_reset_at=exc.reset_at,
-    )
+    return dataclasses.replace(CheckResult.failed(SERVICE, exc), latency_ms=round(latency_ms, 1))
